@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the toolkit and its tests need on Debian 12. Idempotent:
+# apt runs only when a package is missing, pip only when pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  # lab servers (systemd-nspawn) and their btrfs /srv volumes
+  debootstrap systemd-container btrfs-progs iproute2 zstd openssh-client rsync
+  # real services the tests start on loopback
+  postgresql influxdb mariadb-server mariadb-client dovecot-imapd vsftpd openssh-server lftp
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  # Services must not auto-start on this machine: tests start their own instances.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.installed
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
