@@ -1,0 +1,51 @@
+# Same variables and validation as modules/server (a unit test keeps them equal).
+
+variable "servers" {
+  description = "Servers keyed by name: provider server type, region, cores, per-core MHz, memory (MiB), disk (GiB) and IPv4 address (\"\" when the provider assigns it)."
+  type = map(object({
+    type       = string
+    region     = string
+    cores      = number
+    core_mhz   = number
+    memory_mib = number
+    disk_gib   = number
+    address    = string
+  }))
+
+  validation {
+    condition     = alltrue([for name in keys(var.servers) : can(regex("^[a-z][a-z0-9-]{0,62}$", name))])
+    error_message = "Server names must match ^[a-z][a-z0-9-]{0,62}$ (lower case, digits, dashes, starting with a letter); invalid: ${join(", ", [for name in keys(var.servers) : name if !can(regex("^[a-z][a-z0-9-]{0,62}$", name))])}."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.servers) : s.type != "" && s.region != ""])
+    error_message = "Every server needs a non-empty type and region; invalid: ${join(", ", [for name, s in var.servers : name if s.type == "" || s.region == ""])}."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.servers) : s.cores >= 1 && floor(s.cores) == s.cores])
+    error_message = "cores must be a whole number >= 1; invalid: ${join(", ", [for name, s in var.servers : name if !(s.cores >= 1 && floor(s.cores) == s.cores)])}."
+  }
+
+  validation {
+    condition = alltrue([for s in values(var.servers) : alltrue([
+      for size in [s.core_mhz, s.memory_mib, s.disk_gib] : size > 0 && floor(size) == size
+    ])])
+    error_message = "core_mhz, memory_mib and disk_gib must be whole numbers > 0; invalid: ${join(", ", [for name, s in var.servers : name if !alltrue([for size in [s.core_mhz, s.memory_mib, s.disk_gib] : size > 0 && floor(size) == size])])}."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.servers) : s.address == "" || can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", s.address))])
+    error_message = "address must be a dotted IPv4 address or \"\"; invalid: ${join(", ", [for name, s in var.servers : name if !(s.address == "" || can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", s.address)))])}."
+  }
+}
+
+variable "ssh_public_key" {
+  description = "The control plane's OpenSSH public key (one line), installed for root on every server."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( [^\\n]*)?$", trimspace(var.ssh_public_key)))
+    error_message = "ssh_public_key must be one OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."
+  }
+}
