@@ -1,0 +1,304 @@
+"""The catalog on disk: load and validate all of it, or write one part of it atomically.
+
+Layout under the root: `catalog/plans.yml`, `catalog/servers.yml`, `catalog/accounts/NAME.yml`.
+Loading collects every problem across every file before failing, so an operator fixes a
+broken commit in one pass; writing validates the whole resulting catalog first, so nothing is
+written when anything would be invalid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from glue.models import ACCOUNT_NAME_RE, RESOURCES, Account, Plan, Server
+from glue.units import format_cpu, format_money, format_size
+from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml
+
+HEADER = "# Bubblehost catalog: edit by hand or with `bubble`; validated by `bubble validate`."
+
+
+class CatalogError(ValueError):
+    """One or more problems in the catalog, each a line naming the file, the field and the value."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    root: Path
+    plans: dict[str, Plan] = field(default_factory=dict)
+    servers: dict[str, Server] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+    def with_plan(self, name: str, plan: Plan) -> Catalog:
+        return replace(self, plans={**self.plans, name: plan})
+
+    def with_server(self, name: str, server: Server) -> Catalog:
+        return replace(self, servers={**self.servers, name: server})
+
+    def with_account(self, name: str, account: Account) -> Catalog:
+        return replace(self, accounts={**self.accounts, name: account})
+
+    def without_account(self, name: str) -> Catalog:
+        return replace(self, accounts={k: v for k, v in self.accounts.items() if k != name})
+
+    def accounts_on(self, server: str) -> dict[str, Account]:
+        return {n: a for n, a in self.accounts.items() if a.server == server}
+
+
+def catalog_dir(root: Path) -> Path:
+    return root / "catalog"
+
+
+def plans_path(root: Path) -> Path:
+    return catalog_dir(root) / "plans.yml"
+
+
+def servers_path(root: Path) -> Path:
+    return catalog_dir(root) / "servers.yml"
+
+
+def account_path(root: Path, name: str) -> Path:
+    return catalog_dir(root) / "accounts" / f"{name}.yml"
+
+
+# ---------------------------------------------------------------------------------- loading
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    value = error.get("input")
+    shown = "" if error["type"] == "missing" or isinstance(value, dict) else f" (got {value!r})"
+    return f"{loc}: {message}{shown}" if loc else f"{message}{shown}"
+
+
+def _validate(model: type[BaseModel], data: Any, source: str, prefix: str, problems: list[str]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(f"{source}: {prefix}{_describe(e)}" for e in exc.errors())
+        return None
+
+
+def _section(path: Path, source: str, key: str, problems: list[str]) -> dict[str, Any]:
+    """The mapping under `key` in a catalog file (absent file = empty)."""
+    if not path.exists():
+        return {}
+    try:
+        data = load_yaml(path, source)
+    except YamlError as exc:
+        problems.append(str(exc))
+        return {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or set(data) - {key}:
+        problems.append(f"{source}: expected a single top-level key {key!r}")
+        return {}
+    section = data.get(key) or {}
+    if not isinstance(section, dict):
+        problems.append(f"{source}: {key}: expected a mapping of name to settings")
+        return {}
+    return section
+
+
+def load_catalog(root: Path) -> Catalog:
+    """Load and validate the whole catalog; raise CatalogError listing every problem."""
+    problems: list[str] = []
+    rel = Path("catalog")
+    plans: dict[str, Plan] = {}
+    for name, data in _section(plans_path(root), str(rel / "plans.yml"), "plans", problems).items():
+        plan = _validate(Plan, data, str(rel / "plans.yml"), f"plans.{name}.", problems)
+        if plan is not None:
+            plans[str(name)] = plan
+    servers: dict[str, Server] = {}
+    servers_src = str(rel / "servers.yml")
+    for name, data in _section(servers_path(root), servers_src, "servers", problems).items():
+        server = _validate(Server, data, servers_src, f"servers.{name}.", problems)
+        if server is not None:
+            servers[str(name)] = server
+    accounts: dict[str, Account] = {}
+    accounts_dir = catalog_dir(root) / "accounts"
+    for path in sorted(accounts_dir.glob("*.yml")) if accounts_dir.is_dir() else []:
+        source = str(rel / "accounts" / path.name)
+        try:
+            data = load_yaml(path, source)
+        except YamlError as exc:
+            problems.append(str(exc))
+            continue
+        account = _validate(Account, data, source, "", problems)
+        if account is not None:
+            accounts[path.stem] = account
+    catalog = Catalog(root=root, plans=plans, servers=servers, accounts=accounts)
+    problems.extend(check_references(catalog))
+    if problems:
+        raise CatalogError(problems)
+    return catalog
+
+
+def check_references(catalog: Catalog) -> list[str]:
+    """What no single file can know: names, plans, servers and domains across files."""
+    problems: list[str] = []
+    from glue.models import PLAN_NAME_RE, SERVER_NAME_RE
+
+    for name in catalog.plans:
+        if not PLAN_NAME_RE.match(name):
+            problems.append(f"catalog/plans.yml: plans: {name!r} is not a valid plan name")
+    for name in catalog.servers:
+        if not SERVER_NAME_RE.match(name):
+            problems.append(f"catalog/servers.yml: servers: {name!r} is not a valid server name")
+    addresses: dict[str, str] = {}
+    for name, server in sorted(catalog.servers.items()):
+        if server.address and server.address in addresses:
+            problems.append(
+                f"catalog/servers.yml: servers.{name}.address: {server.address} is already "
+                f"used by {addresses[server.address]}"
+            )
+        elif server.address:
+            addresses[server.address] = name
+    domains: dict[str, str] = {}
+    for name, account in sorted(catalog.accounts.items()):
+        source = f"catalog/accounts/{name}.yml"
+        if not ACCOUNT_NAME_RE.match(name):
+            problems.append(f"{source}: {name!r} is not a valid account name (file name)")
+        if account.plan not in catalog.plans:
+            known = ", ".join(sorted(catalog.plans)) or "none"
+            problems.append(f"{source}: plan: unknown plan {account.plan!r} (known: {known})")
+        if account.server not in catalog.servers:
+            problems.append(f"{source}: server: unknown server {account.server!r}")
+        for domain in account.domains:
+            if domain in domains:
+                problems.append(
+                    f"{source}: domains: {domain!r} already belongs to account {domains[domain]!r}"
+                )
+            else:
+                domains[domain] = name
+    return problems
+
+
+# ---------------------------------------------------------------------------------- writing
+
+
+def _limits_data(values: dict[str, Any]) -> dict[str, Any]:
+    """Human units for the limit-like keys of a model dump; None values dropped."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in ("cpu_mhz", "cpu"):
+            out["cpu"] = format_cpu(value)
+        elif key in ("memory_mib", "memory", "disk_mib", "disk"):
+            out[key.removesuffix("_mib")] = format_size(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _rules_data(rules: BaseModel, price_key: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for resource in RESOURCES:
+        rule = getattr(rules, resource)
+        if rule is None:
+            continue
+        fmt = format_cpu if resource == "cpu" else format_size
+        entry: dict[str, Any] = {"step": fmt(rule.step)}
+        if hasattr(rule, "ceiling"):
+            entry["ceiling"] = fmt(rule.ceiling)
+        entry[price_key] = format_money(getattr(rule, price_key))
+        out[resource] = entry
+    return out
+
+
+def plan_data(plan: Plan) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if plan.description:
+        data["description"] = plan.description
+    data["base"] = _limits_data(plan.base.model_dump())
+    data["elastic"] = _rules_data(plan.elastic, "hourly_price")
+    data["upgrade"] = _rules_data(plan.upgrade, "yearly_price")
+    data["thresholds"] = plan.thresholds.model_dump()
+    return data
+
+
+def server_data(server: Server) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "provider": server.provider,
+        "type": server.type,
+        "region": server.region,
+        "cores": server.cores,
+        "core_ghz": format_cpu(server.core_mhz),
+        "memory": format_size(server.memory_mib),
+        "disk": format_size(server.disk_mib),
+        "state": server.state.value,
+    }
+    if server.address:
+        data["address"] = server.address
+    if server.overcommit != type(server.overcommit)():
+        data["overcommit"] = server.overcommit.model_dump()
+    return data
+
+
+def account_data(account: Account) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "plan": account.plan,
+        "server": account.server,
+        "domains": list(account.domains),
+    }
+    if account.email:
+        data["email"] = account.email
+    data["state"] = account.state.value
+    data["elastic"] = account.elastic
+    overrides = _limits_data(account.overrides.model_dump())
+    if overrides:
+        data["overrides"] = overrides
+    if account.upgrades:
+        data["upgrades"] = [
+            {
+                "resource": u.resource,
+                "amount": format_cpu(u.amount) if u.resource == "cpu" else format_size(u.amount),
+                "expires": u.expires,
+                "key": u.key,
+            }
+            for u in account.upgrades
+        ]
+    if account.created:
+        data["created"] = account.created
+    return data
+
+
+def _ensure_valid(catalog: Catalog) -> None:
+    problems = check_references(catalog)
+    if problems:
+        raise CatalogError(problems)
+
+
+def save_plans(catalog: Catalog) -> None:
+    _ensure_valid(catalog)
+    data = {"plans": {n: plan_data(p) for n, p in sorted(catalog.plans.items())}}
+    atomic_write(plans_path(catalog.root), dump_yaml(data, HEADER))
+
+
+def save_servers(catalog: Catalog) -> None:
+    _ensure_valid(catalog)
+    data = {"servers": {n: server_data(s) for n, s in sorted(catalog.servers.items())}}
+    atomic_write(servers_path(catalog.root), dump_yaml(data, HEADER))
+
+
+def save_account(catalog: Catalog, name: str) -> None:
+    _ensure_valid(catalog)
+    atomic_write(account_path(catalog.root, name), dump_yaml(account_data(catalog.accounts[name])))
+
+
+def remove_account_file(root: Path, name: str) -> None:
+    account_path(root, name).unlink(missing_ok=True)

@@ -1,0 +1,48 @@
+"""Which limits an account has: its base (plan + upgrades, then admin overrides) and the
+limits in force (base, raised by any elastic boost the scaler holds in the state DB)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from glue.models import RESOURCES, Account, Limits, Plan, Resource
+
+
+def active_upgrades(account: Account, today: dt.date) -> dict[Resource, int]:
+    totals: dict[Resource, int] = {}
+    for upgrade in account.upgrades:
+        if upgrade.expires > today:
+            totals[upgrade.resource] = totals.get(upgrade.resource, 0) + upgrade.amount
+    return totals
+
+
+def effective_base(plan: Plan, account: Account, today: dt.date) -> Limits:
+    """Plan base + active permanent upgrades; an admin override wins for its resource."""
+    limits = plan.base
+    for resource, extra in active_upgrades(account, today).items():
+        limits = limits.with_value(resource, limits.get(resource) + extra)
+    overrides = account.overrides.model_dump(exclude_none=True)
+    return limits.model_copy(update=overrides) if overrides else limits
+
+
+def limits_in_force(base: Limits, boosts: Mapping[str, int]) -> Limits:
+    """Base with each boosted resource raised to the value the scaler put in force.
+
+    A boost below base (the admin raised the base since) is ignored: base is the floor."""
+    limits = base
+    for resource in RESOURCES:
+        value = boosts.get(resource)
+        if value is not None and value > limits.get(resource):
+            limits = limits.with_value(resource, value)
+    return limits
+
+
+def cpu_quota_percent(cpu_mhz: int, core_mhz: int) -> int:
+    """CPUQuota for a clock budget: 1 GHz on 2.5 GHz cores = 40%. Rounded up, at least 1."""
+    return max(1, -(-cpu_mhz * 100 // core_mhz))
+
+
+def memory_high_mib(memory_mib: int) -> int:
+    """MemoryHigh sits 10% below MemoryMax: the kernel reclaims and throttles before it kills."""
+    return max(1, memory_mib * 9 // 10)

@@ -1,0 +1,169 @@
+"""The wallet ledger: every credit and charge is an entry with a unique key; an account's
+balance is the sum of its entries, kept as a running balance on its wallet row.
+
+Each post locks the wallet row for its transaction (SELECT ... FOR UPDATE on PostgreSQL,
+BEGIN IMMEDIATE on SQLite), so concurrent writers queue instead of losing an entry, and a
+debit that the balance does not cover is refused with nothing written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from glue.state.schema import ledger_entries, wallets
+from glue.units import format_money
+
+KINDS = ("credit", "charge", "upgrade", "refund")
+
+
+class LedgerError(ValueError):
+    """An entry that cannot be posted; the message names the account, key or amount."""
+
+
+class InsufficientFunds(LedgerError):
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    account: str
+    amount_cents: int
+    kind: str
+    key: str
+    note: str
+    at: dt.datetime
+    balance_after_cents: int
+    created: bool = True  # False when the key had already been posted
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction; posts inside it commit or roll back together with the caller's work."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    def post(
+        self,
+        connection: Connection,
+        account: str,
+        amount_cents: int,
+        kind: str,
+        key: str,
+        note: str = "",
+        at: dt.datetime | None = None,
+    ) -> Entry:
+        """Add one entry, or return the entry already posted under `key`."""
+        if kind not in KINDS:
+            raise LedgerError(f"unknown ledger entry kind {kind!r}")
+        if not key or len(key) > 200:
+            raise LedgerError(f"idempotency key {key!r} must be 1 to 200 characters")
+        if amount_cents == 0:
+            raise LedgerError(f"{account}: an entry of 0.00 is not an entry")
+        self._lock_wallet(connection, account)
+        existing = connection.execute(
+            select(ledger_entries).where(ledger_entries.c.key == key)
+        ).one_or_none()
+        if existing is not None:
+            if (existing.account, existing.amount_cents, existing.kind) != (
+                account,
+                amount_cents,
+                kind,
+            ):
+                raise LedgerError(f"key {key!r} was already used for a different entry")
+            return _entry(existing, created=False)
+        balance = connection.execute(
+            select(wallets.c.balance_cents).where(wallets.c.account == account)
+        ).scalar_one()
+        new_balance = balance + amount_cents
+        if amount_cents < 0 and new_balance < 0:
+            raise InsufficientFunds(
+                f"{account}: balance {format_money(balance)} does not cover "
+                f"{format_money(-amount_cents)}"
+            )
+        when = at or utcnow()
+        connection.execute(
+            insert(ledger_entries).values(
+                account=account,
+                amount_cents=amount_cents,
+                kind=kind,
+                key=key,
+                note=note,
+                at=when,
+                balance_after_cents=new_balance,
+            )
+        )
+        connection.execute(
+            update(wallets).where(wallets.c.account == account).values(balance_cents=new_balance)
+        )
+        return Entry(account, amount_cents, kind, key, note, _as_utc(when), new_balance)
+
+    def _lock_wallet(self, connection: Connection, account: str) -> None:
+        dialect = connection.dialect.name
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(wallets)
+        connection.execute(
+            ins.values(account=account, balance_cents=0).on_conflict_do_nothing(
+                index_elements=["account"]
+            )
+        )
+        # On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE).
+        if dialect == "postgresql":
+            connection.execute(
+                select(wallets.c.account).where(wallets.c.account == account).with_for_update()
+            )
+
+    def balance(self, account: str) -> int:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(wallets.c.balance_cents).where(wallets.c.account == account)
+            ).scalar_one_or_none()
+        return int(value or 0)
+
+    def sum_of_entries(self, account: str) -> int:
+        """The balance recomputed from the entries (an audit check of the running balance)."""
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(func.coalesce(func.sum(ledger_entries.c.amount_cents), 0)).where(
+                    ledger_entries.c.account == account
+                )
+            ).scalar_one()
+        return int(value)
+
+    def entries(self, account: str) -> list[Entry]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(ledger_entries)
+                .where(ledger_entries.c.account == account)
+                .order_by(ledger_entries.c.id)
+            ).all()
+        return [_entry(row) for row in rows]
+
+
+def _entry(row: object, created: bool = True) -> Entry:
+    return Entry(
+        account=row.account,  # type: ignore[attr-defined]
+        amount_cents=row.amount_cents,  # type: ignore[attr-defined]
+        kind=row.kind,  # type: ignore[attr-defined]
+        key=row.key,  # type: ignore[attr-defined]
+        note=row.note,  # type: ignore[attr-defined]
+        at=_as_utc(row.at),  # type: ignore[attr-defined]
+        balance_after_cents=row.balance_after_cents,  # type: ignore[attr-defined]
+        created=created,
+    )

@@ -1,0 +1,51 @@
+"""Tables of the state DB. Alembic revisions under migrations/ create them; this module is
+the query-side description and must match the newest revision."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row per account that ever had money: the running balance, locked while an entry is added.
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("balance_cents", BigInteger, nullable=False),
+)
+
+# Every credit and charge. `key` makes each one happen once, however often it is retried.
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("balance_after_cents", BigInteger, nullable=False),
+    UniqueConstraint("key", name="uq_ledger_entries_key"),
+)
+
+# Limits raised above base by the scaler, per account and resource (absolute values).
+limits_in_force = Table(
+    "limits_in_force",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("resource", String(16), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
