@@ -170,6 +170,13 @@ class Terraform:
         args += self._var_args(var_file, variables)
         self._run("destroy", args)
 
+    def test(self, variables: Variables | None = None) -> None:
+        """``terraform test`` (the stack's tests/*.tftest.hcl; after init)."""
+        args = ["test", "-no-color", "-json"]
+        for name, value in (variables or {}).items():
+            args += ["-var", f"{name}={_var_value(value)}"]
+        self._run("test", args)
+
     def output(self) -> dict[str, Any]:
         """``terraform output -json`` as {output name: value} (empty before the first apply)."""
         result = self._run("output", ["output", "-no-color", "-json"])

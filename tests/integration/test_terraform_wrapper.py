@@ -1,0 +1,260 @@
+"""glue.terraform against the real terraform binary (offline: builtin terraform_data only).
+
+A throwaway stack written into the test's tmp dir proves the wrapper's steps and errors; the
+lab stack's own terraform tests (terraform/stacks/lab/tests/) run through the wrapper too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from glue.terraform import Terraform, TerraformError
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_STACK = REPO / "terraform" / "stacks" / "lab"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBubbleHostTestKeyOnly test@bubblehost"
+
+THROWAWAY = """
+terraform {
+  backend "local" {}
+}
+
+variable "items" {
+  description = "Files to write, keyed by name: content."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for name in keys(var.items) : can(regex("^[a-z]+$", name))])
+    error_message = "Item names must be lower case letters."
+  }
+}
+
+variable "out_dir" {
+  description = "Where the files go."
+  type        = string
+}
+
+variable "fail" {
+  description = "Add a resource whose provisioner fails."
+  type        = bool
+  default     = false
+}
+
+variable "token" {
+  description = "A value that must never show up in errors."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+resource "terraform_data" "item" {
+  for_each = var.items
+
+  input = { path = "${var.out_dir}/${each.key}", content = each.value }
+
+  provisioner "local-exec" {
+    command     = "printf %s \\"$CONTENT\\" > \\"$TARGET\\""
+    environment = { CONTENT = each.value, TARGET = "${var.out_dir}/${each.key}" }
+  }
+
+  provisioner "local-exec" {
+    when        = destroy
+    command     = "rm -f \\"$TARGET\\""
+    environment = { TARGET = self.input.path }
+  }
+}
+
+resource "terraform_data" "boom" {
+  for_each = var.fail ? toset(["boom"]) : toset([])
+
+  provisioner "local-exec" {
+    command = "echo the-provisioner-broke >&2; exit 3"
+  }
+}
+
+output "items" {
+  value = { for name, item in terraform_data.item : name => item.output.path }
+}
+"""
+
+
+@pytest.fixture
+def throwaway(tmp_path: Path) -> tuple[Terraform, Path]:
+    stack = tmp_path / "throwaway"
+    stack.mkdir()
+    (stack / "main.tf").write_text(THROWAWAY)
+    out = tmp_path / "out"
+    out.mkdir()
+    return Terraform(stack, tmp_path / "state" / "throwaway"), out
+
+
+def _assert_one_line(error: TerraformError) -> None:
+    text = str(error)
+    assert "\n" not in text
+    assert text.startswith(f"terraform {error.step} failed for stack {error.stack}: ")
+
+
+def test_lifecycle_init_plan_apply_output_destroy(
+    throwaway: tuple[Terraform, Path], tmp_path: Path
+) -> None:
+    tf, out = throwaway
+    var_file = tmp_path / "items.tfvars.json"
+    var_file.write_text(json.dumps({"items": {"alpha": "one", "beta": "two"}}))
+    variables = {"out_dir": str(out)}
+
+    tf.init()
+    assert tf.plan(var_file, variables) is True
+    tf.apply(var_file, variables)
+    assert (out / "alpha").read_text() == "one"
+    assert (out / "beta").read_text() == "two"
+    assert tf.output() == {"items": {"alpha": str(out / "alpha"), "beta": str(out / "beta")}}
+    assert tf.plan(var_file, variables) is False
+
+    # State and Terraform's data live under state_dir; the stack dir stays clean.
+    assert tf.state_file.is_file()
+    assert tf.data_dir.is_dir()
+    assert sorted(p.name for p in tf.stack_dir.iterdir()) == ["main.tf"]
+
+    # Maps passed with -var (JSON-encoded) instead of the var file.
+    assert tf.plan(None, {"out_dir": str(out), "items": {"alpha": "one"}}) is True
+
+    tf.destroy(var_file, variables)
+    assert sorted(out.iterdir()) == []
+    assert tf.output() == {}
+    assert tf.plan(var_file, variables) is True
+
+
+def test_output_before_apply_is_empty(throwaway: tuple[Terraform, Path]) -> None:
+    tf, _ = throwaway
+    tf.init()
+    assert tf.output() == {}
+
+
+def test_validation_failure_raises_with_step_and_message(
+    throwaway: tuple[Terraform, Path],
+) -> None:
+    tf, out = throwaway
+    tf.init()
+    secret = "s3cr3t-never-printed"
+    with pytest.raises(TerraformError) as caught:
+        tf.plan(None, {"items": {"Bad_Name": "x"}, "out_dir": str(out), "token": secret})
+    error = caught.value
+    assert (error.stack, error.step) == ("throwaway", "plan")
+    assert "Invalid value for variable" in error.message
+    assert "Item names must be lower case letters." in error.message
+    assert secret not in str(error)
+    _assert_one_line(error)
+
+
+def test_provisioner_failure_raises_from_apply(throwaway: tuple[Terraform, Path]) -> None:
+    tf, out = throwaway
+    tf.init()
+    variables = {"items": {"alpha": "one"}, "out_dir": str(out), "fail": True}
+    with pytest.raises(TerraformError) as caught:
+        tf.apply(None, variables)
+    error = caught.value
+    assert error.step == "apply"
+    assert "the-provisioner-broke" in error.message
+    assert "exit status 3" in error.message
+    _assert_one_line(error)
+    # The resources that did succeed are in the state; destroy still works.
+    assert (out / "alpha").read_text() == "one"
+    tf.destroy(None, variables)
+    assert not (out / "alpha").exists()
+
+
+def test_missing_variable_raises_from_plan(throwaway: tuple[Terraform, Path]) -> None:
+    tf, _ = throwaway
+    tf.init()
+    with pytest.raises(TerraformError) as caught:
+        tf.plan(None, {"items": {}})
+    assert caught.value.step == "plan"
+    assert "No value for required variable" in caught.value.message
+    assert "out_dir" in caught.value.message
+
+
+def test_broken_configuration_raises_from_init(tmp_path: Path) -> None:
+    stack = tmp_path / "broken"
+    stack.mkdir()
+    (stack / "main.tf").write_text('resource "terraform_data" "x" {\n  input = \n}\n')
+    tf = Terraform(stack, tmp_path / "state")
+    with pytest.raises(TerraformError) as caught:
+        tf.init()
+    assert (caught.value.stack, caught.value.step) == ("broken", "init")
+    assert "main.tf:" in caught.value.message
+    _assert_one_line(caught.value)
+
+
+def test_missing_var_file_and_stack_raise(tmp_path: Path) -> None:
+    tf = Terraform(tmp_path / "nowhere", tmp_path / "state")
+    with pytest.raises(TerraformError, match="stack directory not found"):
+        tf.init()
+    with pytest.raises(TerraformError, match="var file not found"):
+        tf.plan(tmp_path / "missing.tfvars.json")
+
+
+def test_lab_stack_terraform_test(tmp_path: Path) -> None:
+    """terraform/stacks/lab/tests/*.tftest.hcl: the variable validation rejects bad names,
+    sizes, addresses and keys; the apply run checks for_each keys and outputs."""
+    tf = Terraform(LAB_STACK, tmp_path / "state" / "lab")
+    tf.init()
+    tf.test()
+    assert not (LAB_STACK / ".terraform").exists()
+
+
+def test_lab_stack_runs_the_lab_cli_contract(tmp_path: Path) -> None:
+    """The lab stack calls `bubble lab server-create/-destroy` with the argv of
+    docs/interfaces.md. bubble_command is a recorder here (booting lab servers needs root and
+    systemd-nspawn: tests/lab covers that), so this checks exactly what the stack passes."""
+    record = tmp_path / "argv.jsonl"
+    recorder = (
+        f"import json, sys; open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + chr(10))"
+    )
+    servers = {
+        "web1": {
+            "type": "lab",
+            "region": "lab",
+            "cores": 2,
+            "core_mhz": 2000,
+            "memory_mib": 4096,
+            "disk_gib": 40,
+            "address": "198.18.0.11",
+        }
+    }
+    var_file = tmp_path / "lab.tfvars.json"
+    var_file.write_text(json.dumps({"servers": servers}))
+    variables: dict[str, object] = {
+        "ssh_public_key": SSH_KEY,
+        "bubble_command": [sys.executable, "-c", recorder],
+    }
+    tf = Terraform(LAB_STACK, tmp_path / "state" / "lab")
+    tf.init()
+    assert tf.plan(var_file, variables) is True
+    tf.apply(var_file, variables)
+    assert tf.output() == {"servers": {"web1": {"address": "198.18.0.11"}}}
+    assert tf.plan(var_file, variables) is False
+
+    # A bigger disk means a new server: destroy then create.
+    servers["web1"]["disk_gib"] = 50
+    var_file.write_text(json.dumps({"servers": servers}))
+    tf.apply(var_file, variables)
+    tf.destroy(var_file, variables)
+
+    create = ["lab", "server-create", "web1", "--address", "198.18.0.11", "--ssh-key", SSH_KEY]
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert calls == [
+        [*create, "--disk-gib", "40"],
+        ["lab", "server-destroy", "web1"],
+        [*create, "--disk-gib", "50"],
+        ["lab", "server-destroy", "web1"],
+    ]
