@@ -7,6 +7,7 @@ lab stack's own terraform tests (terraform/stacks/lab/tests/) run through the wr
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -250,11 +251,39 @@ def test_lab_stack_runs_the_lab_cli_contract(tmp_path: Path) -> None:
     tf.apply(var_file, variables)
     tf.destroy(var_file, variables)
 
-    create = ["lab", "server-create", "web1", "--address", "198.18.0.11", "--ssh-key", SSH_KEY]
+    create = ["lab", "server-create", "--address", "198.18.0.11", "--ssh-key", SSH_KEY]
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     assert calls == [
-        [*create, "--disk-gib", "40"],
+        [*create, "--disk-gib", "40", "web1"],
         ["lab", "server-destroy", "web1"],
-        [*create, "--disk-gib", "50"],
+        [*create, "--disk-gib", "50", "web1"],
         ["lab", "server-destroy", "web1"],
     ]
+
+
+def test_lab_stack_accepts_the_rendered_tfvars(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """glue.render.terraform's lab.tfvars.json (with its "//" header) plans cleanly."""
+    render = pytest.importorskip("glue.render.terraform")
+    from glue.catalog import Catalog
+    from glue.models import Server
+
+    catalog = Catalog(root=tmp_path).with_server(
+        "web1",
+        Server(
+            provider="lab",
+            cores=2,
+            core_ghz="2GHz",
+            memory="4GiB",
+            disk="40GiB",
+            address="198.18.0.11",
+        ),
+    )
+    var_file = tmp_path / "lab.tfvars.json"
+    var_file.write_text(render.render_tfvars(catalog)["lab.tfvars.json"])
+    tf = Terraform(LAB_STACK, tmp_path / "state" / "lab")
+    tf.init()
+    with caplog.at_level(logging.WARNING, logger="glue.terraform"):
+        assert tf.plan(var_file, {"ssh_public_key": SSH_KEY, "bubble_command": ["true"]}) is True
+    assert caplog.records == []  # no "undeclared variable" warning for the header

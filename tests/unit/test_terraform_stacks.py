@@ -207,3 +207,54 @@ def test_terraform_fmt_is_clean() -> None:
         check=False,
     )
     assert result.returncode == 0, f"not fmt-clean: {result.stdout.split()}"
+
+
+def rendered_tfvars() -> dict[str, dict[str, Any]]:
+    """glue.render.terraform's files for a catalog with one lab and one hcloud server."""
+    render = pytest.importorskip("glue.render.terraform")
+    from glue.catalog import Catalog
+    from glue.models import Server
+
+    catalog = (
+        Catalog(root=REPO)
+        .with_server(
+            "web1",
+            Server(
+                provider="lab",
+                cores=2,
+                core_ghz="2GHz",
+                memory="4GiB",
+                disk="40GiB",
+                address="198.18.0.11",
+            ),
+        )
+        .with_server(
+            "cloud-1",
+            Server(
+                provider="hcloud",
+                type="cx32",
+                region="fsn1",
+                cores=4,
+                core_ghz="2.4GHz",
+                memory="8GiB",
+                disk="80GiB",
+            ),
+        )
+    )
+    files: dict[str, str] = render.render_tfvars(catalog)
+    return {name: json.loads(text) for name, text in files.items()}
+
+
+def test_rendered_tfvars_match_the_variables() -> None:
+    files = rendered_tfvars()
+    assert set(files) == {"lab.tfvars.json", "hcloud.tfvars.json"}
+    for file_name, document in files.items():
+        stack_name = file_name.removesuffix(".tfvars.json")
+        # "//" is the generated-file header: Terraform ignores it in .tfvars.json.
+        assert set(document) - {"//"} == {"servers"}
+        servers = _labelled(_load_dir(TERRAFORM / "stacks" / stack_name)["variable"])["servers"]
+        attributes = _object_attributes(servers["type"])
+        for server in document["servers"].values():
+            assert set(server) == attributes, file_name
+    assert files["lab.tfvars.json"]["servers"]["web1"]["address"] == "198.18.0.11"
+    assert files["hcloud.tfvars.json"]["servers"]["cloud-1"]["address"] == ""

@@ -4,7 +4,8 @@
 #
 # The CLI is run without a shell: local-exec appends `command` as the last argument to
 # `interpreter`, so the whole argv is interpreter + command and no value is ever re-parsed
-# (the ssh key contains spaces).
+# (the ssh key contains spaces). The server name goes last (options before the argument, which
+# the CLI accepts) so that a failure reads "Error running command 'web1'".
 
 resource "terraform_data" "server" {
   for_each = var.servers
@@ -25,12 +26,12 @@ resource "terraform_data" "server" {
 
   provisioner "local-exec" {
     interpreter = concat(var.bubble_command, [
-      "lab", "server-create", each.key,
+      "lab", "server-create",
       "--address", each.value.address,
       "--ssh-key", trimspace(var.ssh_public_key),
-      "--disk-gib",
+      "--disk-gib", tostring(each.value.disk_gib),
     ])
-    command = tostring(each.value.disk_gib)
+    command = each.key
   }
 
   provisioner "local-exec" {
