@@ -1,0 +1,201 @@
+"""Copy a file tree from the old host into the account's web root, resumably.
+
+Sources (FTP, FTPS, SFTP) only have to list a tree and stream a file from an offset; this
+module decides what to copy (size + mtime), runs several connections at once into one
+receiver, resumes partial files and verifies the result.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from migrator.errors import MigrationError
+from migrator.sink import Sink, SinkError, TargetListing, part_name
+
+CHUNK = 256 * 1024
+RETRIES = 5
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str  # relative to the source root, '/'-separated
+    size: int
+    mtime: int  # seconds since the epoch, UTC
+
+
+@dataclass
+class RemoteTree:
+    files: list[RemoteFile] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # symlinks and specials, reported
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+class TransientError(Exception):
+    """The connection broke: reconnect and resume from where the bytes stopped."""
+
+
+class FileSession(Protocol):
+    def walk(self) -> RemoteTree: ...
+
+    def read(self, rel: str, offset: int) -> Iterator[bytes]:
+        """Chunks of the file from offset; raises TransientError when the link drops."""
+        ...
+
+    def close(self) -> None: ...
+
+
+Connector = Callable[[], FileSession]
+
+
+@dataclass
+class FilesResult:
+    files: int = 0
+    bytes_total: int = 0
+    copied: int = 0
+    copied_bytes: int = 0
+    resumed: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    not_copied: list[str] = field(default_factory=list)  # symlinks etc. on the source
+    verified: bool = False
+    mismatches: list[str] = field(default_factory=list)
+
+
+class Progress(Protocol):
+    def advance(self, nbytes: int) -> None: ...
+
+
+def plan(tree: RemoteTree, listing: TargetListing) -> tuple[list[tuple[RemoteFile, int]], int]:
+    """(file, resume offset) for every file that differs from the target; and how many match."""
+    todo: list[tuple[RemoteFile, int]] = []
+    same = 0
+    for f in tree.files:
+        if listing.files.get(f.path) == (f.size, f.mtime):
+            same += 1
+            continue
+        offset = listing.parts.get(part_name(f.path, f.size, f.mtime), 0)
+        todo.append((f, offset if offset <= f.size else 0))
+    return todo, same
+
+
+def copy_tree(
+    label: str,
+    connect: Connector,
+    sink: Sink,
+    tree: RemoteTree,
+    connections: int,
+    progress: Progress | None = None,
+) -> FilesResult:
+    result = FilesResult(files=len(tree.files), bytes_total=tree.total_bytes)
+    result.not_copied = list(tree.skipped)
+    try:
+        listing = sink.listing()
+        todo, result.skipped = plan(tree, listing)
+        for d in tree.dirs:
+            if d not in listing.dirs:
+                sink.mkdir(d)
+    except SinkError as exc:
+        raise MigrationError(label, "write to the account", str(exc)) from None
+    if progress:
+        progress.advance(sum(f.size for f in tree.files) - sum(f.size - o for f, o in todo))
+    work: queue.Queue[tuple[int, RemoteFile, int]] = queue.Queue()
+    for i, (f, offset) in enumerate(todo):
+        work.put((i, f, offset))
+    lock = threading.Lock()
+    fatal: list[MigrationError] = []
+
+    def worker() -> None:
+        session: FileSession | None = None
+        try:
+            while not fatal:
+                try:
+                    handle, f, offset = work.get_nowait()
+                except queue.Empty:
+                    return
+                done, session = _copy_one(
+                    label, connect, session, sink, handle, f, offset, progress
+                )
+                with lock:
+                    if done is None:
+                        result.failed.append(f.path)
+                    else:
+                        result.copied += 1
+                        result.copied_bytes += done
+                        result.resumed += 1 if offset else 0
+        except MigrationError as exc:
+            fatal.append(exc)
+        finally:
+            if session:
+                session.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(max(1, min(connections, len(todo))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if fatal:
+        raise fatal[0]
+    return result
+
+
+def _copy_one(
+    label: str,
+    connect: Connector,
+    session: FileSession | None,
+    sink: Sink,
+    handle: int,
+    f: RemoteFile,
+    offset: int,
+    progress: Progress | None,
+) -> tuple[int | None, FileSession | None]:
+    """Stream one file; returns (bytes copied or None if the source refused it, session)."""
+    part = part_name(f.path, f.size, f.mtime)
+    pos = offset
+    attempt = 0
+    while True:
+        try:
+            if session is None:
+                session = connect()
+            sink.open(handle, part, pos)
+            for chunk in session.read(f.path, pos):
+                sink.write(handle, chunk)
+                pos += len(chunk)
+                if progress:
+                    progress.advance(len(chunk))
+            if pos != f.size:
+                raise TransientError(f"{f.path}: got {pos} of {f.size} bytes")
+            sink.finish(handle, part, f.path, f.size, f.mtime)
+            return pos - offset, session
+        except TransientError as exc:
+            sink.abort(handle)
+            if session:
+                session.close()
+            session = None
+            attempt += 1
+            if attempt > RETRIES:
+                raise MigrationError(label, f"download {f.path}", str(exc)) from None
+        except PermissionError:
+            # The source refused this one file (5xx): report it, go on with the rest.
+            sink.abort(handle)
+            return None, session
+        except SinkError as exc:
+            raise MigrationError(label, f"write {f.path} to the account", str(exc)) from None
+
+
+def verify(tree: RemoteTree, listing: TargetListing, result: FilesResult) -> None:
+    failed = set(result.failed)
+    for f in tree.files:
+        if f.path in failed:
+            continue
+        got = listing.files.get(f.path)
+        if got != (f.size, f.mtime):
+            result.mismatches.append(f"{f.path}: source {(f.size, f.mtime)}, account {got}")
+    result.verified = not result.mismatches and not result.failed

@@ -1,0 +1,172 @@
+"""Typed specs of the old host's endpoints, parsed from URLs that never carry a password."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+FileScheme = Literal["ftp", "ftps", "sftp"]
+MailScheme = Literal["imap", "imaps"]
+
+_DEFAULT_PORTS = {"ftp": 21, "ftps": 21, "sftp": 22, "mysql": 3306, "imap": 143, "imaps": 993}
+_DB_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+_MAILBOX = re.compile(r"^[A-Za-z0-9._%+-]+(@[A-Za-z0-9.-]+)?$")
+
+
+class SourceUrlError(ValueError):
+    """A URL the operator gave cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """How to check the old host's certificate: a CA file of its own, or not at all."""
+
+    cafile: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class FilesSource:
+    scheme: FileScheme
+    user: str
+    host: str
+    port: int
+    path: str
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    known_hosts: str | None = None  # sftp: a known_hosts file; default ~/.ssh/known_hosts
+    connections: int = 4
+
+    @property
+    def label(self) -> str:
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}{self.path}"
+
+
+@dataclass(frozen=True)
+class DbSource:
+    user: str
+    host: str
+    port: int
+    database: str
+
+    @property
+    def label(self) -> str:
+        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class MailSource:
+    scheme: MailScheme
+    user: str
+    host: str
+    port: int
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    starttls: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class MailJob:
+    """One old mailbox and the account's mailbox it goes into."""
+
+    source: MailSource
+    mailbox: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.source.label} -> {self.mailbox}"
+
+
+def _split(url: str, schemes: tuple[str, ...]) -> tuple[str, str, str, int, str, dict[str, str]]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SourceUrlError(f"{_redact(url)}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        raise SourceUrlError(f"{_redact(url)}: scheme must be one of {', '.join(schemes)}")
+    if parts.password is not None:
+        # A password in a URL ends up in shell history and process lists: refuse it.
+        raise SourceUrlError(
+            f"{_redact(url)}: put no password in the URL; use the prompt, "
+            "the environment variable or --password-file"
+        )
+    if not parts.username or not parts.hostname:
+        raise SourceUrlError(f"{_redact(url)}: user and host are required (scheme://user@host)")
+    query: dict[str, str] = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return (
+        scheme,
+        unquote(parts.username),
+        parts.hostname,
+        port or _DEFAULT_PORTS[scheme],
+        unquote(parts.path),
+        query,
+    )
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", url)
+
+
+def _tls(query: dict[str, str]) -> TlsOptions:
+    verify = query.get("verify", "yes").lower() not in ("no", "0", "false")
+    return TlsOptions(cafile=query.get("cafile"), verify=verify)
+
+
+def parse_files_url(url: str) -> FilesSource:
+    """ftp://user@host[:port]/path (also ftps://, sftp://); ?connections=N&cafile=&verify=no."""
+    scheme, user, host, port, path, query = _split(url, ("ftp", "ftps", "sftp"))
+    try:
+        connections = int(query.get("connections", "4"))
+    except ValueError:
+        raise SourceUrlError(f"{_redact(url)}: connections must be a number") from None
+    if not 1 <= connections <= 16:
+        raise SourceUrlError(f"{_redact(url)}: connections must be between 1 and 16")
+    clean = "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+    if "/../" in clean + "/":
+        raise SourceUrlError(f"{_redact(url)}: '..' is not allowed in the path")
+    return FilesSource(
+        scheme=scheme,  # type: ignore[arg-type]
+        user=user,
+        host=host,
+        port=port,
+        path=clean,
+        tls=_tls(query),
+        known_hosts=query.get("known_hosts"),
+        connections=connections,
+    )
+
+
+def parse_db_url(url: str) -> DbSource:
+    """mysql://user@host[:port]/dbname (mariadb:// is accepted as a synonym)."""
+    _, user, host, port, path, _ = _split(url.replace("mariadb://", "mysql://", 1), ("mysql",))
+    database = path.strip("/")
+    if not _DB_NAME.match(database):
+        raise SourceUrlError(f"{_redact(url)}: give one database name as the path (/dbname)")
+    return DbSource(user=user, host=host, port=port, database=database)
+
+
+def parse_mail_arg(arg: str) -> MailJob:
+    """imap[s]://user@host[:port][?cafile=..]=MAILBOX: an old mailbox and where it goes."""
+    url, sep, mailbox = arg.rpartition("=")
+    if not sep or not _MAILBOX.match(mailbox) or "://" not in url:
+        raise SourceUrlError(
+            f"{_redact(arg)}: write the old mailbox and the account's mailbox as "
+            "imaps://user@old-host=mailbox@domain"
+        )
+    scheme, user, host, port, _, query = _split(url, ("imap", "imaps"))
+    starttls = query.get("starttls", "no").lower() in ("yes", "1", "true")
+    source = MailSource(
+        scheme=scheme,  # type: ignore[arg-type]
+        user=user,
+        host=host,
+        port=port,
+        tls=_tls(query),
+        starttls=starttls,
+    )
+    return MailJob(source=source, mailbox=mailbox)

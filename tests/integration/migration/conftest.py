@@ -1,0 +1,82 @@
+"""Fixtures: real FTP, FTPS, SFTP, MariaDB and Dovecot servers on loopback (see servers.py)."""
+
+from __future__ import annotations
+
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from migrator.target import LocalTarget
+
+from . import data, servers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def base() -> Iterator[Path]:
+    # Not pytest's tmp_path: the account user must be able to traverse every parent.
+    d = Path(tempfile.mkdtemp(prefix="bubble-migtest-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def users() -> None:
+    servers.ensure_user(servers.OLD_USER, servers.OLD_PASSWORD)
+    servers.ensure_user(servers.ACCOUNT)
+
+
+@pytest.fixture(scope="session")
+def cert(base: Path) -> tuple[Path, Path]:
+    return servers.make_cert(base)
+
+
+@pytest.fixture(scope="session")
+def site(base: Path, users: None) -> Path:
+    pw = pwd.getpwnam(servers.OLD_USER)
+    root = base / "old" / "site"
+    root.mkdir(parents=True, exist_ok=True)
+    (base / "old").chmod(0o755)
+    data.make_site(root, pw.pw_uid, pw.pw_gid)
+    # vsftpd changes into the user's home before applying local_root.
+    subprocess.run(["usermod", "-d", str(root), servers.OLD_USER], check=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def vsftpd(base: Path, site: Path) -> Iterator[str]:
+    s = servers.start_vsftpd(base, site)
+    yield f"ftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_VSFTPD}/"
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def ftps(base: Path, site: Path, cert: tuple[Path, Path]) -> Iterator[str]:
+    s = servers.start_pyftpdlib(base, site, *cert)
+    yield f"ftps://{servers.OLD_USER}@127.0.0.1:{servers.PORT_FTPS}/?cafile={cert[0]}"
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def sftp(base: Path, site: Path) -> Iterator[str]:
+    s, known = servers.start_sshd(base)
+    yield f"sftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_SSHD}{site}?known_hosts={known}"
+    s.stop()
+
+
+@pytest.fixture
+def target(base: Path, users: None, request: pytest.FixtureRequest) -> LocalTarget:
+    home = servers.fresh_home(base, request.node.name.replace("/", "_")[:60])
+    return LocalTarget(account=servers.ACCOUNT, home=home)
+
+
+@pytest.fixture
+def password_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUBBLE_MIGRATE_FILES_PASSWORD", servers.OLD_PASSWORD)

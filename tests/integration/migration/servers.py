@@ -1,0 +1,185 @@
+"""Real old-host and target servers on loopback for the migration tests.
+
+Ports (127.0.0.1 only, picked to stay clear of the other test suites):
+  23421 vsftpd (LIST only)   23430-23439 its passive range
+  23422 pyftpdlib FTPS       23440-23459 its passive range
+  23423 sshd (SFTP)
+  23406 MariaDB "old host"   23407 MariaDB "target"
+  23993 Dovecot "old host" (IMAPS)   23143 Dovecot "target" (IMAP)
+Every server is a child Popen'ed here and stopped by its PID with wait(): PID 1 on these
+machines does not reap orphans.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+OLD_USER = "bbmold"  # the customer's login on the old host (FTP, SFTP)
+OLD_PASSWORD = "old pass 1!"
+ACCOUNT = "bbmacct"  # the Bubblehost account on the "server" (a local system user)
+
+PORT_VSFTPD = 23421
+PORT_FTPS = 23422
+PORT_SSHD = 23423
+PORT_DB_OLD = 23406
+PORT_DB_TARGET = 23407
+PORT_IMAPS_OLD = 23993
+PORT_IMAP_TARGET = 23143
+
+
+def ensure_user(name: str, password: str | None = None) -> pwd.struct_passwd:
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "-M", "-d", "/nonexistent", "-s", "/bin/bash", name],
+            check=True,
+        )
+        pw = pwd.getpwnam(name)
+    if password is not None:
+        subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
+    return pw
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            text = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"server on port {port} exited {proc.returncode}: {text}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+class Server:
+    """A child process stopped by its PID."""
+
+    def __init__(self, argv: Sequence[str], log: Path, port: int | None = None, **kw: object):
+        self.log = log
+        fh = log.open("ab")
+        self.proc = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT, **kw)  # type: ignore[call-overload]
+        fh.close()
+        if port is not None:
+            wait_port(port, self.proc, log)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def make_cert(d: Path) -> tuple[Path, Path]:
+    cert, key = d / "cert.pem", d / "key.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+             "-out", str(cert), "-days", "3", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        key.chmod(0o600)
+    return cert, key
+
+
+def start_vsftpd(base: Path, site: Path) -> Server:
+    d = base / "vsftpd"
+    empty = d / "empty"
+    empty.mkdir(parents=True, exist_ok=True)
+    empty.chmod(0o755)
+    conf = d / "vsftpd.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "listen=YES", "listen_ipv6=NO", "background=NO",
+                "listen_address=127.0.0.1", f"listen_port={PORT_VSFTPD}",
+                "anonymous_enable=NO", "local_enable=YES", "write_enable=NO",
+                "pasv_enable=YES", "pasv_address=127.0.0.1",
+                "pasv_min_port=23430", "pasv_max_port=23439", "connect_from_port_20=NO",
+                "chroot_local_user=YES", "allow_writeable_chroot=YES", f"local_root={site}",
+                f"secure_chroot_dir={empty}", "seccomp_sandbox=NO", "isolate_network=NO",
+                "pam_service_name=vsftpd", "use_localtime=NO", "xferlog_enable=YES",
+                f"vsftpd_log_file={d}/xfer.log", "utf8_filesystem=YES", "max_per_ip=50",
+                "",
+            ]
+        )
+    )  # fmt: skip
+    return Server(["/usr/sbin/vsftpd", str(conf)], d / "out.log", PORT_VSFTPD)
+
+
+_PYFTPD = """
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+port, user, password, home, cert, key = sys.argv[1:7]
+auth = DummyAuthorizer()
+auth.add_user(user, password, home, perm="elr")
+h = TLS_FTPHandler
+h.authorizer = auth
+h.certfile, h.keyfile = cert, key
+h.tls_control_required = True
+h.tls_data_required = True
+h.passive_ports = range(23440, 23460)
+FTPServer(("127.0.0.1", int(port)), h).serve_forever()
+"""
+
+
+def start_pyftpdlib(base: Path, site: Path, cert: Path, key: Path) -> Server:
+    d = base / "pyftpdlib"
+    d.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-c", _PYFTPD, str(PORT_FTPS), OLD_USER, OLD_PASSWORD, str(site),
+            str(cert), str(key)]  # fmt: skip
+    return Server(argv, d / "out.log", PORT_FTPS)
+
+
+def start_sshd(base: Path) -> tuple[Server, Path]:
+    d = base / "sshd"
+    d.mkdir(parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    hostkey = d / "ssh_host_ed25519_key"
+    if not hostkey.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey)],
+                       check=True)  # fmt: skip
+    conf = d / "sshd_config"
+    conf.write_text(
+        "\n".join(
+            [
+                f"Port {PORT_SSHD}", "ListenAddress 127.0.0.1", f"HostKey {hostkey}",
+                "PasswordAuthentication yes", "KbdInteractiveAuthentication no", "UsePAM no",
+                "PubkeyAuthentication no", f"AllowUsers {OLD_USER}", f"PidFile {d}/sshd.pid",
+                "Subsystem sftp internal-sftp", "StrictModes no", "LogLevel ERROR", "",
+            ]
+        )
+    )  # fmt: skip
+    server = Server(["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)], d / "out.log", PORT_SSHD)
+    known = d / "known_hosts"
+    pub = (d / "ssh_host_ed25519_key.pub").read_text().split()
+    known.write_text(f"[127.0.0.1]:{PORT_SSHD} {pub[0]} {pub[1]}\n")
+    return server, known
+
+
+def fresh_home(base: Path, name: str) -> Path:
+    """The account's home on its 'server': a directory owned by the account user."""
+    pw = pwd.getpwnam(ACCOUNT)
+    home = base / "targets" / name
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    return home
