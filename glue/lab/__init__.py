@@ -1,0 +1,39 @@
+"""The lab provider: real Debian 12 servers on this machine (systemd-nspawn).
+
+Public API; see docs/interfaces.md for the contract with Terraform's lab stack.
+"""
+
+from glue.lab.config import LabConfig
+from glue.lab.control import LabStatus, ServerStatus, down, status, up
+from glue.lab.errors import LabError
+from glue.lab.image import build as build_image
+from glue.lab.image import image_paths
+from glue.lab.server import ServerState, is_running, leader_pid, load_state, server_names
+from glue.lab.server import create as create_server
+from glue.lab.server import destroy as destroy_server
+from glue.lab.server import stop as stop_server
+from glue.lab.ssh import ansible_ssh_common_args, ensure_lab_key, ssh_argv, ssh_options
+
+__all__ = [
+    "LabConfig",
+    "LabError",
+    "LabStatus",
+    "ServerState",
+    "ServerStatus",
+    "ansible_ssh_common_args",
+    "build_image",
+    "create_server",
+    "destroy_server",
+    "down",
+    "ensure_lab_key",
+    "image_paths",
+    "is_running",
+    "leader_pid",
+    "load_state",
+    "server_names",
+    "ssh_argv",
+    "ssh_options",
+    "status",
+    "stop_server",
+    "up",
+]
