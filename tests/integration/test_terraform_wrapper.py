@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -287,3 +291,79 @@ def test_lab_stack_accepts_the_rendered_tfvars(
     with caplog.at_level(logging.WARNING, logger="glue.terraform"):
         assert tf.plan(var_file, {"ssh_public_key": SSH_KEY, "bubble_command": ["true"]}) is True
     assert caplog.records == []  # no "undeclared variable" warning for the header
+
+
+@pytest.fixture
+def moto_s3(tmp_path: Path) -> Iterator[str]:
+    """A moto S3 server on loopback (AWS API double), stopped by PID."""
+    server = Path(sys.executable).parent / "moto_server"
+    if not server.exists():
+        pytest.skip("moto_server not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "moto.log").open("w")
+    process = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("moto_server did not start")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_s3_backend_keeps_state_in_the_bucket(tmp_path: Path, moto_s3: str) -> None:
+    boto3 = pytest.importorskip("boto3")
+    credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=moto_s3,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    s3.create_bucket(Bucket="bubble-state")
+
+    stack = tmp_path / "s3stack"
+    stack.mkdir()
+    (stack / "main.tf").write_text(THROWAWAY.replace('backend "local" {}', 'backend "s3" {}'))
+    out = tmp_path / "out"
+    out.mkdir()
+    tf = Terraform(
+        stack,
+        tmp_path / "state" / "s3stack",
+        backend_config={
+            "bucket": "bubble-state",
+            "key": "s3stack/terraform.tfstate",
+            "region": "us-east-1",
+            "use_path_style": "true",
+            "skip_credentials_validation": "true",
+            "skip_requesting_account_id": "true",
+            "skip_metadata_api_check": "true",
+            "skip_region_validation": "true",
+        },
+        env={**credentials, "AWS_ENDPOINT_URL_S3": moto_s3},
+    )
+    variables = {"items": {"alpha": "one"}, "out_dir": str(out)}
+    tf.init()
+    tf.apply(None, variables)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bubble-state")["Contents"]]
+    assert keys == ["s3stack/terraform.tfstate"]
+    state = json.loads(s3.get_object(Bucket="bubble-state", Key=keys[0])["Body"].read())
+    assert [r["type"] for r in state["resources"]] == ["terraform_data"]
+    assert not tf.state_file.exists()
+    assert tf.output() == {"items": {"alpha": str(out / "alpha")}}
+    tf.destroy(None, variables)
+    assert not (out / "alpha").exists()
