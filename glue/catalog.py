@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from glue.errors import BubbleError
 from glue.models import ACCOUNT_NAME_RE, RESOURCES, Account, Plan, Server
 from glue.units import format_cpu, format_money, format_size
 from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml
@@ -22,7 +23,7 @@ from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml
 HEADER = "# Bubblehost catalog: edit by hand or with `bubble`; validated by `bubble validate`."
 
 
-class CatalogError(ValueError):
+class CatalogError(BubbleError):
     """One or more problems in the catalog, each a line naming the file, the field and the value."""
 
     def __init__(self, problems: Iterable[str]) -> None:
@@ -72,7 +73,7 @@ def account_path(root: Path, name: str) -> Path:
 # ---------------------------------------------------------------------------------- loading
 
 
-def _describe(error: Any) -> str:
+def describe_error(error: Any) -> str:
     loc = ".".join(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -84,11 +85,13 @@ def _describe(error: Any) -> str:
     return f"{loc}: {message}{shown}" if loc else f"{message}{shown}"
 
 
-def _validate(model: type[BaseModel], data: Any, source: str, prefix: str, problems: list[str]) -> Any:
+def _validate(
+    model: type[BaseModel], data: Any, source: str, prefix: str, problems: list[str]
+) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(f"{source}: {prefix}{_describe(e)}" for e in exc.errors())
+        problems.extend(f"{source}: {prefix}{describe_error(e)}" for e in exc.errors())
         return None
 
 

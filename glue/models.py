@@ -22,10 +22,12 @@ PLAN_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+[a-z]{{2,63}}$|^(?:{_LABEL}\.)+xn--[a-z0-9-]{{1,59}}$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,63}$")
-IPV4_RE = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
+IPV4_RE = re.compile(
+    r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+)
 
-RESOURCES = ("cpu", "memory", "disk")
 Resource = Literal["cpu", "memory", "disk"]
+RESOURCES: tuple[Resource, ...] = ("cpu", "memory", "disk")
 
 
 def _matches(pattern: re.Pattern[str], what: str) -> AfterValidator:
@@ -61,11 +63,13 @@ class Strict(BaseModel):
 
 
 class Limits(Strict):
-    """A complete set of limits for one bubble."""
+    """A complete set of limits for one bubble (written as cpu, memory, disk in the catalog)."""
 
-    cpu_mhz: Mhz
-    memory_mib: Mib
-    disk_mib: Mib
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    cpu_mhz: Mhz = Field(alias="cpu")
+    memory_mib: Mib = Field(alias="memory")
+    disk_mib: Mib = Field(alias="disk")
     processes: Count = 256
     io_read_mbps: Count | None = None
     io_write_mbps: Count | None = None
@@ -202,7 +206,7 @@ class Server(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    def capacity(self) -> dict[str, int]:
+    def capacity(self) -> dict[Resource, int]:
         """What base may be committed here, per resource (cpu MHz, memory and disk MiB)."""
         return {
             "cpu": self.cores * self.core_mhz * self.overcommit.cpu // 100,
@@ -259,4 +263,3 @@ class Account(Strict):
         if len(set(self.domains)) != len(self.domains):
             raise ValueError("domains: listed twice")
         return self
-

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from glue.catalog import Catalog
+from glue.errors import BubbleError
 from glue.limits import effective_base
-from glue.models import RESOURCES, Limits, ServerState
+from glue.models import RESOURCES, Limits, Resource, ServerState
 
 
-class PlacementError(ValueError):
+class PlacementError(BubbleError):
     """No server can take the account."""
 
 
@@ -30,8 +31,8 @@ class Placement:
 class ServerLoad:
     name: str
     accounts: int
-    committed: dict[str, int]
-    capacity: dict[str, int]
+    committed: dict[Resource, int]
+    capacity: dict[Resource, int]
 
     def fill(self) -> Fraction:
         """The fullest resource's committed share of capacity (exact, no float ties)."""

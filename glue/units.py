@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from glue.errors import BubbleError
+
 MIB = 2**20
 
 _NUMBER = r"(?P<num>\d+(?:\.\d+)?)"
@@ -31,7 +33,7 @@ _SIZE_FACTORS = {
 }
 
 
-class UnitError(ValueError):
+class UnitError(BubbleError):
     """A value that is not a valid quantity in its unit."""
 
 
@@ -74,7 +76,7 @@ def parse_size_mib(text: str | int) -> int:
 def parse_money_cents(text: str | Decimal | int, *, allow_negative: bool = False) -> int:
     """`"12.50"` -> 1250. At most two decimal places; never a float."""
     if isinstance(text, float):
-        raise UnitError(f"{text!r}: write money as a decimal string, e.g. \"12.50\"")
+        raise UnitError(f'{text!r}: write money as a decimal string, e.g. "12.50"')
     raw = str(text).strip()
     if not _MONEY_RE.match(raw):
         raise UnitError(f"{raw!r} is not an amount of money (at most 2 decimal places)")
@@ -95,7 +97,10 @@ def format_money(cents: int) -> str:
 
 
 def format_cpu(mhz: int) -> str:
-    return f"{Decimal(mhz) / 1000:f}GHz" if mhz % 100 == 0 else f"{mhz}MHz"
+    """1000 -> 1GHz, 1500 -> 1.5GHz, 500 -> 500MHz: the way people write it."""
+    if mhz >= 1000 and mhz % 100 == 0:
+        return f"{(Decimal(mhz) / 1000).normalize():f}GHz"
+    return f"{mhz}MHz"
 
 
 def format_size(mib: int) -> str:

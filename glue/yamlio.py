@@ -10,8 +10,10 @@ from typing import Any
 
 import yaml
 
+from glue.errors import BubbleError
 
-class YamlError(ValueError):
+
+class YamlError(BubbleError):
     """A file that is not the YAML we can read; the message names the file and the line."""
 
 
@@ -65,7 +67,8 @@ class _Dumper(_SafeDumper):  # type: ignore[misc]
 
 
 def _represent_decimal(dumper: _Dumper, value: Decimal) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value))
+    node: yaml.ScalarNode = dumper.represent_scalar("tag:yaml.org,2002:str", str(value))
+    return node
 
 
 _Dumper.add_representer(Decimal, _represent_decimal)

@@ -1,0 +1,151 @@
+"""`bubble account ...`: customer accounts and their bubbles."""
+
+from __future__ import annotations
+
+import typer
+
+from glue.cli.common import JsonOption, context, print_json, print_table, say
+
+account_app = typer.Typer(
+    help="Accounts: create, show, set limits, upgrade, delete.", no_args_is_help=True
+)
+
+ResourceOption = {
+    "cpu": typer.Option(None, help="CPU, e.g. 2GHz."),
+    "memory": typer.Option(None, help="Memory, e.g. 4GiB."),
+    "disk": typer.Option(None, help="Disk, e.g. 50GiB."),
+}
+
+
+@account_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Account name (a-z, 0-9, -; max 16)."),
+    domain: list[str] = typer.Option(..., "--domain", help="Domain (repeatable)."),
+    plan: str = typer.Option("base", help="Plan."),
+    server: str | None = typer.Option(None, help="Server (default: the least loaded)."),
+    email: str | None = typer.Option(None, help="Owner's e-mail."),
+) -> None:
+    """Create an account on the least loaded server (or --server)."""
+    from glue.services.accounts import create_account
+
+    created = create_account(context(ctx), name, domain, plan, server, email)
+    say(f"created account {name} on {created.placement.server}: {created.placement.reason}")
+
+
+@account_app.command("show")
+def show(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
+    """An account: plan, server, base limits and limits in force, balance."""
+    from glue.services.accounts import describe_account
+
+    data = describe_account(context(ctx), name)
+    if as_json:
+        print_json(data)
+        return
+    base, in_force = data["base"], data["in_force"]
+    say(
+        f"[bold]{name}[/bold] on {data['server']}, plan {data['plan']}, {data['state']}, "
+        f"elastic {'on' if data['elastic'] else 'off'}, balance {data['balance']}"
+    )
+    say(f"domains: {', '.join(data['domains'])}")
+    print_table(
+        "limits",
+        ["", "cpu MHz", "memory MiB", "disk MiB", "processes"],
+        [
+            [label, d["cpu_mhz"], d["memory_mib"], d["disk_mib"], d["processes"]]
+            for label, d in (("base", base), ("in force", in_force))
+        ],
+    )
+
+
+@account_app.command("list")
+def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """All accounts."""
+    from glue.services.accounts import list_accounts
+
+    rows = list_accounts(context(ctx))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "accounts",
+        ["name", "server", "plan", "state", "elastic", "domains"],
+        [
+            [r["name"], r["server"], r["plan"], r["state"], r["elastic"], " ".join(r["domains"])]
+            for r in rows
+        ],
+    )
+
+
+@account_app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: str,
+    cpu: str | None = ResourceOption["cpu"],
+    memory: str | None = ResourceOption["memory"],
+    disk: str | None = ResourceOption["disk"],
+    processes: int | None = typer.Option(None, help="Process limit."),
+    clear: bool = typer.Option(False, "--clear", help="Remove all overrides (back to the plan)."),
+) -> None:
+    """Admin override of an account's limits (any value; --clear to drop)."""
+    from glue.services.accounts import set_overrides
+
+    changes: dict[str, str | int] = {
+        k: v
+        for k, v in {"cpu": cpu, "memory": memory, "disk": disk, "processes": processes}.items()
+        if v is not None
+    }
+    if not changes and not clear:
+        raise typer.BadParameter("give --cpu, --memory, --disk, --processes or --clear")
+    set_overrides(context(ctx), name, changes, clear)
+    say(f"account {name}: overrides {'cleared' if clear and not changes else 'set'}")
+
+
+@account_app.command("elastic")
+def elastic(
+    ctx: typer.Context,
+    name: str,
+    switch: str = typer.Argument(..., help="on or off", metavar="on|off"),
+) -> None:
+    """Switch elastic scaling on or off for an account."""
+    from glue.services.accounts import set_elastic
+
+    if switch not in ("on", "off"):
+        raise typer.BadParameter(f"{switch!r}: say on or off", param_hint="on|off")
+    set_elastic(context(ctx), name, switch == "on")
+    say(f"account {name}: elastic {switch}")
+
+
+@account_app.command("upgrade")
+def upgrade(
+    ctx: typer.Context,
+    name: str,
+    cpu: str | None = typer.Option(None, help="e.g. +1GHz"),
+    memory: str | None = typer.Option(None, help="e.g. +1GiB"),
+    disk: str | None = typer.Option(None, help="e.g. +10GiB"),
+    key: str | None = typer.Option(None, help="Idempotency key for the yearly fee."),
+) -> None:
+    """Raise the base permanently for one year; the yearly fee is debited from the wallet."""
+    from glue.models import Resource
+    from glue.services.accounts import buy_upgrade
+    from glue.units import format_money
+
+    amounts: dict[Resource, str] = {}
+    if cpu:
+        amounts["cpu"] = cpu
+    if memory:
+        amounts["memory"] = memory
+    if disk:
+        amounts["disk"] = disk
+    purchase = buy_upgrade(context(ctx), name, amounts, key)
+    fee, balance = format_money(purchase.fee_cents), format_money(purchase.balance_cents)
+    say(f"account {name}: upgraded until {purchase.expires}, fee {fee}, balance {balance}")
+
+
+@account_app.command("delete")
+def delete(ctx: typer.Context, name: str) -> None:
+    """Delete an account from the catalog."""
+    from glue.services.accounts import delete_account
+
+    account = delete_account(context(ctx), name)
+    say(f"deleted account {name} (was on {account.server})")

@@ -1,0 +1,87 @@
+"""`bubble server ...`: the fleet."""
+
+from __future__ import annotations
+
+import typer
+
+from glue.cli.common import JsonOption, context, print_json, print_table, say
+
+server_app = typer.Typer(help="Servers: add, list, drain, activate, remove.", no_args_is_help=True)
+
+
+@server_app.command("add")
+def add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Server name (a-z, 0-9, -)."),
+    provider: str = typer.Option(..., help="lab, hcloud or aws."),
+    cores: int = typer.Option(..., help="CPU cores."),
+    core_ghz: str = typer.Option(..., help="Clock per core, e.g. 2.5 or 2500MHz."),
+    memory: str = typer.Option(..., help="e.g. 8GiB."),
+    disk: str = typer.Option(..., help="e.g. 100GiB."),
+    server_type: str = typer.Option("", "--type", help="Provider's server type."),
+    region: str = typer.Option("", help="Provider's region."),
+    address: str | None = typer.Option(None, help="Fixed IPv4 (lab: assigned when omitted)."),
+) -> None:
+    """Add a server to the catalog."""
+    from glue.services.servers import NewServer, add_server
+
+    ghz = core_ghz if core_ghz[-1:].isalpha() else f"{core_ghz}GHz"
+    spec = NewServer(provider, cores, ghz, memory, disk, server_type, region, address)
+    server = add_server(context(ctx), name, spec)
+    say(f"added server {name} ({server.provider}, {server.address or 'address assigned at apply'})")
+
+
+@server_app.command("list")
+def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Servers with state, address and how many accounts each holds."""
+    from glue.services.servers import list_servers
+
+    rows = list_servers(context(ctx))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "servers",
+        ["name", "provider", "state", "address", "accounts", "cores", "GHz/core"],
+        [
+            [
+                r["name"],
+                r["provider"],
+                r["state"],
+                r["address"],
+                r["accounts"],
+                r["cores"],
+                r["core_mhz"] / 1000,
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _set_state(ctx: typer.Context, name: str, state: str) -> None:
+    from glue.models import ServerState
+    from glue.services.servers import set_state
+
+    set_state(context(ctx), name, ServerState(state))
+    say(f"server {name} is now {state}")
+
+
+@server_app.command("drain")
+def drain(ctx: typer.Context, name: str) -> None:
+    """Stop placing new accounts on the server (its accounts stay)."""
+    _set_state(ctx, name, "draining")
+
+
+@server_app.command("activate")
+def activate(ctx: typer.Context, name: str) -> None:
+    """Let the server take new accounts again."""
+    _set_state(ctx, name, "active")
+
+
+@server_app.command("remove")
+def remove(ctx: typer.Context, name: str) -> None:
+    """Remove an empty server from the catalog."""
+    from glue.services.servers import remove_server
+
+    remove_server(context(ctx), name)
+    say(f"removed server {name}")

@@ -1,0 +1,1 @@
+"""What the commands do, without any CLI: each function takes a Context and plain values."""

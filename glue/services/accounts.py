@@ -1,0 +1,242 @@
+"""Accounts: create (placed on the least loaded server), change limits, upgrade, delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from glue.catalog import Catalog, account_path, describe_error, save_account
+from glue.errors import BubbleError
+from glue.limits import effective_base, limits_in_force
+from glue.models import (
+    ACCOUNT_NAME_RE,
+    Account,
+    AccountState,
+    Limits,
+    Resource,
+    Upgrade,
+    parse_resource,
+)
+from glue.placement import Placement, choose_server
+from glue.services.context import Context
+from glue.units import format_cpu, format_money, format_size
+
+DEFAULT_PLAN = "base"
+
+
+def account_home(name: str) -> str:
+    return f"/srv/{name}"
+
+
+def account_web_root(name: str) -> str:
+    return f"/srv/{name}/www"
+
+
+def require_account(catalog: Catalog, name: str) -> Account:
+    if name not in catalog.accounts:
+        raise BubbleError(f"unknown account {name!r}")
+    return catalog.accounts[name]
+
+
+def _validated(name: str, data: dict[str, Any]) -> Account:
+    try:
+        return Account.model_validate(data)
+    except ValidationError as exc:
+        raise BubbleError(f"account {name!r}: {describe_error(exc.errors()[0])}") from exc
+
+
+@dataclass(frozen=True)
+class Created:
+    account: Account
+    placement: Placement
+
+
+def create_account(
+    ctx: Context,
+    name: str,
+    domains: list[str],
+    plan: str = DEFAULT_PLAN,
+    server: str | None = None,
+    email: str | None = None,
+) -> Created:
+    if not ACCOUNT_NAME_RE.match(name):
+        raise BubbleError(
+            f"{name!r} is not a valid account name (a-z, 0-9 and '-', starting with a letter, "
+            "at most 16 characters)"
+        )
+    catalog = ctx.catalog()
+    if name in catalog.accounts:
+        raise BubbleError(f"account {name!r} already exists (on {catalog.accounts[name].server})")
+    if plan not in catalog.plans:
+        raise BubbleError(f"unknown plan {plan!r} (known: {', '.join(sorted(catalog.plans))})")
+    base = catalog.plans[plan].base
+    if server is None:
+        placement = choose_server(catalog, base, ctx.today)
+    elif server not in catalog.servers:
+        raise BubbleError(f"unknown server {server!r}")
+    else:
+        placement = Placement(server, f"{server} was chosen by the operator (--server)")
+    account = _validated(
+        name,
+        {
+            "plan": plan,
+            "server": placement.server,
+            "domains": domains,
+            "email": email,
+            "created": ctx.today,
+        },
+    )
+    save_account(catalog.with_account(name, account), name)
+    return Created(account, placement)
+
+
+def _update(ctx: Context, name: str, **changes: Any) -> Account:
+    catalog = ctx.catalog()
+    account = require_account(catalog, name)
+    updated = _validated(name, {**account.model_dump(by_alias=True), **changes})
+    save_account(catalog.with_account(name, updated), name)
+    return updated
+
+
+def set_overrides(ctx: Context, name: str, changes: dict[str, str | int], clear: bool) -> Account:
+    """Admin overrides per resource; `clear` drops them all first (back to the plan)."""
+    catalog = ctx.catalog()
+    account = require_account(catalog, name)
+    current = {} if clear else account.overrides.model_dump(by_alias=True, exclude_none=True)
+    return _update(ctx, name, overrides={**current, **changes})
+
+
+def set_elastic(ctx: Context, name: str, on: bool) -> Account:
+    return _update(ctx, name, elastic=on)
+
+
+def set_state(ctx: Context, name: str, state: AccountState) -> Account:
+    return _update(ctx, name, state=state.value)
+
+
+def one_year_after(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+@dataclass(frozen=True)
+class Purchase:
+    account: Account
+    fee_cents: int
+    expires: dt.date
+    balance_cents: int
+
+
+def buy_upgrade(
+    ctx: Context, name: str, amounts: dict[Resource, str], key: str | None = None
+) -> Purchase:
+    """Raise the base permanently for a year; the yearly fee is debited from the wallet.
+
+    The debit and the catalog write succeed together or not at all: the file is written
+    inside the ledger transaction, and put back if the transaction fails to commit."""
+    catalog = ctx.catalog()
+    account = require_account(catalog, name)
+    plan = catalog.plans[account.plan]
+    if not amounts:
+        raise BubbleError("give at least one of --cpu, --memory, --disk")
+    expires = one_year_after(ctx.today)
+    key = key or f"upgrade:{name}:{uuid.uuid4()}"
+    fee = 0
+    upgrades = list(account.upgrades)
+    for index, (resource, text) in enumerate(sorted(amounts.items())):
+        amount = parse_resource(resource, text.lstrip("+"))
+        rule = plan.upgrade.get(resource)
+        if rule is None:
+            raise BubbleError(f"plan {account.plan!r} offers no {resource} upgrades")
+        if amount % rule.step:
+            step = format_cpu(rule.step) if resource == "cpu" else format_size(rule.step)
+            raise BubbleError(f"--{resource} {text}: upgrades come in steps of {step}")
+        fee += amount // rule.step * rule.yearly_price
+        upgrades.append(
+            Upgrade(resource=resource, amount=amount, expires=expires, key=f"{key}#{index}")
+        )
+    updated = _validated(name, {**account.model_dump(by_alias=True), "upgrades": upgrades})
+    path = account_path(ctx.root, name)
+    before = path.read_text(encoding="utf-8")
+    note = (
+        ", ".join(f"{r} +{amounts[r].lstrip('+')}" for r in sorted(amounts)) + f" until {expires}"
+    )
+    try:
+        with ctx.ledger.transaction() as connection:
+            entry = ctx.ledger.post(connection, name, -fee, "upgrade", key, note)
+            if not entry.created:
+                return Purchase(account, fee, expires, entry.balance_after_cents)
+            save_account(catalog.with_account(name, updated), name)
+    except BaseException:
+        if path.read_text(encoding="utf-8") != before:
+            from glue.yamlio import atomic_write
+
+            atomic_write(path, before)
+        raise
+    return Purchase(updated, fee, expires, entry.balance_after_cents)
+
+
+def delete_account(ctx: Context, name: str) -> Account:
+    catalog = ctx.catalog()
+    account = require_account(catalog, name)
+    account_path(ctx.root, name).unlink()
+    return account
+
+
+def limits_dict(limits: Limits) -> dict[str, Any]:
+    return limits.model_dump()
+
+
+def describe_account(ctx: Context, name: str, catalog: Catalog | None = None) -> dict[str, Any]:
+    catalog = catalog or ctx.catalog()
+    account = require_account(catalog, name)
+    from glue.state.limits_store import boosts_by_account
+
+    base = effective_base(catalog.plans[account.plan], account, ctx.today)
+    in_force = limits_in_force(base, boosts_by_account(ctx.engine).get(name, {}))
+    return {
+        "name": name,
+        "server": account.server,
+        "plan": account.plan,
+        "state": account.state.value,
+        "elastic": account.elastic,
+        "domains": list(account.domains),
+        "email": account.email,
+        "base": limits_dict(base),
+        "in_force": limits_dict(in_force),
+        "overrides": account.overrides.model_dump(exclude_none=True),
+        "upgrades": [
+            {"resource": u.resource, "amount": u.amount, "expires": u.expires.isoformat()}
+            for u in account.upgrades
+            if u.expires > ctx.today
+        ],
+        "balance": format_money(ctx.ledger.balance(name)),
+        "home": account_home(name),
+        "web_root": account_web_root(name),
+    }
+
+
+def list_accounts(ctx: Context) -> list[dict[str, Any]]:
+    catalog = ctx.catalog()
+    rows = []
+    for name in sorted(catalog.accounts):
+        account = catalog.accounts[name]
+        base = effective_base(catalog.plans[account.plan], account, ctx.today)
+        rows.append(
+            {
+                "name": name,
+                "server": account.server,
+                "plan": account.plan,
+                "state": account.state.value,
+                "elastic": account.elastic,
+                "domains": list(account.domains),
+                "base": limits_dict(base),
+            }
+        )
+    return rows

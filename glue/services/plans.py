@@ -1,0 +1,44 @@
+"""Plans: the base every account on a plan follows unless an admin overrode it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from glue.catalog import describe_error, plan_data, save_plans
+from glue.errors import BubbleError
+from glue.models import Plan
+from glue.services.context import Context
+
+
+def set_plan(ctx: Context, name: str, base_changes: dict[str, str | int]) -> tuple[Plan, int]:
+    """Change (or, with cpu, memory and disk all given, create) a plan's base.
+
+    Returns the plan and how many accounts follow it (those without an override)."""
+    catalog = ctx.catalog()
+    if name in catalog.plans:
+        data: dict[str, Any] = plan_data(catalog.plans[name])
+        data["base"] = {**data["base"], **base_changes}
+    elif {"cpu", "memory", "disk"} <= set(base_changes):
+        data = {"base": dict(base_changes)}
+    else:
+        raise BubbleError(f"unknown plan {name!r} (give --cpu, --memory and --disk to create it)")
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        raise BubbleError(f"plan {name!r}: {describe_error(exc.errors()[0])}") from exc
+    save_plans(catalog.with_plan(name, plan))
+    following = sum(
+        1
+        for account in catalog.accounts.values()
+        if account.plan == name and not account.overrides.model_dump(exclude_none=True)
+    )
+    return plan, following
+
+
+def get_plan(ctx: Context, name: str) -> Plan:
+    catalog = ctx.catalog()
+    if name not in catalog.plans:
+        raise BubbleError(f"unknown plan {name!r}")
+    return catalog.plans[name]

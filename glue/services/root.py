@@ -1,0 +1,60 @@
+"""Whole-root operations: create a new operator root, validate, render."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from glue.catalog import Catalog, load_catalog, plans_path, save_plans
+from glue.errors import BubbleError
+from glue.models import Plan
+from glue.render import render_all, write_rendered
+from glue.services.context import Context
+
+BASE_PLAN = {
+    "description": "The base plan: 1 GHz, 2 GiB RAM, 30 GiB SSD",
+    "base": {"cpu": "1GHz", "memory": "2GiB", "disk": "30GiB", "processes": 256},
+    "elastic": {
+        "cpu": {"step": "500MHz", "ceiling": "4GHz", "hourly_price": "0.02"},
+        "memory": {"step": "512MiB", "ceiling": "8GiB", "hourly_price": "0.01"},
+        "disk": {"step": "5GiB", "ceiling": "100GiB", "hourly_price": "0.01"},
+    },
+    "upgrade": {
+        "cpu": {"step": "1GHz", "yearly_price": "60.00"},
+        "memory": {"step": "1GiB", "yearly_price": "24.00"},
+        "disk": {"step": "10GiB", "yearly_price": "12.00"},
+    },
+}
+
+ROOT_GITIGNORE = "# Local state of the control plane: never committed.\nstate/\n"
+
+
+def init_root(directory: Path) -> Path:
+    """A new operator root: catalog with the base plan, gitignored state/, a git repository."""
+    if plans_path(directory).exists():
+        raise BubbleError(f"{directory} already has a catalog (catalog/plans.yml)")
+    base = Plan.model_validate(BASE_PLAN)
+    (directory / "catalog" / "accounts").mkdir(parents=True, exist_ok=True)
+    (directory / "catalog" / "accounts" / ".gitkeep").touch()
+    save_plans(Catalog(directory, plans={"base": base}))
+    gitignore = directory / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text(ROOT_GITIGNORE, encoding="utf-8")
+    git = shutil.which("git")
+    if git and not (directory / ".git").exists():
+        subprocess.run([git, "init", "-q", str(directory)], check=True)
+    return directory
+
+
+def validate(ctx: Context) -> Catalog:
+    return load_catalog(ctx.root)
+
+
+def render(ctx: Context) -> list[Path]:
+    """Regenerate inventory and Terraform variables; return the files that changed."""
+    from glue.state.limits_store import boosts_by_account
+
+    catalog = ctx.catalog()
+    files = render_all(catalog, boosts_by_account(ctx.engine), ctx.today)
+    return write_rendered(ctx.root, files)
