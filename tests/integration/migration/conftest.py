@@ -80,3 +80,26 @@ def target(base: Path, users: None, request: pytest.FixtureRequest) -> LocalTarg
 @pytest.fixture
 def password_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUBBLE_MIGRATE_FILES_PASSWORD", servers.OLD_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def old_db(base: Path) -> Iterator[servers.MariaDB]:
+    db = servers.MariaDB(base, "old", servers.PORT_DB_OLD)
+    db.sql(data.old_db_setup())
+    db.sql(data.bulk_rows(20000), "shop")
+    yield db
+    db.stop()
+
+
+@pytest.fixture(scope="session")
+def target_db(base: Path, users: None) -> Iterator[servers.MariaDB]:
+    db = servers.MariaDB(base, "target", servers.PORT_DB_TARGET)
+    db.sql(data.target_db_setup(servers.ACCOUNT))
+    yield db
+    db.stop()
+
+
+@pytest.fixture
+def db_target(target: LocalTarget, target_db: servers.MariaDB) -> LocalTarget:
+    target.mariadb_args = (f"--socket={target_db.socket}",)
+    return target

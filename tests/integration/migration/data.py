@@ -63,3 +63,79 @@ def tree_state(root: Path) -> dict[str, tuple[int, int, str]]:
 
 def dir_set(root: Path) -> set[str]:
     return {str(Path(b).relative_to(root) / d) for b, ds, _ in os.walk(root) for d in ds}
+
+
+DB_PASSWORD = "db pass 'quoted\" 1"
+OLD_DB_SETUP = """
+DELETE FROM mysql.global_priv WHERE User = '';
+CREATE DATABASE IF NOT EXISTS shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS 'olduser'@'%' IDENTIFIED BY 'PASSWORD';
+CREATE USER IF NOT EXISTS 'olduser'@'localhost' IDENTIFIED BY 'PASSWORD';
+GRANT ALL PRIVILEGES ON shop.* TO 'olduser'@'%';
+GRANT ALL PRIVILEGES ON shop.* TO 'olduser'@'localhost';
+CREATE USER IF NOT EXISTS 'nodump'@'%' IDENTIFIED BY 'PASSWORD';
+CREATE USER IF NOT EXISTS 'nodump'@'localhost' IDENTIFIED BY 'PASSWORD';
+USE shop;
+CREATE TABLE products (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  name VARCHAR(200) NOT NULL,
+  price DECIMAL(10,2) NOT NULL,
+  slug VARCHAR(200),
+  note TEXT,
+  img BLOB
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE legacy (
+  id INT PRIMARY KEY,
+  label VARCHAR(100)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+CREATE TABLE audit (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  product_id INT,
+  at DATETIME DEFAULT '2020-01-01 00:00:00'
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TRIGGER products_slug BEFORE INSERT ON products FOR EACH ROW
+  SET NEW.slug = LOWER(REPLACE(NEW.name, ' ', '-'));
+CREATE TRIGGER products_audit AFTER INSERT ON products FOR EACH ROW
+  INSERT INTO audit (product_id) VALUES (NEW.id);
+CREATE VIEW cheap AS SELECT id, name, price FROM products WHERE price < 10;
+DELIMITER ;;
+CREATE DEFINER='olduser'@'localhost' PROCEDURE count_products(OUT n INT)
+BEGIN
+  SELECT COUNT(*) INTO n FROM products;
+END;;
+CREATE DEFINER='olduser'@'localhost' FUNCTION with_tax(p DECIMAL(10,2)) RETURNS DECIMAL(10,2) DETERMINISTIC
+  RETURN p * 1.2;;
+DELIMITER ;
+INSERT INTO products (name, price, note, img) VALUES
+  ('Café crème ☕', 3.50, 'emoji 😀🎉 and 𝄞', UNHEX('00FF10')),
+  ('Pizza 🍕', 12.00, 'tab\there, newline\nthere', NULL),
+  ('Ünïcödé Ñame', 7.25, 'Grüße aus Köln', UNHEX('DEADBEEF')),
+  ('Plain', 1.00, NULL, NULL);
+INSERT INTO legacy VALUES (1, 'Ça va très bien'), (2, 'naïve façade'), (3, 'plain');
+"""
+
+
+def old_db_setup() -> str:
+    return OLD_DB_SETUP.replace(
+        "PASSWORD", DB_PASSWORD.replace("\\\\", "\\\\\\\\").replace("'", "''")
+    )
+
+
+def bulk_rows(n: int) -> str:
+    """More rows so the dump is more than a few bytes (one statement per 1000 rows)."""
+    out = []
+    for start in range(0, n, 1000):
+        vals = ",".join(
+            f"('item {i} ✓', {i % 100}.99, 'note {i} {'x' * 40}', NULL)"
+            for i in range(start, min(n, start + 1000))
+        )
+        out.append(f"INSERT INTO products (name, price, note, img) VALUES {vals};")
+    return "\n".join(out)
+
+
+def target_db_setup(account: str) -> str:
+    return f"""
+DELETE FROM mysql.global_priv WHERE User = '';
+CREATE USER IF NOT EXISTS '{account}'@'localhost' IDENTIFIED VIA unix_socket;
+GRANT ALL PRIVILEGES ON `{account}\\_%`.* TO '{account}'@'localhost';
+"""

@@ -183,3 +183,41 @@ def fresh_home(base: Path, name: str) -> Path:
     home.mkdir(parents=True)
     os.chown(home, pw.pw_uid, pw.pw_gid)
     return home
+
+
+class MariaDB:
+    """One mariadbd with its own datadir, socket and TCP port; root logs in via the socket."""
+
+    def __init__(self, base: Path, name: str, port: int) -> None:
+        d = base / f"mariadb-{name}"
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o755)  # the account user reaches the socket below
+        self.socket = d / "mysqld.sock"
+        self.port = port
+        data = d / "data"
+        if not data.exists():
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={data}",
+                 "--auth-root-authentication-method=socket", "--skip-test-db"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        self.server = Server(
+            ["mariadbd", "--no-defaults", "--user=root", f"--datadir={data}",
+             f"--socket={self.socket}", f"--port={port}", "--bind-address=127.0.0.1",
+             f"--pid-file={d}/mysqld.pid", f"--log-error={d}/error.log", "--skip-log-bin",
+             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
+            d / "out.log", port,
+        )  # fmt: skip
+
+    def sql(self, script: str, db: str | None = None) -> str:
+        argv = ["mariadb", f"--socket={self.socket}", "-u", "root", "-N", "-B",
+                "--default-character-set=utf8mb4"]  # fmt: skip
+        if db:
+            argv.append(db)
+        proc = subprocess.run(argv, input=script, text=True, capture_output=True, check=False)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr.strip())
+        return proc.stdout
+
+    def stop(self) -> None:
+        self.server.stop()
