@@ -6,11 +6,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from glue.services.context import Context
+if TYPE_CHECKING:  # imported lazily: `bubble --help` must start fast
+    from glue.services.context import Context
 
 RootOption = typer.Option(
     None,
@@ -24,6 +25,8 @@ JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
 
 def context(ctx: typer.Context) -> Context:
     """The Context made by the top-level callback (`--root`)."""
+    from glue.services.context import Context
+
     obj = ctx.find_root().obj
     if not isinstance(obj, Context):  # a sub-app invoked on its own (tests, python -m)
         from glue.settings import Settings

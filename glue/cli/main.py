@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from glue.cli.account import account_app
 from glue.cli.common import RootOption, context, say
+from glue.cli.lab import lab_app
 from glue.cli.plan import plan_app
 from glue.cli.server import server_app
 from glue.cli.wallet import wallet_app
@@ -35,11 +36,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs 0.3 s of start-up
 )
 app.add_typer(server_app, name="server")
 app.add_typer(plan_app, name="plan")
 app.add_typer(account_app, name="account")
 app.add_typer(wallet_app, name="wallet")
+app.add_typer(lab_app, name="lab")
 
 
 @app.callback()

@@ -1,0 +1,54 @@
+"""Shared fixtures: a fresh operator root and the CLI run in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from glue.cli.main import app
+from glue.services.root import init_root
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("BUBBLE_DATABASE_URL", raising=False)
+    return init_root(tmp_path / "ops")
+
+
+CliResult = tuple[int, str, str]
+
+
+@pytest.fixture
+def bubble(root: Path) -> Callable[..., CliResult]:
+    """Run `bubble --root ROOT ARGS...`; returns (exit code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def run(*args: str) -> CliResult:
+        result = runner.invoke(app, ["--root", str(root), *args], catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return run
+
+
+@pytest.fixture
+def two_servers(bubble: Callable[..., CliResult]) -> None:
+    for name, ghz in (("web1", "2"), ("web2", "2.5")):
+        code, _, err = bubble(
+            "server",
+            "add",
+            name,
+            "--provider",
+            "lab",
+            "--cores",
+            "2",
+            "--core-ghz",
+            ghz,
+            "--memory",
+            "8GiB",
+            "--disk",
+            "100GiB",
+        )
+        assert code == 0, err

@@ -1,0 +1,101 @@
+"""Loading and writing the catalog: every problem named by file, field and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glue.catalog import CatalogError, load_catalog
+
+SERVERS = """servers:
+  web1: {provider: lab, cores: 2, core_ghz: 2GHz, memory: 8GiB, disk: 100GiB, address: 198.18.0.11}
+"""
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / "catalog" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def problems(root: Path) -> list[str]:
+    with pytest.raises(CatalogError) as info:
+        load_catalog(root)
+    return info.value.problems
+
+
+def test_fresh_root_has_the_base_plan(root: Path) -> None:
+    catalog = load_catalog(root)
+    base = catalog.plans["base"].base
+    assert (base.cpu_mhz, base.memory_mib, base.disk_mib) == (1000, 2048, 30 * 1024)
+
+
+def test_units_are_parsed_to_integers(root: Path) -> None:
+    write(root, "servers.yml", SERVERS)
+    write(root, "accounts/alice.yml", "plan: base\nserver: web1\ndomains: [alice.example]\n")
+    catalog = load_catalog(root)
+    assert catalog.servers["web1"].core_mhz == 2000
+    assert catalog.servers["web1"].memory_mib == 8192
+    assert catalog.accounts["alice"].domains == ["alice.example"]
+
+
+def test_unknown_field_names_file_and_path(root: Path) -> None:
+    write(root, "servers.yml", SERVERS.replace("cores: 2", "cores: 2, coers: 3"))
+    assert problems(root) == ["catalog/servers.yml: servers.web1.coers: unknown field (got 3)"]
+
+
+def test_bad_unit_names_the_value(root: Path) -> None:
+    write(root, "servers.yml", SERVERS.replace("memory: 8GiB", "memory: 8 gigs"))
+    [line] = problems(root)
+    assert line.startswith("catalog/servers.yml: servers.web1.memory:")
+    assert "'8 gigs'" in line
+
+
+def test_problems_are_collected_across_files(root: Path) -> None:
+    write(root, "servers.yml", SERVERS)
+    write(root, "accounts/alice.yml", "plan: gold\nserver: web1\ndomains: [alice.example]\n")
+    write(root, "accounts/bob.yml", "plan: base\nserver: web9\ndomains: [alice.example]\n")
+    write(root, "accounts/carol.yml", "plan: base\nserver: web1\ndomains: ['../etc/passwd']\n")
+    found = problems(root)
+    assert "catalog/accounts/alice.yml: plan: unknown plan 'gold' (known: base)" in found
+    assert "catalog/accounts/bob.yml: server: unknown server 'web9'" in found
+    assert (
+        "catalog/accounts/bob.yml: domains: 'alice.example' already belongs to account 'alice'"
+        in found
+    )
+    assert any(p.startswith("catalog/accounts/carol.yml: domains.0:") for p in found)
+
+
+@pytest.mark.parametrize("name", ["Alice", "a_b", "a.b", "x" * 17, "-a", "a;rm"])
+def test_bad_account_file_names(root: Path, name: str) -> None:
+    write(root, "servers.yml", SERVERS)
+    write(root, f"accounts/{name}.yml", "plan: base\nserver: web1\ndomains: [a.example]\n")
+    assert any("is not a valid account name" in p for p in problems(root))
+
+
+def test_duplicate_yaml_keys_are_refused(root: Path) -> None:
+    write(root, "servers.yml", SERVERS + "  web1: {provider: lab}\n")
+    [line] = problems(root)
+    assert line.startswith("catalog/servers.yml:3: not valid YAML: duplicate key 'web1'")
+
+
+def test_unquoted_decimal_money_is_exact(root: Path) -> None:
+    plans = (root / "catalog" / "plans.yml").read_text().replace("'0.02'", "0.07")
+    write(root, "plans.yml", plans)
+    rule = load_catalog(root).plans["base"].elastic.cpu
+    assert rule is not None and rule.hourly_price == 7
+
+
+def test_money_with_three_places_is_refused(root: Path) -> None:
+    plans = (root / "catalog" / "plans.yml").read_text().replace("'60.00'", "'60.005'")
+    write(root, "plans.yml", plans)
+    [line] = problems(root)
+    assert line.startswith("catalog/plans.yml: plans.base.upgrade.cpu.yearly_price:")
+
+
+def test_elastic_ceiling_below_base_is_refused(root: Path) -> None:
+    plans = (root / "catalog" / "plans.yml").read_text().replace("ceiling: 4GHz", "ceiling: 500MHz")
+    write(root, "plans.yml", plans)
+    [line] = problems(root)
+    assert "elastic.cpu.ceiling is below the plan's base" in line

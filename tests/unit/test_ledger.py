@@ -1,0 +1,96 @@
+"""The wallet ledger on SQLite (tests/integration/test_ledger_postgres.py reruns these on a
+real PostgreSQL by overriding the `db_url` fixture)."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from glue.state.db import open_engine
+from glue.state.ledger import InsufficientFunds, Ledger, LedgerError
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.sqlite'}"
+
+
+@pytest.fixture
+def ledger(db_url: str) -> Ledger:
+    return Ledger(open_engine(db_url))
+
+
+def post(ledger: Ledger, account: str, cents: int, kind: str, key: str) -> int:
+    with ledger.transaction() as connection:
+        return ledger.post(connection, account, cents, kind, key).balance_after_cents
+
+
+def test_balance_is_the_sum_of_entries(ledger: Ledger) -> None:
+    post(ledger, "alice", 10_000, "credit", "c1")
+    post(ledger, "alice", -1_234, "charge", "h1")
+    post(ledger, "bob", 500, "credit", "c2")
+    assert ledger.balance("alice") == 8_766 == ledger.sum_of_entries("alice")
+    assert [e.balance_after_cents for e in ledger.entries("alice")] == [10_000, 8_766]
+    assert ledger.balance("nobody") == 0
+
+
+def test_a_repeated_key_is_recorded_once(ledger: Ledger) -> None:
+    post(ledger, "alice", 1_000, "credit", "same")
+    with ledger.transaction() as connection:
+        again = ledger.post(connection, "alice", 1_000, "credit", "same")
+    assert not again.created
+    assert ledger.balance("alice") == 1_000
+    assert len(ledger.entries("alice")) == 1
+
+
+def test_a_key_reused_for_something_else_is_refused(ledger: Ledger) -> None:
+    post(ledger, "alice", 1_000, "credit", "k")
+    with pytest.raises(LedgerError, match="already used for a different entry"):
+        post(ledger, "alice", 2_000, "credit", "k")
+
+
+def test_a_debit_without_cover_is_refused_and_nothing_written(ledger: Ledger) -> None:
+    post(ledger, "alice", 500, "credit", "c")
+    with pytest.raises(InsufficientFunds, match=r"alice: balance 5\.00 does not cover 5\.01"):
+        post(ledger, "alice", -501, "upgrade", "u")
+    assert ledger.balance("alice") == 500
+    assert [e.key for e in ledger.entries("alice")] == ["c"]
+
+
+def test_rollback_of_the_callers_transaction_removes_the_entry(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError), ledger.transaction() as connection:
+        ledger.post(connection, "alice", 700, "credit", "c")
+        raise RuntimeError("catalog write failed")
+    assert ledger.balance("alice") == 0 and ledger.entries("alice") == []
+
+
+def _worker(url: str, worker: int, rounds: int) -> None:
+    ledger = Ledger(open_engine(url))
+    for i in range(rounds):
+        post(ledger, "alice", 100, "credit", f"w{worker}-{i}")
+        post(ledger, "alice", 100, "credit", f"shared-{i}")  # every worker posts these: once each
+        with contextlib.suppress(InsufficientFunds):  # some debits must be refused
+            post(ledger, "alice", -250, "charge", f"d{worker}-{i}")
+
+
+def test_concurrent_writers_never_lose_or_double_an_entry(ledger: Ledger, db_url: str) -> None:
+    workers, rounds = 4, 25
+    spawn = multiprocessing.get_context("spawn")
+    procs = [spawn.Process(target=_worker, args=(db_url, w, rounds)) for w in range(workers)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    entries = ledger.entries("alice")
+    credits = [e for e in entries if e.kind == "credit"]
+    assert len(credits) == workers * rounds + rounds
+    assert ledger.balance("alice") == ledger.sum_of_entries("alice") >= 0
+    # The running balance is consistent entry by entry: no two writers read the same balance.
+    running = 0
+    for entry in entries:
+        running += entry.amount_cents
+        assert entry.balance_after_cents == running >= 0

@@ -1,0 +1,114 @@
+"""Effective limits and placement on a catalog built in memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from glue.catalog import Catalog
+from glue.limits import cpu_quota_percent, effective_base, limits_in_force
+from glue.models import Account, Plan, Server
+from glue.placement import PlacementError, choose_server
+from glue.services.root import BASE_PLAN
+
+TODAY = dt.date(2026, 11, 22)
+PLAN = Plan.model_validate(BASE_PLAN)
+
+
+def server(**changes: object) -> Server:
+    data: dict[str, object] = {
+        "provider": "lab",
+        "cores": 2,
+        "core_ghz": "2GHz",
+        "memory": "8GiB",
+        "disk": "100GiB",
+    }
+    return Server.model_validate({**data, **changes})
+
+
+def account(server_name: str, **changes: object) -> Account:
+    data: dict[str, object] = {"plan": "base", "server": server_name, "domains": ["x.example"]}
+    return Account.model_validate({**data, **changes})
+
+
+def catalog(servers: dict[str, Server], accounts: dict[str, Account]) -> Catalog:
+    return Catalog(Path("/nonexistent"), {"base": PLAN}, servers, accounts)
+
+
+def test_upgrades_add_and_overrides_win() -> None:
+    upgrades = [
+        {"resource": "cpu", "amount": "1GHz", "expires": "2027-11-22", "key": "a"},
+        {"resource": "cpu", "amount": "1GHz", "expires": "2026-11-22", "key": "b"},  # expired today
+        {"resource": "disk", "amount": "10GiB", "expires": "2027-01-01", "key": "c"},
+    ]
+    acct = account("web1", upgrades=upgrades, overrides={"disk": "5GiB"})
+    base = effective_base(PLAN, acct, TODAY)
+    assert base.cpu_mhz == 2000  # plan 1 GHz + one active upgrade
+    assert base.disk_mib == 5 * 1024  # the admin override wins over plan + upgrade
+    assert base.memory_mib == 2048
+
+
+def test_limits_in_force_never_below_base() -> None:
+    base = PLAN.base
+    assert limits_in_force(base, {"cpu": 3000}).cpu_mhz == 3000
+    assert limits_in_force(base, {"cpu": 500}).cpu_mhz == 1000
+
+
+@pytest.mark.parametrize(
+    ("mhz", "core", "pct"), [(1000, 2500, 40), (1000, 2000, 50), (1000, 3000, 34)]
+)
+def test_cpu_quota(mhz: int, core: int, pct: int) -> None:
+    assert cpu_quota_percent(mhz, core) == pct
+
+
+def test_fewest_accounts_wins() -> None:
+    cat = catalog(
+        {"a": server(), "b": server()},
+        {"x1": account("a"), "x2": account("a"), "y1": account("b")},
+    )
+    assert choose_server(cat, PLAN.base, TODAY).server == "b"
+
+
+def test_tie_broken_by_committed_then_name() -> None:
+    big = account("a", overrides={"disk": "90GiB"})
+    cat = catalog({"a": server(), "b": server(), "c": server()}, {"x": big, "y": account("b")})
+    placement = choose_server(cat, PLAN.base, TODAY)
+    assert placement.server == "c"
+    cat = catalog({"a": server(), "b": server()}, {"y": account("b"), "x": account("a")})
+    placement = choose_server(cat, PLAN.base, TODAY)
+    assert placement.server == "a"
+    assert "then by name" in placement.reason
+
+
+def test_fill_is_relative_to_capacity() -> None:
+    # Same accounts and same absolute load, but b is twice as big: b is less committed.
+    cat = catalog(
+        {"a": server(), "b": server(disk="200GiB", memory="16GiB", cores=4)},
+        {"x": account("a"), "y": account("b")},
+    )
+    assert choose_server(cat, PLAN.base, TODAY).server == "b"
+
+
+def test_draining_down_and_full_servers_are_skipped() -> None:
+    cat = catalog(
+        {
+            "a": server(state="draining"),
+            "b": server(state="down"),
+            "c": server(disk="40GiB"),
+            "d": server(),
+        },
+        {"x": account("c"), "y": account("d"), "z": account("d")},
+    )
+    placement = choose_server(cat, PLAN.base, TODAY)
+    assert placement.server == "d"
+    assert "a is draining" in placement.reason and "c has no room" in placement.reason
+
+
+def test_full_cluster_is_an_error() -> None:
+    cat = catalog({"a": server(state="draining"), "c": server(disk="20GiB")}, {})
+    with pytest.raises(
+        PlacementError, match="no server can take the account: a is draining; c has no room"
+    ):
+        choose_server(cat, PLAN.base, TODAY)
