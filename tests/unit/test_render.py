@@ -15,8 +15,8 @@ TODAY = dt.date(2026, 11, 22)
 SERVERS = """servers:
   web1: {provider: lab, cores: 2, core_ghz: 2GHz, memory: 8GiB, disk: 100GiB,
          address: 198.18.0.11}
-  web2: {provider: lab, cores: 4, core_ghz: 2.5GHz, memory: 16GiB, disk: 200GiB, address: 198.18.0.12,
-         state: draining}
+  web2: {provider: lab, cores: 4, core_ghz: 2.5GHz, memory: 16GiB, disk: 200GiB,
+         address: 198.18.0.12, state: draining}
   cloud1: {provider: hcloud, type: cx32, region: fsn1, cores: 4, core_ghz: 2.2GHz, memory: 8GiB,
            disk: 80GB}
   old1: {provider: lab, cores: 1, core_ghz: 2GHz, memory: 2GiB, disk: 10GiB, address: 198.18.0.13,
