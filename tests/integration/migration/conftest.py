@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pwd
 import shutil
+import ssl
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 
 from migrator.target import LocalTarget
 
@@ -103,3 +105,28 @@ def target_db(base: Path, users: None) -> Iterator[servers.MariaDB]:
 def db_target(target: LocalTarget, target_db: servers.MariaDB) -> LocalTarget:
     target.mariadb_args = (f"--socket={target_db.socket}",)
     return target
+
+
+@pytest.fixture(scope="session")
+def old_imap(base: Path, cert: tuple[Path, Path]) -> Iterator[str]:
+    server = servers.Dovecot(
+        base, "old", servers.PORT_IMAPS_OLD, "old", cert, {data.OLD_MAIL_USER: ""}
+    )
+    ctx = ssl.create_default_context(cafile=str(cert[0]))
+    c = IMAPClient("127.0.0.1", servers.PORT_IMAPS_OLD, ssl=True, ssl_context=ctx)
+    c.login(data.OLD_MAIL_USER, servers.MAIL_PASSWORD)
+    for folder in data.MAIL_FOLDERS:
+        c.create_folder(folder)
+    for folder, msg, flags, when in data.mail_messages():
+        c.append(folder, msg, flags=flags, msg_time=when)
+    c.logout()
+    yield f"imaps://{data.OLD_MAIL_USER}@127.0.0.1:{servers.PORT_IMAPS_OLD}?cafile={cert[0]}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def target_imap(base: Path, cert: tuple[Path, Path]) -> Iterator[servers.Dovecot]:
+    users = {data.TARGET_MAILBOX: "", data.TINY_MAILBOX: "userdb_quota_rule=*:storage=2K"}
+    server = servers.Dovecot(base, "target", servers.PORT_IMAP_TARGET, "target", cert, users)
+    yield server
+    server.stop()

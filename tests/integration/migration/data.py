@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 BIG = "media/big file 100MB.bin"
@@ -143,3 +144,58 @@ DELETE FROM mysql.global_priv WHERE User = '';
 CREATE USER IF NOT EXISTS '{account}'@'localhost' IDENTIFIED VIA unix_socket;
 GRANT ALL PRIVILEGES ON `{account}\\_%`.* TO '{account}'@'localhost';
 """
+
+
+OLD_MAIL_USER = "alice"
+TARGET_MAILBOX = "box@example.com"
+TINY_MAILBOX = "tiny@example.com"  # 2 KiB quota
+MAIL_FOLDERS = [
+    "INBOX.Sent Items",  # no special-use flag on the old host: matched by name
+    "INBOX.Deleted Messages",
+    "INBOX.Projekte",
+    "INBOX.Projekte.Ünïcode & Co",
+    "INBOX.Projekte.Ünïcode & Co.日本語",
+]
+
+
+def _msg(n: int, subject: str, msgid: str | None, body: str = "") -> bytes:
+    head = [f"From: Sender {n} <s{n}@old.example>", "To: alice@old.example",
+            f"Subject: {subject}", f"Date: Mon, 0{1 + n % 8} Mar 2021 10:{n % 60:02d}:00 +0100",
+            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: 8bit"]  # fmt: skip
+    if msgid:
+        head.append(f"Message-ID: <{msgid}>")
+    return ("\r\n".join(head) + "\r\n\r\n" + (body or f"Body {n} – grüße 😀\r\n")).encode()
+
+
+def mail_messages() -> list[tuple[str, bytes, list[bytes], datetime]]:
+    """(folder, message, flags, internal date) for the old mailbox."""
+    tz = timezone(timedelta(hours=-5))
+    out: list[tuple[str, bytes, list[bytes], datetime]] = []
+    for i in range(8):
+        flags = [b"\\Seen"] if i % 2 else []  # half unread: must stay unread on the old host
+        if i % 3 == 0:
+            flags += [b"\\Flagged", b"ProjectX"]
+        if i == 4:
+            flags += [b"$Label1", b"\\Answered"]
+        out.append(("INBOX", _msg(i, f"Inbox {i} ☕", f"inbox-{i}@old.example"), flags,
+                    datetime(2021, 3, 1 + i, 9, i, 7, tzinfo=tz)))  # fmt: skip
+    dup = _msg(50, "Duplicate", "dup@old.example")
+    out.append(("INBOX", dup, [b"\\Seen"], datetime(2021, 4, 1, 8, 0, 0, tzinfo=UTC)))
+    out.append(("INBOX", dup, [b"\\Seen"], datetime(2021, 4, 1, 8, 0, 0, tzinfo=UTC)))
+    # Without Message-ID: identified by Date/From/Subject + size.
+    out.append(("INBOX", _msg(60, "No id at all", None), [], datetime(2021, 5, 1, tzinfo=tz)))
+    out.append(("INBOX", _msg(61, "No id either", None), [b"\\Seen"],
+                datetime(2021, 5, 2, tzinfo=tz)))  # fmt: skip
+    for i in range(3):
+        out.append(("INBOX.Sent Items", _msg(70 + i, f"Sent {i}", f"sent-{i}@old.example"),
+                    [b"\\Seen"], datetime(2021, 6, 1 + i, tzinfo=UTC)))  # fmt: skip
+    out.append(("INBOX.Deleted Messages", _msg(80, "Binned", "bin@old.example"),
+                [b"\\Seen", b"\\Deleted"], datetime(2021, 7, 1, tzinfo=UTC)))  # fmt: skip
+    for i in range(3):
+        out.append(("INBOX.Projekte.Ünïcode & Co", _msg(90 + i, f"Projekt {i} äöü", f"p{i}@x"),
+                    [b"Wichtig"] if i else [],
+                    datetime(2021, 8, 1 + i, 12, tzinfo=tz)))  # fmt: skip
+    out.append(("INBOX.Projekte.Ünïcode & Co.日本語", _msg(99, "日本語の件名", "jp@x"), [],
+                datetime(2021, 9, 9, 9, 9, 9, tzinfo=timezone(timedelta(hours=9)))))  # fmt: skip
+    return out

@@ -221,3 +221,88 @@ class MariaDB:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+MAIL_PASSWORD = "mail pass 1"
+
+
+class Dovecot:
+    """A Dovecot 2.3 of its own: IMAP only, passwd-file users, maildirs owned by nobody.
+
+    style "old": Courier-like namespace (prefix INBOX., separator '.'), IMAPS with our cert.
+    style "target": separator '/', no prefix, special-use folders, per-user quotas.
+    """
+
+    def __init__(self, base: Path, name: str, port: int, style: str, cert: tuple[Path, Path],
+                 users: dict[str, str]) -> None:  # fmt: skip
+        d = base / f"dovecot-{name}"
+        home = d / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(home, nobody.pw_uid, nobody.pw_gid)
+        # user -> passwd-file line; extra fields (quota) in the last column.
+        lines = [
+            f"{u}:{{PLAIN}}{MAIL_PASSWORD}:{nobody.pw_uid}:{nobody.pw_gid}::{home}/{u}::{extra}"
+            for u, extra in users.items()
+        ]
+        (d / "passwd").write_text("\n".join(lines) + "\n")
+        old = style == "old"
+        ns = (
+            "namespace inbox {\n inbox = yes\n separator = .\n prefix = INBOX.\n}\n"
+            if old
+            else "namespace inbox {\n inbox = yes\n separator = /\n prefix =\n"
+            " mailbox Sent {\n  special_use = \\Sent\n  auto = subscribe\n }\n"
+            " mailbox Trash {\n  special_use = \\Trash\n  auto = subscribe\n }\n"
+            " mailbox Drafts {\n  special_use = \\Drafts\n  auto = subscribe\n }\n"
+            " mailbox Junk {\n  special_use = \\Junk\n  auto = subscribe\n }\n}\n"
+        )
+        listener = (
+            f"inet_listener imap {{\n  port = 0\n }}\n inet_listener imaps {{\n  port = {port}\n"
+            "  ssl = yes\n }\n"
+            if old
+            else f"inet_listener imap {{\n  port = {port}\n }}\n inet_listener imaps {{\n"
+            "  port = 0\n }\n"
+        )
+        conf = d / "dovecot.conf"
+        conf.write_text(
+            f"""instance_name = bubble-mig-{name}
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = {"required" if old else "no"}
+ssl_cert = <{cert[0]}
+ssl_key = <{cert[1]}
+ssl_dh = </usr/share/dovecot/dh.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain
+passdb {{
+ driver = passwd-file
+ args = scheme=PLAIN {d}/passwd
+}}
+userdb {{
+ driver = passwd-file
+ args = {d}/passwd
+}}
+mail_location = maildir:~/Maildir
+mail_plugins = $mail_plugins quota
+protocol imap {{
+ mail_plugins = $mail_plugins imap_quota
+}}
+plugin {{
+ quota = maildir:User quota
+}}
+service imap-login {{
+ {listener}}}
+service stats {{
+ unix_listener stats-writer {{
+  mode = 0666
+ }}
+}}
+{ns}"""
+        )
+        self.server = Server(["dovecot", "-F", "-c", str(conf)], d / "out.log", port)
+
+    def stop(self) -> None:
+        self.server.stop()
