@@ -12,7 +12,13 @@ from glue.lab.server import ServerState, is_running, leader_pid, load_state, ser
 from glue.lab.server import create as create_server
 from glue.lab.server import destroy as destroy_server
 from glue.lab.server import stop as stop_server
-from glue.lab.ssh import ansible_ssh_common_args, ensure_lab_key, ssh_argv, ssh_options
+from glue.lab.ssh import (
+    ansible_ssh_common_args,
+    ensure_lab_key,
+    lab_public_key,
+    ssh_argv,
+    ssh_options,
+)
 
 __all__ = [
     "LabConfig",
@@ -28,6 +34,7 @@ __all__ = [
     "ensure_lab_key",
     "image_paths",
     "is_running",
+    "lab_public_key",
     "leader_pid",
     "load_state",
     "server_names",

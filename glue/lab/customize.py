@@ -123,8 +123,11 @@ def write_secrets_once(layer: Layer) -> None:
         step="TLS snakeoil key",
         server=layer.server,
     )
-    os.chown(key, 0, group_id(layer, "ssl-cert"))
-    key.chmod(0o640)
+    # Keep the image's owner and mode of the key (its group may be ssl-cert or mysql).
+    shipped = layer.lower / "etc/ssl/private/ssl-cert-snakeoil.key"
+    stat = shipped.stat() if shipped.exists() else None
+    os.chown(key, 0, stat.st_gid if stat else group_id(layer, "ssl-cert"))
+    key.chmod(stat.st_mode & 0o777 if stat else 0o640)
     cert.chmod(0o644)
     # Dovecot's own pair, where the image holds real files rather than links to snakeoil.
     for rel, source in (

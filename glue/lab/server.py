@@ -125,8 +125,8 @@ def is_running(state: ServerState | None) -> bool:
     """True if the recorded nspawn process runs (a zombie or a reused pid does not count)."""
     if state is None or state.pid <= 0 or not is_alive(state.pid):
         return False
-    argv = cmdline(state.pid)
-    return bool(argv) and argv[0].endswith("systemd-nspawn") and f"--machine={state.name}" in argv
+    # Until the wrapper execs nspawn, argv[0] is unshare or sh; all carry nspawn's arguments.
+    return f"--machine={state.name}" in cmdline(state.pid)
 
 
 def validate(cfg: LabConfig, name: str, address: str, disk_gib: int) -> ipaddress.IPv4Interface:
