@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   # lab servers (systemd-nspawn) and their btrfs /srv volumes
-  debootstrap systemd-container btrfs-progs iproute2 zstd openssh-client rsync
+  debootstrap systemd-container btrfs-progs iproute2 zstd openssh-client rsync openssl
   # real services the tests start on loopback
   postgresql influxdb mariadb-server mariadb-client dovecot-imapd vsftpd openssh-server lftp
 )
