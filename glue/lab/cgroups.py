@@ -50,7 +50,11 @@ def plan(server: str) -> list[Path]:
         if not (CGROUP_ROOT / directory).is_dir():
             continue
         parent = mine.get(key, "/").lstrip("/")
-        dirs.append(CGROUP_ROOT / directory / parent / cgroup_name(server))
+        path = CGROUP_ROOT / directory / parent / cgroup_name(server)
+        if any(ch.isspace() for ch in str(path)):
+            # The start wrapper takes them as one space-separated word.
+            raise LabError("plan cgroups", f"cgroup path {str(path)!r} has whitespace", server)
+        dirs.append(path)
     return dirs
 
 
@@ -60,13 +64,6 @@ def create(server: str, dirs: list[Path]) -> None:
             path.mkdir(exist_ok=True)
         except OSError as exc:
             raise LabError("create cgroups", f"{path}: {exc.strerror}", server) from exc
-
-
-def enter(dirs: list[Path]) -> None:
-    """Move the calling process into dirs (runs in the child between fork and exec)."""
-    pid = str(os.getpid())
-    for path in dirs:
-        (path / "cgroup.procs").write_text(pid)
 
 
 def _tree(path: Path) -> list[Path]:

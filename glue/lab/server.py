@@ -28,8 +28,12 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 BOOT_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 
-# Host side, in the private mount namespace: $1..$6 = lower upper work merged image srv.
+# Host side, in the private mount namespace: $1 = the cgroup.procs files to join (this shell
+# becomes nspawn, so its descendants inherit them), $2..$7 = lower upper work merged image srv.
+# Joining here, not in a preexec_fn, keeps Popen safe in a threaded caller (progress bars).
 MOUNT_WRAPPER = """set -e
+for procs in $1; do echo $$ >"$procs"; done
+shift
 mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4"
 mount -o loop "$5" "$6"
 btrfs filesystem resize max "$6" >/dev/null
@@ -218,6 +222,7 @@ def _start(cfg: LabConfig, state: ServerState, lower: Path) -> int:
     argv = [
         "unshare", "--mount", "--propagation", "private",
         "/bin/sh", "-c", MOUNT_WRAPPER, "lab-mounts",
+        " ".join(str(d / "cgroup.procs") for d in dirs),
         str(lower), str(p.upper), str(p.work), str(p.merged), str(p.disk), str(p.srv),
         "systemd-nspawn", "-D", str(p.merged), f"--machine={state.name}",
         "--register=no", "--keep-unit", f"--network-bridge={cfg.bridge}",
@@ -233,7 +238,6 @@ def _start(cfg: LabConfig, state: ServerState, lower: Path) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=lambda: cgroups.enter(dirs),
         )
     p.pidfile.write_text(f"{child.pid}\n")
     return child.pid
