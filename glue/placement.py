@@ -72,8 +72,7 @@ def choose_server(catalog: Catalog, base: Limits, today: dt.date) -> Placement:
         else:
             candidates.append(load)
     if not candidates:
-        detail = "; ".join(skipped) if skipped else "the catalog has no servers"
-        raise PlacementError(f"no server can take the account: {detail}")
+        raise PlacementError(f"no server can take the account: {_summary(skipped)}")
     best = min(candidates, key=lambda load: (load.accounts, load.fill(), load.name))
     reason = f"{best.name} has the fewest accounts ({best.accounts})"
     tied = [c for c in candidates if c.accounts == best.accounts and c is not best]
@@ -83,5 +82,13 @@ def choose_server(catalog: Catalog, base: Limits, today: dt.date) -> Placement:
             reason += ", then by name"
     reason += f" ({float(best.fill()) * 100:.0f}% committed)"
     if skipped:
-        reason += f"; skipped: {'; '.join(skipped)}"
+        reason += f"; skipped: {_summary(skipped)}"
     return Placement(best.name, reason)
+
+
+def _summary(skipped: list[str], shown: int = 5) -> str:
+    """The first few reasons; a fleet of 200 full servers must still fit on one line."""
+    if not skipped:
+        return "the catalog has no servers"
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return "; ".join(skipped[:shown]) + more

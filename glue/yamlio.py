@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -79,6 +81,57 @@ def dump_yaml(data: Any, header: str | None = None) -> str:
         data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
     )
     return f"{header}\n{body}" if header else body
+
+
+def dump_plain_yaml(data: Any, header: str) -> str:
+    """Block-style YAML for generated files, ~10x faster than PyYAML's representer.
+
+    Handles what rendering produces (dicts with plain keys, lists, str, int, bool, None).
+    Strings are written JSON-quoted, which YAML reads back verbatim whatever they contain."""
+    lines = [header]
+    _emit(data, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+# Escaped: what YAML cannot hold raw, and the line breaks it would fold (NEL, LS, PS).
+_NON_PRINTABLE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        # JSON quoting is YAML double-quoting, except that YAML refuses raw non-printables.
+        return _NON_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+    raise TypeError(f"cannot write {type(value).__name__} to generated YAML")
+
+
+def _emit(data: Any, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, dict | list) and value:
+                lines.append(f"{pad}{key}:")
+                _emit(value, indent + 2, lines)
+            else:
+                empty = "{}" if isinstance(value, dict) else "[]"
+                shown = empty if isinstance(value, dict | list) else _scalar(value)
+                lines.append(f"{pad}{key}: {shown}")
+    else:
+        for item in data:
+            if isinstance(item, dict | list):
+                raise TypeError("generated YAML lists hold scalars only")
+            lines.append(f"{pad}- {_scalar(item)}")
 
 
 def atomic_write(path: Path, text: str) -> None:

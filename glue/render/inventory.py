@@ -15,7 +15,7 @@ from glue.catalog import Catalog
 from glue.limits import cpu_quota_percent, effective_base, limits_in_force, memory_high_mib
 from glue.models import Account, AccountState, Limits, Server, ServerState
 from glue.paths import GENERATED_HEADER
-from glue.yamlio import dump_yaml
+from glue.yamlio import dump_plain_yaml
 
 HEADER = f"# {GENERATED_HEADER}"
 
@@ -73,9 +73,9 @@ def render_inventory(
             },
             "bubble_accounts": per_server[name],
         }
-        files[f"host_vars/{name}.yml"] = dump_yaml(host_vars, HEADER)
+        files[f"host_vars/{name}.yml"] = dump_plain_yaml(host_vars, HEADER)
     groups: dict[str, Any] = {"bubble_servers": {"hosts": live}}
     if down:
         groups["bubble_down"] = {"hosts": down}
-    files["hosts.yml"] = dump_yaml({"all": {"children": groups}}, HEADER)
+    files["hosts.yml"] = dump_plain_yaml({"all": {"children": groups}}, HEADER)
     return files

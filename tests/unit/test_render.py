@@ -6,8 +6,13 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
 from glue.catalog import load_catalog
 from glue.render import render_all, write_rendered
+from glue.yamlio import dump_plain_yaml
 
 GOLDEN = Path(__file__).parent / "golden"
 TODAY = dt.date(2026, 11, 22)
@@ -70,3 +75,23 @@ def test_write_rendered_writes_only_changes_and_prunes(root: Path) -> None:
     assert Path("terraform/generated/hcloud.tfvars.json") in changed
     assert not (root / "terraform/generated/hcloud.tfvars.json").exists()
     assert not (root / "inventory/generated/host_vars/cloud1.yml").exists()
+
+
+text = st.text(alphabet=st.characters(exclude_categories=("Cs",)))
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.text(),
+            st.lists(st.one_of(st.text(), st.integers())),
+            st.dictionaries(st.from_regex(r"[a-z]{1,5}", fullmatch=True), st.text()),
+        ),
+    )
+)
+def test_generated_yaml_reads_back_as_written(data: dict[str, object]) -> None:
+    assert yaml.safe_load(dump_plain_yaml(data, "# header")) == (data or None)

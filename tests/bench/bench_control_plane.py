@@ -1,0 +1,100 @@
+"""Control plane at fleet scale: 10,000 accounts on 200 servers.
+
+Targets (issue 2): validate + render under 5 s, one placement under 0.5 s, CLI start-up
+under 0.3 s. Baselines: plain yaml.safe_load of the same files (what validation adds),
+a bare min() over account counts (what placement adds), `python -c pass` (interpreter start).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from glue.catalog import load_catalog
+from glue.placement import choose_server
+from glue.render import render_all, write_rendered
+from glue.services.root import init_root
+
+SERVERS, ACCOUNTS = 200, 10_000
+TODAY = dt.date(2026, 11, 22)
+
+
+def generate(root: Path) -> None:
+    init_root(root)
+    lines = ["servers:"]
+    for i in range(SERVERS):
+        lines.append(
+            f"  web{i:03d}: {{provider: lab, cores: 8, core_ghz: 2.5GHz, memory: 128GiB, "
+            f"disk: 4TiB, address: 198.18.{i // 250}.{i % 250 + 2}}}"
+        )
+    (root / "catalog" / "servers.yml").write_text("\n".join(lines) + "\n")
+    accounts = root / "catalog" / "accounts"
+    for i in range(ACCOUNTS):
+        extra = "overrides: {cpu: 2GHz}\n" if i % 7 == 0 else ""
+        (accounts / f"a{i:05d}.yml").write_text(
+            f"plan: base\nserver: web{i % SERVERS:03d}\ndomains: [a{i:05d}.example]\n"
+            f"email: owner{i}@example.com\nelastic: {str(i % 3 == 0).lower()}\n{extra}"
+        )
+
+
+def timed(action: Callable[[], object], repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def line(name: str, seconds: float, baseline: float, target: float | None) -> str:
+    verdict = "" if target is None else (" ok" if seconds < target else " OVER TARGET")
+    goal = "" if target is None else f" (target < {target:g} s){verdict}"
+    return f"{name:<34} {seconds:8.3f} s  = {seconds / baseline:6.1f} x baseline{goal}"
+
+
+def run() -> list[str]:
+    out = [f"control plane: {ACCOUNTS} accounts on {SERVERS} servers"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "fleet"
+        generate(root)
+        files = sorted((root / "catalog").rglob("*.yml"))
+        parse_only = timed(lambda: [yaml.safe_load(p.read_text()) for p in files])
+        validate = timed(lambda: load_catalog(root))
+        catalog = load_catalog(root)
+
+        def render() -> None:
+            write_rendered(root, render_all(catalog, {}, TODAY))
+
+        render_s = timed(render)
+        out.append(line("baseline: yaml.safe_load all files", parse_only, parse_only, None))
+        out.append(line("validate (load + check)", validate, parse_only, None))
+        out.append(line("render (inventory + tfvars)", render_s, parse_only, None))
+        out.append(line("validate + render", validate + render_s, parse_only, 5.0))
+
+        base = catalog.plans["base"].base
+        counts = [
+            sum(1 for a in catalog.accounts.values() if a.server == s) for s in catalog.servers
+        ]
+        bare = timed(lambda: min(range(len(counts)), key=counts.__getitem__), repeat=5)
+        bare = max(bare, 1e-6)
+        place = timed(lambda: choose_server(catalog, base, TODAY), repeat=3)
+        out.append(line("baseline: min() over 200 counts", bare, bare, None))
+        out.append(line("placement of one more account", place, bare, 0.5))
+
+    interpreter = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 5)
+    bubble = str(Path(sys.executable).with_name("bubble"))
+    startup = timed(lambda: subprocess.run([bubble, "--help"], check=True, capture_output=True), 5)
+    out.append(line("baseline: python -c pass", interpreter, interpreter, None))
+    out.append(line("bubble --help (start-up)", startup, interpreter, 0.3))
+    return out
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))
