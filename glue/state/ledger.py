@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from glue.errors import BubbleError
 from glue.state.schema import ledger_entries, wallets
 from glue.units import format_money
 
 KINDS = ("credit", "charge", "upgrade", "refund")
 
 
-class LedgerError(ValueError):
+class LedgerError(BubbleError):
     """An entry that cannot be posted; the message names the account, key or amount."""
 
 
