@@ -35,6 +35,28 @@ PORT_IMAPS_OLD = 23993
 PORT_IMAP_TARGET = 23143
 
 
+RUNNING: dict[str, Server] = {}  # for tests that break a server's sessions on purpose
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (a server's per-connection processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def ensure_user(name: str, password: str | None = None) -> pwd.struct_passwd:
     try:
         pw = pwd.getpwnam(name)
@@ -119,7 +141,9 @@ def start_vsftpd(base: Path, site: Path) -> Server:
             ]
         )
     )  # fmt: skip
-    return Server(["/usr/sbin/vsftpd", str(conf)], d / "out.log", PORT_VSFTPD)
+    server = Server(["/usr/sbin/vsftpd", str(conf)], d / "out.log", PORT_VSFTPD)
+    RUNNING["vsftpd"] = server
+    return server
 
 
 _PYFTPD = """

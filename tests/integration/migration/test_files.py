@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,30 @@ def test_unreachable_host_is_one_clear_line(target: LocalTarget) -> None:
     with pytest.raises(MigrationError) as err:
         copy_files(src, "x", target)
     assert "connect" in str(err.value) and "refused" in str(err.value).lower()
+
+
+class _DropSessionsOnce:
+    """Kills the FTP server's session processes once, mid-way through the 100 MB file."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.dropped = 0
+
+    def advance(self, nbytes: int) -> None:
+        self.seen += nbytes
+        if not self.dropped and self.seen > 30 * 1024 * 1024:
+            for pid in servers.descendants(servers.RUNNING["vsftpd"].proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    self.dropped += 1
+
+
+def test_dropped_connection_mid_file_resumes(vsftpd: str, site: Path, target: LocalTarget) -> None:
+    src = parse_files_url(vsftpd + "?connections=1")
+    drop = _DropSessionsOnce()
+    result = copy_files(src, servers.OLD_PASSWORD, target, progress=drop)
+    assert drop.dropped, "the sessions were not dropped"
+    assert result.verified, result.mismatches
+    # Resumed from the bytes already written: every byte crossed the wire exactly once.
+    assert drop.seen == sum(size for size, _, _ in data.tree_state(site).values())
+    assert data.tree_state(_web(target)) == data.tree_state(site)
