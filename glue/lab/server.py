@@ -180,17 +180,21 @@ def _detach_loops(name: str, disk: Path) -> None:
         raise LabError("detach loop device", f"{' '.join(left)} still attached", name)
 
 
-def _teardown(cfg: LabConfig, name: str, state: ServerState | None) -> None:
-    """Stop the server's processes, free its loop device and cgroups (files stay)."""
+def _teardown(cfg: LabConfig, name: str, state: ServerState | None, *, ours: bool = False) -> None:
+    """Stop the server's processes, free its loop device and cgroups (files stay).
+
+    ours: state.pid is the child just started here (its argv may not be nspawn's yet).
+    """
     dirs = [Path(p) for p in state.cgroups] if state else []
     dirs += [d for d in cgroups.plan(name) if d not in dirs]
-    if state is not None and is_running(state):
+    owned = state is not None and state.pid > 0 and (ours or is_running(state))
+    if state is not None and owned:
         # nspawn turns SIGTERM into SIGRTMIN+3 for the server's systemd: a clean poweroff.
         kill(state.pid, signal.SIGTERM)
         if not wait_dead(state.pid, STOP_TIMEOUT):
             kill(state.pid, signal.SIGKILL)
     cgroups.kill_all(dirs)
-    if state is not None and state.pid > 0 and not wait_dead(state.pid, 10):
+    if state is not None and owned and not wait_dead(state.pid, 10):
         raise LabError("stop", f"nspawn pid {state.pid} does not exit", name)
     _detach_loops(name, paths(cfg, name).disk)
     cgroups.remove(name, dirs)
@@ -254,7 +258,8 @@ def _log_tail(cfg: LabConfig, name: str) -> str:
 def _wait_ssh(cfg: LabConfig, state: ServerState, identity: Path | None) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
-        if not is_running(state):
+        # Our own fresh child: its argv is briefly empty while it execs, so no argv check.
+        if not is_alive(state.pid):
             raise LabError("boot", f"nspawn exited: {_log_tail(cfg, state.name)}", state.name)
         if ssh.ssh_ok(state.address, cfg, identity, timeout=5):
             return
@@ -313,7 +318,7 @@ def create(
             _save_state(cfg, state)
             _wait_ssh(cfg, state, identity)
         except BaseException:
-            _teardown(cfg, name, state)
+            _teardown(cfg, name, state, ours=True)
             raise
         state.loop_device = " ".join(_loop_devices(p.disk))
         _save_state(cfg, state)

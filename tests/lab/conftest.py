@@ -38,7 +38,9 @@ def lab_server(lab_config: lab.LabConfig) -> Iterator[Callable[..., LabServer]]:
     ) -> LabServer:
         if name in made and address in (None, made[name].address):
             return made[name]
-        chosen = address or free_address(lab_config)
+        # A server left by an interrupted session keeps its address (create is idempotent).
+        left = lab.load_state(lab_config, name)
+        chosen = address or (left.address if left else free_address(lab_config))
         key = ssh_key or lab.lab_public_key(lab_config)
         lab.create_server(name, chosen, key, disk_gib, cfg=lab_config)
         made[name] = LabServer(name, chosen, lab_config)
