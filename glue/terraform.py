@@ -21,7 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from glue.errors import BubbleError
+
 log = logging.getLogger(__name__)
+
 
 Variables = Mapping[str, object]
 
@@ -29,7 +32,7 @@ _BOX_CHARS = re.compile(r"[╷│╵├─]")
 _SPACES = re.compile(r"\s+")
 
 
-class TerraformError(Exception):
+class TerraformError(BubbleError):
     """A terraform step failed; ``str()`` is one line: stack, step and Terraform's message."""
 
     def __init__(self, stack: str, step: str, message: str) -> None:

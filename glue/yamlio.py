@@ -116,10 +116,20 @@ def _scalar(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to generated YAML")
 
 
+_PLAIN_KEY = re.compile(r"^[a-z_][a-z0-9_-]*$")
+# YAML 1.1 reads these bare words as booleans or null: an account named `on` must stay a name.
+_YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def _key(key: str) -> str:
+    return key if _PLAIN_KEY.match(key) and key not in _YAML11_WORDS else _scalar(key)
+
+
 def _emit(data: Any, indent: int, lines: list[str]) -> None:
     pad = " " * indent
     if isinstance(data, dict):
-        for key, value in data.items():
+        for raw_key, value in data.items():
+            key = _key(raw_key)
             if isinstance(value, dict | list) and value:
                 lines.append(f"{pad}{key}:")
                 _emit(value, indent + 2, lines)

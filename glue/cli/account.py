@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, print_table, say
+from glue.cli.common import ApplyOption, JsonOption, context, print_json, print_table, progress, say
 
 account_app = typer.Typer(
     help="Accounts: create, show, set limits, upgrade, delete.", no_args_is_help=True
@@ -25,12 +25,19 @@ def create(
     plan: str = typer.Option("base", help="Plan."),
     server: str | None = typer.Option(None, help="Server (default: the least loaded)."),
     email: str | None = typer.Option(None, help="Owner's e-mail."),
+    apply: bool = ApplyOption,
 ) -> None:
     """Create an account on the least loaded server (or --server)."""
     from glue.services.accounts import create_account
 
     created = create_account(context(ctx), name, domain, plan, server, email)
     say(f"created account {name} on {created.placement.server}: {created.placement.reason}")
+    if apply:
+        from glue.services.bubbles import apply_accounts
+
+        with progress() as report:
+            apply_accounts(context(ctx), [created.placement.server], report)
+        say(f"account {name} is live on {created.placement.server}")
 
 
 @account_app.command("show")
@@ -86,6 +93,7 @@ def set_(
     disk: str | None = ResourceOption["disk"],
     processes: int | None = typer.Option(None, help="Process limit."),
     clear: bool = typer.Option(False, "--clear", help="Remove all overrides (back to the plan)."),
+    apply: bool = ApplyOption,
 ) -> None:
     """Admin override of an account's limits (any value; --clear to drop)."""
     from glue.services.accounts import set_overrides
@@ -97,8 +105,18 @@ def set_(
     }
     if not changes and not clear:
         raise typer.BadParameter("give --cpu, --memory, --disk, --processes or --clear")
-    set_overrides(context(ctx), name, changes, clear)
+    account = set_overrides(context(ctx), name, changes, clear)
     say(f"account {name}: overrides {'cleared' if clear and not changes else 'set'}")
+    if apply:
+        _apply_limits(ctx, account.server)
+
+
+def _apply_limits(ctx: typer.Context, server: str) -> None:
+    from glue.services.bubbles import apply_limits
+
+    with progress() as report:
+        apply_limits(context(ctx), [server], report)
+    say(f"limits in force on {server}")
 
 
 @account_app.command("elastic")
@@ -124,6 +142,7 @@ def upgrade(
     memory: str | None = typer.Option(None, help="e.g. +1GiB"),
     disk: str | None = typer.Option(None, help="e.g. +10GiB"),
     key: str | None = typer.Option(None, help="Idempotency key for the yearly fee."),
+    apply: bool = ApplyOption,
 ) -> None:
     """Raise the base permanently for one year; the yearly fee is debited from the wallet."""
     from glue.models import Resource
@@ -140,12 +159,52 @@ def upgrade(
     purchase = buy_upgrade(context(ctx), name, amounts, key)
     fee, balance = format_money(purchase.fee_cents), format_money(purchase.balance_cents)
     say(f"account {name}: upgraded until {purchase.expires}, fee {fee}, balance {balance}")
+    if apply:
+        _apply_limits(ctx, purchase.account.server)
 
 
 @account_app.command("delete")
-def delete(ctx: typer.Context, name: str) -> None:
-    """Delete an account from the catalog."""
-    from glue.services.accounts import delete_account
+def delete(
+    ctx: typer.Context,
+    name: str,
+    purge: bool = typer.Option(
+        False, "--purge", help="Do not keep an archive of files and databases."
+    ),
+    apply: bool = ApplyOption,
+) -> None:
+    """Delete an account: its bubble on the server (archived unless --purge), then the catalog."""
+    if not apply:
+        from glue.services.accounts import delete_account
 
-    account = delete_account(context(ctx), name)
-    say(f"deleted account {name} (was on {account.server})")
+        account = delete_account(context(ctx), name)
+        say(f"deleted account {name} from the catalog (its bubble on {account.server} stays)")
+        return
+    from glue.services.bubbles import remove_account
+
+    with progress() as report:
+        remove_account(context(ctx), name, purge, report)
+    kept = "purged" if purge else "archived under /srv/.archive on its server"
+    say(f"deleted account {name} ({kept})")
+
+
+@account_app.command(
+    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def exec_(
+    ctx: typer.Context,
+    name: str,
+    command: list[str] = typer.Argument(..., help="Command (after --)."),
+) -> None:
+    """Run a command on the account's server as the account, inside its bubble, in its home."""
+    import shlex
+    import subprocess
+
+    from glue.remote import account_exec_argv
+    from glue.services.accounts import require_account
+
+    c = context(ctx)
+    catalog = c.catalog()
+    account = require_account(catalog, name)
+    argv = account_exec_argv(c.root, account.server, catalog.servers[account.server], name)
+    done = subprocess.run(argv, input=shlex.join(command) + "\n", text=True, check=False)
+    raise typer.Exit(done.returncode)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,3 +58,29 @@ def say(message: str) -> None:
     from rich.console import Console
 
     Console(highlight=False, soft_wrap=True).print(message)
+
+
+ApplyOption = typer.Option(
+    True,
+    "--apply/--no-apply",
+    envvar="BUBBLE_APPLY",
+    help="Carry the change to the server now (--no-apply: only edit the catalog).",
+)
+
+
+@contextmanager
+def progress() -> Iterator[Callable[[str], None]]:
+    """A spinner showing the current task; main steps stay on screen as lines."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    with console.status("working") as status:
+
+        def report(message: str) -> None:
+            if message.startswith("  "):
+                status.update(message.strip())
+            else:
+                console.print(f"[dim]-[/dim] {message}")
+                status.update(message)
+
+        yield report

@@ -9,8 +9,9 @@ import typer
 from typer.core import TyperGroup
 
 from glue.cli.account import account_app
-from glue.cli.common import RootOption, context, say
+from glue.cli.common import RootOption, context, progress, say
 from glue.cli.lab import lab_app
+from glue.cli.migrate import migrate
 from glue.cli.plan import plan_app
 from glue.cli.server import server_app
 from glue.cli.wallet import wallet_app
@@ -43,6 +44,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(account_app, name="account")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(lab_app, name="lab")
+app.command("migrate")(migrate)
 
 
 @app.callback()
@@ -84,6 +86,22 @@ def render(ctx: typer.Context) -> None:
     say(f"rendered: {len(changed)} file(s) changed" if changed else "rendered: up to date")
     for path in changed:
         say(f"  {path}")
+
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    server: list[str] | None = typer.Option(None, "--server", help="Only these servers."),
+) -> None:
+    """Render, create/destroy servers with Terraform, configure them with Ansible."""
+    from glue.services.apply import apply as run_apply
+
+    with progress() as report:
+        result = run_apply(context(ctx), report, server or None)
+    for name in result.created:
+        say(f"{name}: configured from scratch ({result.changed.get(name, 0)} changes)")
+    for name in result.updated:
+        say(f"{name}: up to date ({result.changed.get(name, 0)} changes)")
 
 
 def run() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, print_table, say
+from glue.cli.common import ApplyOption, JsonOption, context, print_json, print_table, progress, say
 
 plan_app = typer.Typer(help="Plans: list, show, set.", no_args_is_help=True)
 
@@ -50,6 +50,7 @@ def set_(
     memory: str | None = typer.Option(None, help="Base memory, e.g. 2GiB."),
     disk: str | None = typer.Option(None, help="Base disk, e.g. 30GiB."),
     processes: int | None = typer.Option(None, help="Base process limit."),
+    apply: bool = ApplyOption,
 ) -> None:
     """Change a plan's base; every account on it without an override follows."""
     from glue.services.plans import set_plan
@@ -63,3 +64,10 @@ def set_(
         raise typer.BadParameter("give at least one of --cpu, --memory, --disk, --processes")
     _, following = set_plan(context(ctx), name, changes)
     say(f"plan {name} updated; {following} account(s) follow it")
+    servers = sorted({a.server for a in context(ctx).catalog().accounts.values() if a.plan == name})
+    if apply and servers:
+        from glue.services.bubbles import apply_limits
+
+        with progress() as report:
+            apply_limits(context(ctx), servers, report)
+        say(f"limits in force on {', '.join(servers)}")

@@ -85,3 +85,26 @@ def remove(ctx: typer.Context, name: str) -> None:
 
     remove_server(context(ctx), name)
     say(f"removed server {name}")
+
+
+@server_app.command(
+    "ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def ssh(
+    ctx: typer.Context,
+    name: str,
+    command: list[str] | None = typer.Argument(None, help="Command to run (after --)."),
+) -> None:
+    """Open a root shell on a server, or run a command there."""
+    import shlex
+    import subprocess
+
+    from glue.services.servers import require_server
+
+    c = context(ctx)
+    server = require_server(c.catalog(), name)
+    from glue.remote import ssh_argv
+
+    remote = shlex.join(command) if command else ""
+    argv = ssh_argv(c.root, name, server, remote, tty=not command)
+    raise typer.Exit(subprocess.run(argv, check=False).returncode)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +22,12 @@ class LabConfig(BaseSettings):
     cache: Path = Path("/var/cache/bubblehost")
     bridge: str = "bubble0"
     gateway: str = "198.18.0.1/24"
+
+    @field_validator("dir", "cache")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Overlay options and nspawn need absolute paths, whatever the caller's cwd.
+        return value.absolute()
 
     @property
     def gateway_interface(self) -> ipaddress.IPv4Interface:

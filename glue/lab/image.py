@@ -191,7 +191,15 @@ def build(cfg: LabConfig, *, force: bool = False) -> Path:
             partial.replace(image.tarball)
         finally:
             _discard(workdir)
+        _prune_tarballs(cfg, keep=image.tarball)
     return image.tarball
+
+
+def _prune_tarballs(cfg: LabConfig, keep: Path) -> None:
+    """Drop tarballs of older recipes. Unpacked roots stay: running servers may sit on them."""
+    for old in cfg.cache.glob(f"{SUITE}-*.tar.zst"):
+        if old != keep:
+            old.unlink()
 
 
 def ensure_rootfs(cfg: LabConfig) -> Path:

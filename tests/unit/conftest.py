@@ -27,7 +27,10 @@ def bubble(root: Path) -> Callable[..., CliResult]:
     runner = CliRunner()
 
     def run(*args: str) -> CliResult:
-        result = runner.invoke(app, ["--root", str(root), *args], catch_exceptions=False)
+        # Unit tests edit the catalog only; tests/lab carries changes to real servers.
+        result = runner.invoke(
+            app, ["--root", str(root), *args], env={"BUBBLE_APPLY": "0"}, catch_exceptions=False
+        )
         return result.exit_code, result.stdout, result.stderr
 
     return run

@@ -82,7 +82,7 @@ text = st.text(alphabet=st.characters(exclude_categories=("Cs",)))
 
 @given(
     st.dictionaries(
-        st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+        st.one_of(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), text, st.just("on")),
         st.one_of(
             st.none(),
             st.booleans(),

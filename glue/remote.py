@@ -1,0 +1,131 @@
+"""Reaching servers: the control plane's ssh key, per-provider ssh options, waiting for ssh,
+running a command on a server or as an account inside its bubble.
+
+Host keys are always checked: lab servers through the lab's own known_hosts (it records
+each server's keys when it makes them), cloud servers trust-on-first-use into the root's
+known_hosts (StrictHostKeyChecking=accept-new), never `no`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+from glue.errors import BubbleError
+from glue.models import Server
+from glue.paths import state_dir
+
+# A command run as an account never outlives this, even if the ssh client is killed.
+EXEC_MAX_SECONDS = 3600
+
+
+class RemoteError(BubbleError):
+    """ssh to a server failed; the message names the server and the step."""
+
+
+def ssh_dir(root: Path) -> Path:
+    return state_dir(root) / "ssh"
+
+
+def control_key(root: Path) -> Path:
+    """The control plane's ssh key (made once, never leaves state/)."""
+    key = ssh_dir(root) / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.parent.chmod(0o700)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bubblehost", "-f", str(key)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    return key
+
+
+def public_key(root: Path) -> str:
+    return control_key(root).with_suffix(".pub").read_text(encoding="utf-8").strip()
+
+
+def ssh_options(root: Path, server: Server) -> list[str]:
+    key = control_key(root)
+    if server.provider == "lab":
+        from glue.lab import ssh_options as lab_ssh_options
+
+        return lab_ssh_options(identity=key)
+    return [
+        "-i", str(key),
+        "-o", "IdentitiesOnly=yes",
+        "-o", f"UserKnownHostsFile={ssh_dir(root) / 'known_hosts'}",
+        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", "BatchMode=yes",
+        "-o", "ConnectTimeout=10",
+        "-o", "LogLevel=ERROR",
+    ]  # fmt: skip
+
+
+def _address(name: str, server: Server) -> str:
+    if not server.address:
+        raise RemoteError(f"server {name}: no address yet (run `bubble apply`)")
+    return server.address
+
+
+def ssh_argv(root: Path, name: str, server: Server, remote: str, tty: bool = False) -> list[str]:
+    flags = ["-t"] if tty else []
+    return ["ssh", *flags, *ssh_options(root, server), f"root@{_address(name, server)}", remote]
+
+
+def wait_for_ssh(root: Path, name: str, server: Server, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    argv = ssh_argv(root, name, server, "true")
+    last = ""
+    while time.monotonic() < deadline:
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode == 0:
+            return
+        last = (
+            done.stderr.strip().splitlines()[-1]
+            if done.stderr.strip()
+            else f"exit {done.returncode}"
+        )
+        time.sleep(1)
+    raise RemoteError(f"server {name}: ssh did not answer within {timeout:.0f} s ({last})")
+
+
+def account_exec_argv(
+    root: Path, name: str, server: Server, account: str, max_seconds: int = EXEC_MAX_SECONDS
+) -> list[str]:
+    """ssh + systemd-run: the command runs as the account, in its slice, in its home.
+
+    The command itself goes on stdin (`sh -s`): systemd would expand $VARS on its command line."""
+    remote = shlex.join(
+        [
+            "systemd-run", "--quiet", "--wait", "--pipe", "--collect",
+            "-p", f"RuntimeMaxSec={max_seconds}",
+            f"--slice=acct-{account}.slice", f"--uid={account}",
+            f"--working-directory=/srv/{account}",
+            "--", "sh", "-s",
+        ]
+    )  # fmt: skip
+    return ssh_argv(root, name, server, remote)
+
+
+def connection_inventory(root: Path, servers: dict[str, Server]) -> Path:
+    """A second inventory with how to reach each server from this machine (never committed:
+    it names local key paths), beside the generated one that the catalog fully determines."""
+    lines = ["# Written by bubble for this machine's ssh settings. Not generated from the catalog.",
+             "all:", "  hosts:"]  # fmt: skip
+    for name in sorted(servers):
+        options = ssh_options(root, servers[name])
+        key = options[options.index("-i") + 1]
+        common = " ".join(opt for opt in options if opt not in ("-i", key))
+        lines += [
+            f"    {name}:",
+            "      ansible_user: root",
+            f"      ansible_ssh_private_key_file: {key!r}",
+            f"      ansible_ssh_common_args: {common!r}",
+        ]
+    path = state_dir(root) / "ansible" / "connection.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
