@@ -33,7 +33,7 @@ def context(ctx: typer.Context) -> Context:
         from glue.settings import Settings
 
         settings = Settings()
-        obj = Context(root=Path(settings.root), settings=settings)
+        obj = Context(root=Path(settings.root).resolve(), settings=settings)
         ctx.find_root().obj = obj
     return obj
 

@@ -53,7 +53,7 @@ def main(ctx: typer.Context, root: Path | None = RootOption) -> None:
     from glue.settings import Settings
 
     settings = Settings()
-    ctx.obj = Context(root=root or settings.root, settings=settings)
+    ctx.obj = Context(root=(root or settings.root).resolve(), settings=settings)
 
 
 @app.command("init")

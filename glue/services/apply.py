@@ -155,3 +155,17 @@ def converge(
         outcome = playbook(ctx, "accounts.yml", {n: servers[n] for n in result.updated}, report)
         result.changed.update({n: outcome.changed(n) for n in result.updated})
     return result
+
+
+def destroy_stack(ctx: Context, provider: str, report: Report) -> bool:
+    """`terraform destroy` of one stack of this root (False when it has no state)."""
+    tf = terraform_for(ctx, provider)
+    if not tf.state_file.exists():
+        return False
+    variables: dict[str, Any] = {"ssh_public_key": public_key(ctx.root), "servers": {}}
+    if provider == "lab":
+        variables["bubble_command"] = bubble_command()
+    report(f"terraform {provider}: destroy")
+    tf.init()
+    tf.destroy(None, variables)
+    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,6 @@ from glue.models import Server, ServerState
 from glue.placement import server_loads
 from glue.services.context import Context
 
-LAB_NETWORK = ipaddress.IPv4Network("198.18.0.0/24")
 LAB_FIRST_HOST = 11  # .1 is the host's bridge address; .2-.10 stay free for lab services
 
 
@@ -29,12 +27,16 @@ class NewServer:
 
 
 def next_lab_address(catalog: Catalog) -> str:
+    """The first free address of the lab's network (BUBBLE_LAB_GATEWAY, 198.18.0.1/24)."""
+    from glue.lab.config import LabConfig
+
+    network = LabConfig().gateway_interface.network
     used = {s.address for s in catalog.servers.values() if s.address}
-    for offset in range(LAB_FIRST_HOST, LAB_NETWORK.num_addresses - 1):
-        candidate = str(LAB_NETWORK.network_address + offset)
+    for offset in range(LAB_FIRST_HOST, network.num_addresses - 1):
+        candidate = str(network.network_address + offset)
         if candidate not in used:
             return candidate
-    raise BubbleError(f"the lab network {LAB_NETWORK} has no free address left")
+    raise BubbleError(f"the lab network {network} has no free address left")
 
 
 def add_server(ctx: Context, name: str, spec: NewServer) -> Server:
