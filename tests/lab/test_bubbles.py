@@ -87,19 +87,21 @@ def test_each_domain_runs_php_as_its_account_in_its_slice(bubbles: Any) -> None:
     assert http_get(ADDRESS, "unknown.example", "/")[0] in (0, 404)
 
 
-def _cpu_hog(server: Any, name: str) -> None:
+def _cpu_hog(server: Any, name: str) -> str:
+    unit = f"hog-{name}-{int(time.time())}"
     server.ssh(
-        f"systemd-run --quiet --unit=hog-{name} --slice=acct-{name}.slice --uid={name} "
+        f"systemd-run --quiet --unit={unit} --slice=acct-{name}.slice --uid={name} "
         f"-p RuntimeMaxSec=60 --collect -- sh -c 'while :; do :; done'"
     )
+    return unit
 
 
 def test_cpu_quota_is_measured_and_raised_live_without_restart(bubbles: Any) -> None:
     server, inv, _ = bubbles
     fpm_before = main_pid(server, "php-fpm-acct@alice.service")
-    _cpu_hog(server, "alice")
+    hog = _cpu_hog(server, "alice")
     try:
-        usage = slice_cgroup(server, "unified", "hog-alice.service")
+        usage = slice_cgroup(server, "unified", f"{hog}.service")
         time.sleep(0.5)
         at_1000 = cpu_share(usage)
         # 1000 MHz on 2000 MHz cores = CPUQuota=50% = half a core.
@@ -119,7 +121,7 @@ def test_cpu_quota_is_measured_and_raised_live_without_restart(bubbles: Any) -> 
         )
         # Live: the hog kept running and the PHP-FPM master kept its PID.
         assert (
-            server.ssh("systemctl is-active hog-alice.service", check=False).stdout.strip()
+            server.ssh(f"systemctl is-active {hog}.service", check=False).stdout.strip()
             == "active"
         )
         assert main_pid(server, "php-fpm-acct@alice.service") == fpm_before
@@ -128,7 +130,7 @@ def test_cpu_quota_is_measured_and_raised_live_without_restart(bubbles: Any) -> 
             again.changed_tasks()
         )
     finally:
-        server.ssh("systemctl stop hog-alice.service", check=False)
+        server.ssh(f"systemctl stop {hog}.service", check=False)
 
 
 def test_memory_hog_is_killed_inside_its_bubble_only(bubbles: Any) -> None:
