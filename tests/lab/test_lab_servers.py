@@ -62,10 +62,14 @@ def _cpu_seconds(cgroup: Path) -> float:
     return int(_stat(cgroup, "usage_usec")) / 1e6
 
 
-def _cpu_share(cgroup: Path, seconds: float = 3.0) -> float:
-    start_cpu, start = _cpu_seconds(cgroup), time.monotonic()
-    time.sleep(seconds)
-    return (_cpu_seconds(cgroup) - start_cpu) / (time.monotonic() - start)
+def _cpu_shares(cgroup: Path, samples: int = 3, seconds: float = 2.0) -> list[float]:
+    """CPU used per wall second, over a few windows (other work on 2 cores can dip one)."""
+    shares = []
+    for _ in range(samples):
+        start_cpu, start = _cpu_seconds(cgroup), time.monotonic()
+        time.sleep(seconds)
+        shares.append((_cpu_seconds(cgroup) - start_cpu) / (time.monotonic() - start))
+    return shares
 
 
 def test_cpu_quota_is_enforced_and_raised_live(pair: tuple[LabServer, LabServer]) -> None:
@@ -80,15 +84,17 @@ def test_cpu_quota_is_enforced_and_raised_live(pair: tuple[LabServer, LabServer]
         usage = _slice_cgroup(a, "unified", "labhog.slice")
         throttle = _slice_cgroup(a, "cpu", "labhog.slice")
         time.sleep(0.5)
-        at_20 = _cpu_share(usage)
-        assert 0.14 <= at_20 <= 0.26, f"CPUQuota=20% measured {at_20:.0%}"
+        # The quota is a ceiling in every window; the best window shows it is reached.
+        shares_20 = _cpu_shares(usage)
+        assert max(shares_20) <= 0.25, f"CPUQuota=20% measured {shares_20}"
+        assert max(shares_20) >= 0.15, f"CPUQuota=20% measured {shares_20}"
         pid_before = a.ssh("systemctl show -P MainPID labhog.service").stdout.strip()
         a.ssh("systemctl set-property --runtime labhog.slice CPUQuota=60%")
         time.sleep(0.5)
-        at_60 = _cpu_share(usage)
-        # The ceiling is the quota's; the floor also depends on what else runs on 2 cores.
-        assert at_60 <= 0.66, f"CPUQuota=60% measured {at_60:.0%}"
-        assert at_60 >= max(0.35, 1.8 * at_20), f"60% after 20%: {at_60:.0%} vs {at_20:.0%}"
+        shares_60 = _cpu_shares(usage)
+        assert max(shares_60) <= 0.65, f"CPUQuota=60% measured {shares_60}"
+        # Raised: well past the old ceiling (how far also depends on what else runs).
+        assert max(shares_60) >= 0.40, f"CPUQuota=60% measured {shares_60}"
         # Raised live: the hog kept running, same process; the kernel throttled it all along.
         assert int(_stat(throttle, "nr_throttled")) > 0
         assert a.ssh("systemctl show -P MainPID labhog.service").stdout.strip() == pid_before
@@ -113,6 +119,17 @@ def test_memory_max_kills_a_hog(pair: tuple[LabServer, LabServer]) -> None:
     # The same process fits without the limit: the kill was the limit's doing.
     fine = a.ssh(f'systemd-run --quiet --wait --pipe --collect python3 -c "{hog}"', check=False)
     assert fine.stdout.strip() == "survived", fine.stderr
+
+
+def test_tasks_max_stops_forks(pair: tuple[LabServer, LabServer]) -> None:
+    a, _ = pair
+    forks = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 3 & done 2>&1; wait"
+    limited = a.ssh(
+        f"systemd-run --quiet --wait --pipe --collect -p TasksMax=5 sh -c '{forks}'", check=False
+    )
+    assert "fork" in (limited.stdout + limited.stderr).lower(), limited
+    free = a.ssh(f"systemd-run --quiet --wait --pipe --collect sh -c '{forks}'", check=False)
+    assert "fork" not in (free.stdout + free.stderr).lower(), free
 
 
 def test_btrfs_qgroup_limit_stops_writes(pair: tuple[LabServer, LabServer]) -> None:
