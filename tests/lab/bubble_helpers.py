@@ -149,14 +149,16 @@ def as_account(
     """Run a shell script as the account, inside its slice (as glue does: script on stdin)."""
     command = (
         f"systemd-run --quiet --wait --pipe --collect -p RuntimeMaxSec={timeout} "
-        f"--slice=acct-{name}.slice --uid={name} --gid={name} --working-directory=/srv/{name} -- sh -s"
+        f"--slice=acct-{name}.slice --uid={name} --gid={name} "
+        f"--working-directory=/srv/{name} -- sh -s"
     )
     return server.ssh(command, input=script, check=check, timeout=timeout + 30)
 
 
 def put_file(server: Any, owner: str, path: str, content: str, mode: str = "0644") -> None:
+    quoted = shlex.quote(path)
     server.ssh(
-        f"cat > {shlex.quote(path)} && chown {owner}:{owner} {shlex.quote(path)} && chmod {mode} {shlex.quote(path)}",
+        f"cat > {quoted} && chown {owner}:{owner} {quoted} && chmod {mode} {quoted}",
         input=content,
     )
 
