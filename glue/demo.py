@@ -1,17 +1,30 @@
 """`make demo`: the main job on embedded defaults, shown command by command.
 
-A fresh operator root in a temporary directory (SQLite state), two servers, accounts placed
-on the least loaded one each time, a wallet credited, a permanent upgrade bought, the
-inventory and Terraform variables rendered.
+Part 1, the catalog: a fresh operator root (SQLite state), two servers, accounts placed on
+the least loaded one each time, a wallet credited, a permanent upgrade bought, rendering.
+Part 2, the lab (as root, with systemd-nspawn): the same on two real lab servers brought up
+by `bubble apply`, each account's site answering over HTTP. The lab stays up afterwards;
+the demo prints how to look at it and how to take it down. Running the demo again first
+takes down the previous demo's lab.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+LAB_ROOT = Path(os.environ.get("BUBBLE_DEMO_ROOT", "/var/lib/bubblehost/demo"))
+PHP_PAGE = (
+    '<?php printf("%s: PHP as user %s in %s\\n", $_SERVER["HTTP_HOST"], '
+    'posix_getpwuid(posix_geteuid())["name"], '
+    'explode("/", trim(file_get_contents("/proc/self/cgroup")))[2] ?? "?");'
+)
 
 
 def bubble(root: Path, *args: str) -> str:
@@ -80,9 +93,62 @@ def catalog_demo(root: Path) -> None:
         print(f"  {path.relative_to(root)}")
 
 
+def lab_demo(root: Path) -> None:
+    if root.exists():
+        print(f"\n(taking down the previous demo in {root})")
+        subprocess.run(
+            [sys.executable, "-m", "glue.cli.main", "--root", str(root), "lab", "down"], check=False
+        )
+        shutil.rmtree(root)
+    subprocess.run([sys.executable, "-m", "glue.cli.main", "init", str(root)], check=True)
+    for name in ("web1", "web2"):
+        bubble(
+            root,
+            "server",
+            "add",
+            name,
+            "--provider",
+            "lab",
+            "--cores",
+            "2",
+            "--core-ghz",
+            "2",
+            "--memory",
+            "4GiB",
+            "--disk",
+            "80GiB",
+        )
+    bubble(root, "apply")
+    sites = {}
+    for name in ("alice", "bob", "carol"):
+        out = bubble(root, "account", "create", name, "--domain", f"{name}.example")
+        sites[name] = out.split(" on ", 1)[1].split(":", 1)[0]
+        page = f"cat > www/index.php <<'EOF'\n{PHP_PAGE}\nEOF"
+        bubble(root, "account", "exec", name, "--", "sh", "-c", page)
+    bubble(root, "server", "list")
+    rows = json.loads(bubble(root, "server", "list", "--json"))
+    addresses = {row["name"]: row["address"] for row in rows}
+    print("\nWhere each site answers:")
+    for name, server in sites.items():
+        url = f"http://{addresses[server]}/"
+        answer = subprocess.run(
+            ["curl", "-sS", "--max-time", "10", "-H", f"Host: {name}.example", url],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        print(f"  {name}.example on {server}: curl -H 'Host: {name}.example' {url}  ->  {answer}")
+    print(f"\nThe lab is up. Look around: bubble --root {root} server ssh web1")
+    print(f"Take it down:    bubble --root {root} lab down")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bubble-demo-") as tmp:
         catalog_demo(Path(tmp) / "ops")
+    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
+        print("\n(skipping the lab part: it needs root and systemd-nspawn)")
+        return
+    lab_demo(LAB_ROOT)
 
 
 if __name__ == "__main__":

@@ -8,32 +8,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TypeVar
 
 import typer
 
-from glue import lab
+from glue.cli.common import context, progress
 
+# glue.lab is imported inside each command: `bubble --help` must not pay for it.
 lab_app = typer.Typer(
     help="Lab servers: real Debian 12 hosts on this machine (systemd-nspawn).",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
-
-T = TypeVar("T")
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """A LabError becomes `error: ...` on stderr and exit code 1."""
-    try:
-        return action()
-    except lab.LabError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
 
 
 def _public_key(value: str) -> tuple[str, Path | None]:
@@ -50,24 +36,30 @@ def image_cmd(
     force: bool = typer.Option(False, "--force", help="Rebuild even if a current image exists."),
 ) -> None:
     """Build and cache the server image (only when its recipe changed); print where it is."""
+    from glue import lab
+
     cfg = lab.LabConfig()
     started = time.monotonic()
-    path = _guard(lambda: lab.build_image(cfg, force=force))
+    path = lab.build_image(cfg, force=force)
     typer.echo(f"{path} ({path.stat().st_size // 1024**2} MiB, {time.monotonic() - started:.1f} s)")
 
 
 @lab_app.command("up")
 def up_cmd() -> None:
     """Create the shared pieces: bridge, lab ssh key, server image (built if missing)."""
+    from glue import lab
+
     cfg = lab.LabConfig()
-    root = _guard(lambda: lab.up(cfg))
+    root = lab.up(cfg)
     typer.echo(f"lab up: bridge {cfg.bridge} {cfg.gateway}, image {root}")
 
 
 @lab_app.command("status")
 def status_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable.")) -> None:
     """Bridge, image and every lab server (address, pid, ssh ready)."""
-    current = _guard(lambda: lab.status(lab.LabConfig()))
+    from glue import lab
+
+    current = lab.status(lab.LabConfig())
     if as_json:
         sys.stdout.write(json.dumps(asdict(current), indent=2, sort_keys=True) + "\n")
         return
@@ -94,10 +86,16 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
 
 
 @lab_app.command("down")
-def down_cmd() -> None:
-    """Destroy every lab server and the bridge; nothing stays running or mounted."""
+def down_cmd(ctx: typer.Context) -> None:
+    """Destroy the root's lab servers (terraform destroy), then every lab server and the
+    bridge; nothing stays running or mounted."""
+    from glue import lab
+    from glue.services.apply import destroy_stack
+
+    with progress() as report:
+        destroy_stack(context(ctx), "lab", report)
     cfg = lab.LabConfig()
-    names = _guard(lambda: lab.down(cfg))
+    names = lab.down(cfg)
     typer.echo(f"lab down: destroyed {len(names)} server(s), bridge {cfg.bridge} removed")
 
 
@@ -111,18 +109,18 @@ def server_create_cmd(
     disk_gib: int = typer.Option(..., "--disk-gib", help="Size of the btrfs /srv, GiB."),
 ) -> None:
     """Boot a lab server (idempotent); returns when root can log in over ssh."""
+    from glue import lab
+
     key, identity = _public_key(ssh_key)
     started = time.monotonic()
-    state = _guard(lambda: lab.create_server(name, address, key, disk_gib, identity=identity))
+    state = lab.create_server(name, address, key, disk_gib, identity=identity)
     typer.echo(f"{state.name} {state.address} ssh ready ({time.monotonic() - started:.1f} s)")
 
 
 @lab_app.command("server-destroy")
 def server_destroy_cmd(name: str = typer.Argument(..., help="Server name.")) -> None:
     """Stop a lab server and remove its overlay, disk and cgroups (idempotent)."""
-    _guard(lambda: lab.destroy_server(name))
+    from glue import lab
+
+    lab.destroy_server(name)
     typer.echo(f"{name} destroyed")
-
-
-if __name__ == "__main__":
-    lab_app()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from glue.errors import BubbleError
 
-class LabError(Exception):
+
+class LabError(BubbleError):
     """A lab operation failed; str() is a single line for the operator."""
 
     def __init__(self, step: str, message: str, server: str | None = None) -> None:

@@ -157,7 +157,7 @@ def _stat(cgroup: Path, key: str) -> str:
     raise AssertionError(f"{key} not in {cgroup}/cpu.stat")
 
 
-def _cli(cfg: lab.LabConfig, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(cfg: lab.LabConfig, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.update(
         BUBBLE_LAB_DIR=str(cfg.dir),
@@ -166,7 +166,7 @@ def _cli(cfg: lab.LabConfig, *args: str) -> subprocess.CompletedProcess[str]:
         BUBBLE_LAB_GATEWAY=cfg.gateway,
     )
     return subprocess.run(
-        [sys.executable, "-m", "glue.cli.lab", *args],
+        [sys.executable, "-m", "glue.cli.main", "--root", str(root), "lab", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -185,7 +185,7 @@ def test_cli_server_outlives_cli_and_down_leaves_nothing(
     key = tmp_path / "id"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     created = _cli(
-        cfg, "server-create", "labt-down", "--address", "198.18.77.10",
+        cfg, tmp_path, "server-create", "labt-down", "--address", "198.18.77.10",
         "--ssh-key", str(key) + ".pub", "--disk-gib", "1",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
@@ -199,11 +199,11 @@ def test_cli_server_outlives_cli_and_down_leaves_nothing(
         check=False,
     )
     assert ok.stdout.strip() == "labt-down", ok.stderr
-    status = _cli(cfg, "status", "--json")
+    status = _cli(cfg, tmp_path, "status", "--json")
     assert '"ssh_ready": true' in status.stdout, status.stdout
     assert any(str(cfg.dir) in line for line in _losetup())
 
-    down = _cli(cfg, "down")
+    down = _cli(cfg, tmp_path, "down")
     assert down.returncode == 0, down.stderr
     assert not lab.is_running(state)
     assert not any(str(cfg.dir) in line for line in Path("/proc/mounts").read_text().splitlines())
@@ -217,8 +217,8 @@ def test_cli_server_outlives_cli_and_down_leaves_nothing(
     # No process of that server survives (zombies left by the non-reaping PID 1 are dead).
     assert not _live_processes_mentioning("--machine=labt-down")
     # down is idempotent.
-    assert _cli(cfg, "down").returncode == 0
-    assert _cli(cfg, "server-destroy", "labt-down").returncode == 0
+    assert _cli(cfg, tmp_path, "down").returncode == 0
+    assert _cli(cfg, tmp_path, "server-destroy", "labt-down").returncode == 0
 
 
 def _losetup() -> list[str]:
