@@ -20,7 +20,6 @@ class YamlError(BubbleError):
 
 
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x
-_SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Loader(_SafeLoader):  # type: ignore[misc]
@@ -61,11 +60,15 @@ def load_yaml(path: Path, source: str | None = None) -> Any:
     return load_yaml_text(path.read_text(encoding="utf-8"), source or str(path))
 
 
-class _Dumper(_SafeDumper):  # type: ignore[misc]
-    """Block style, keys in the order given (the models' field order), no aliases."""
+class _Dumper(yaml.SafeDumper):
+    """Block style, keys in the order given (the models' field order), no aliases, lists
+    indented under their key (yamllint's style). Pure Python: catalog writes are small."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 def _represent_decimal(dumper: _Dumper, value: Decimal) -> yaml.ScalarNode:
@@ -78,7 +81,12 @@ _Dumper.add_representer(Decimal, _represent_decimal)
 
 def dump_yaml(data: Any, header: str | None = None) -> str:
     body = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        explicit_start=True,
     )
     return f"{header}\n{body}" if header else body
 
