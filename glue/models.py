@@ -16,7 +16,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from glue.units import parse_cpu_mhz, parse_money_cents, parse_size_mib
 
-ACCOUNT_NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,14}[a-z0-9])?$")
+# Account names become Linux users, slices, MariaDB users and `NAME_*` database prefixes:
+# lower-case letters and digits only (a hyphen would need quoting in SQL, `_` is the separator).
+ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 SERVER_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 PLAN_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from glue.cli.common import ApplyOption, JsonOption, context, print_json, print_table, progress, say
@@ -20,7 +22,7 @@ ResourceOption = {
 @account_app.command("create")
 def create(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Account name (a-z, 0-9, -; max 16)."),
+    name: str = typer.Argument(..., help="Account name (a-z, 0-9; max 16)."),
     domain: list[str] = typer.Option(..., "--domain", help="Domain (repeatable)."),
     plan: str = typer.Option("base", help="Plan."),
     server: str | None = typer.Option(None, help="Server (default: the least loaded)."),
@@ -208,3 +210,51 @@ def exec_(
     argv = account_exec_argv(c.root, account.server, catalog.servers[account.server], name)
     done = subprocess.run(argv, input=shlex.join(command) + "\n", text=True, check=False)
     raise typer.Exit(done.returncode)
+
+
+def _password(password_file: Path | None) -> str:
+    """From --password-file, else BUBBLE_PASSWORD, else a hidden prompt (asked twice)."""
+    import os
+
+    if password_file is not None:
+        return (
+            password_file.read_text(encoding="utf-8").splitlines()[0]
+            if password_file.stat().st_size
+            else ""
+        )
+    if os.environ.get("BUBBLE_PASSWORD"):
+        return os.environ["BUBBLE_PASSWORD"]
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+PasswordFileOption = typer.Option(
+    None, "--password-file", help="File whose first line is the password."
+)
+
+
+@account_app.command("mailbox")
+def mailbox(
+    ctx: typer.Context,
+    name: str,
+    address: str = typer.Argument(
+        ..., help="e.g. info@alice.example (one of the account's domains)."
+    ),
+    delete: bool = typer.Option(False, "--delete", help="Remove the mailbox (its mail is kept)."),
+    password_file: Path | None = PasswordFileOption,
+) -> None:
+    """Create a mailbox or set its password (password from a file, BUBBLE_PASSWORD or a prompt)."""
+    from glue.services.credentials import set_mailbox
+
+    set_mailbox(context(ctx), name, address, None if delete else _password(password_file))
+    say(f"mailbox {address}: {'deleted' if delete else 'ready'}")
+
+
+@account_app.command("ftp-password")
+def ftp_password(
+    ctx: typer.Context, name: str, password_file: Path | None = PasswordFileOption
+) -> None:
+    """Set the account's FTP password (its login is the account name)."""
+    from glue.services.credentials import set_ftp_password
+
+    set_ftp_password(context(ctx), name, _password(password_file))
+    say(f"FTP login {name}: password set")

@@ -65,7 +65,7 @@ def create_account(
 ) -> Created:
     if not ACCOUNT_NAME_RE.match(name):
         raise BubbleError(
-            f"{name!r} is not a valid account name (a-z, 0-9 and '-', starting with a letter, "
+            f"{name!r} is not a valid account name (a-z and 0-9, starting with a letter, "
             "at most 16 characters)"
         )
     catalog = ctx.catalog()

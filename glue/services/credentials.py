@@ -1,0 +1,59 @@
+"""Passwords of an account's mailboxes and FTP login: set on its server through the role's
+scripts, password on stdin, never on a command line, in the catalog, the inventory or a log."""
+
+from __future__ import annotations
+
+import subprocess
+
+from glue.errors import BubbleError
+from glue.remote import RemoteError, ssh_argv
+from glue.services.accounts import require_account
+from glue.services.context import Context
+
+MIN_PASSWORD = 8
+
+
+def _run_script(ctx: Context, account: str, argv: list[str], password: str | None) -> None:
+    catalog = ctx.catalog()
+    server_name = require_account(catalog, account).server
+    server = catalog.servers[server_name]
+    done = subprocess.run(
+        ssh_argv(ctx.root, server_name, server, " ".join(argv)),
+        input=f"{password}\n" if password is not None else "",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        why = (
+            done.stderr.strip().splitlines()[-1]
+            if done.stderr.strip()
+            else f"exit {done.returncode}"
+        )
+        raise RemoteError(f"server {server_name}: {argv[0].rsplit('/', 1)[-1]}: {why}")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD or "\n" in password:
+        raise BubbleError(f"the password must be one line of at least {MIN_PASSWORD} characters")
+
+
+def set_mailbox(ctx: Context, account: str, address: str, password: str | None) -> None:
+    """Create a mailbox or change its password; `password=None` deletes it (mail is kept)."""
+    domains = require_account(ctx.catalog(), account).domains
+    local, _, domain = address.lower().partition("@")
+    if not local or domain not in domains:
+        raise BubbleError(
+            f"mailbox {address!r}: the domain must be one of the account's ({', '.join(domains)})"
+        )
+    if password is None:
+        argv = ["/usr/local/sbin/bubble-mailbox-password", "--delete", account, address.lower()]
+    else:
+        _check_password(password)
+        argv = ["/usr/local/sbin/bubble-mailbox-password", account, address.lower()]
+    _run_script(ctx, account, argv, password)
+
+
+def set_ftp_password(ctx: Context, account: str, password: str) -> None:
+    _check_password(password)
+    _run_script(ctx, account, ["/usr/local/sbin/bubble-ftp-password", account], password)
