@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both set up what they need.
 VENV := .venv
 BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 PY := $(BIN)/python
 
 .PHONY: setup demo test test-unit test-integration test-lab bench lint
@@ -31,5 +32,5 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/yamllint -s catalog inventory/group_vars playbooks roles
-	cd $(CURDIR) && ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-lint -q playbooks roles
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-lint -q playbooks roles
 	terraform fmt -check -recursive terraform
