@@ -21,10 +21,12 @@ class SourceUrlError(ValueError):
 
 @dataclass(frozen=True)
 class TlsOptions:
-    """How to check the old host's certificate: a CA file of its own, or not at all."""
+    """How to check a peer's certificate: a CA file of its own, or not at all; server_name is
+    the name the certificate must carry when it is not the host dialled (e.g. an address)."""
 
     cafile: str | None = None
     verify: bool = True
+    server_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,13 @@ def _redact(url: str) -> str:
 
 def _tls(query: dict[str, str]) -> TlsOptions:
     verify = query.get("verify", "yes").lower() not in ("no", "0", "false")
-    return TlsOptions(cafile=query.get("cafile"), verify=verify)
+    return TlsOptions(cafile=query.get("cafile"), verify=verify, server_name=query.get("tls_name"))
 
 
 def parse_files_url(url: str) -> FilesSource:
-    """ftp://user@host[:port]/path (also ftps://, sftp://); ?connections=N&cafile=&verify=no."""
+    """ftp://user@host[:port]/path (also ftps://, sftp://).
+
+    Query: connections=N, cafile=, tls_name= (the certificate's name), verify=no."""
     scheme, user, host, port, path, query = _split(url, ("ftp", "ftps", "sftp"))
     try:
         connections = int(query.get("connections", "4"))

@@ -68,6 +68,11 @@ def migrate(
     mail_cafile: Path | None = typer.Option(
         None, "--mail-cafile", help="CA of the account's server's IMAP certificate."
     ),
+    mail_tls_name: str | None = typer.Option(
+        None,
+        "--mail-tls-name",
+        help="Name in the account's server's IMAP certificate (default: the address dialled).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Pre-flight, copy, verify and report (--check: pre-flight only)."""
@@ -104,7 +109,8 @@ def migrate(
             disk_limit_mib=_disk_limit_mib(c, account),
             mail_target=lambda box: MailTarget(
                 server.address or "", mail_port, box, ssl=True,
-                tls=TlsOptions(cafile=str(mail_cafile) if mail_cafile else None),
+                tls=TlsOptions(cafile=str(mail_cafile) if mail_cafile else None,
+                               server_name=mail_tls_name),
             ),
         )  # fmt: skip
         values = read_password_file(password_file) if password_file else {}
@@ -112,12 +118,17 @@ def migrate(
         secrets = resolve(plan, values, os.environ, prompt)
     except (SourceUrlError, SecretsError) as exc:
         raise BubbleError(str(exc)) from None
-    key = c.root / "state" / "ssh" / "id_ed25519"
+    # The same ssh settings as `bubble server ssh`: the control plane's key and the host keys
+    # known for this server (the lab's own known_hosts for lab servers), checked every time.
+    from glue.remote import ssh_options
+
     target = SshTarget(
         address=server.address,
         account=account,
-        key_file=str(key) if key.exists() else None,
-        ssh_options=tuple(arg for opt in ssh_option for arg in ("-o", opt)),
+        ssh_options=(
+            *ssh_options(c.root, server),
+            *(arg for opt in ssh_option for arg in ("-o", opt)),
+        ),
     )
     runner = Runner(plan, secrets, target, JobStore(c.engine))
     try:

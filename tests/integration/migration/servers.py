@@ -152,6 +152,7 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 port, user, password, home, cert, key = sys.argv[1:7]
+low, high = (int(x) for x in (sys.argv[7:9] or ["23440", "23460"]))
 auth = DummyAuthorizer()
 auth.add_user(user, password, home, perm="elr")
 h = TLS_FTPHandler
@@ -159,17 +160,25 @@ h.authorizer = auth
 h.certfile, h.keyfile = cert, key
 h.tls_control_required = True
 h.tls_data_required = True
-h.passive_ports = range(23440, 23460)
+h.passive_ports = range(low, high)
 FTPServer(("127.0.0.1", int(port)), h).serve_forever()
 """
 
 
-def start_pyftpdlib(base: Path, site: Path, cert: Path, key: Path) -> Server:
+def start_pyftpdlib(
+    base: Path,
+    site: Path,
+    cert: Path,
+    key: Path,
+    port: int = PORT_FTPS,
+    passive: tuple[int, int] = (23440, 23460),
+) -> Server:
+    """FTPS (pyftpdlib) serving site; other suites pass a port and passive range of their own."""
     d = base / "pyftpdlib"
     d.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-c", _PYFTPD, str(PORT_FTPS), OLD_USER, OLD_PASSWORD, str(site),
-            str(cert), str(key)]  # fmt: skip
-    return Server(argv, d / "out.log", PORT_FTPS)
+    argv = [sys.executable, "-c", _PYFTPD, str(port), OLD_USER, OLD_PASSWORD, str(site),
+            str(cert), str(key), str(passive[0]), str(passive[1])]  # fmt: skip
+    return Server(argv, d / "out.log", port)
 
 
 def start_sshd(base: Path) -> tuple[Server, Path]:
