@@ -17,7 +17,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from glue.errors import BubbleError
-from glue.models import ACCOUNT_NAME_RE, RESOURCES, Account, Plan, Server
+from glue.models import (
+    ACCOUNT_NAME_RE,
+    PLAN_NAME_RE,
+    RESOURCES,
+    SERVER_NAME_RE,
+    Account,
+    Plan,
+    Server,
+)
 from glue.units import format_cpu, format_money, format_size
 from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml
 
@@ -157,8 +165,6 @@ def load_catalog(root: Path) -> Catalog:
 def check_references(catalog: Catalog) -> list[str]:
     """What no single file can know: names, plans, servers and domains across files."""
     problems: list[str] = []
-    from glue.models import PLAN_NAME_RE, SERVER_NAME_RE
-
     for name in catalog.plans:
         if not PLAN_NAME_RE.match(name):
             problems.append(f"catalog/plans.yml: plans: {name!r} is not a valid plan name")

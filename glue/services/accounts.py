@@ -23,7 +23,9 @@ from glue.models import (
 )
 from glue.placement import Placement, choose_server
 from glue.services.context import Context
+from glue.state.limits_store import boosts_by_account
 from glue.units import format_cpu, format_money, format_size
+from glue.yamlio import atomic_write
 
 DEFAULT_PLAN = "base"
 
@@ -175,8 +177,6 @@ def buy_upgrade(
             save_account(catalog.with_account(name, updated), name)
     except BaseException:
         if path.read_text(encoding="utf-8") != before:
-            from glue.yamlio import atomic_write
-
             atomic_write(path, before)
         raise
     return Purchase(updated, fee, expires, entry.balance_after_cents)
@@ -196,8 +196,6 @@ def limits_dict(limits: Limits) -> dict[str, Any]:
 def describe_account(ctx: Context, name: str, catalog: Catalog | None = None) -> dict[str, Any]:
     catalog = catalog or ctx.catalog()
     account = require_account(catalog, name)
-    from glue.state.limits_store import boosts_by_account
-
     base = effective_base(catalog.plans[account.plan], account, ctx.today)
     in_force = limits_in_force(base, boosts_by_account(ctx.engine).get(name, {}))
     return {

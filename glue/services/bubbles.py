@@ -11,6 +11,7 @@ from glue.services.accounts import delete_account, require_account
 from glue.services.apply import Report, converge, is_converged, live_servers, playbook
 from glue.services.context import Context
 from glue.services.root import render
+from glue.state.limits_store import boosts_by_account, clear_boosts
 
 
 def apply_accounts(ctx: Context, servers: Sequence[str], report: Report) -> None:
@@ -35,8 +36,6 @@ def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> None
     """Remove the bubble from its server (archiving files and databases unless `purge`),
     then the account from the catalog. If the server step fails, the catalog keeps the
     account, so the same command can be run again."""
-    from glue.state.limits_store import boosts_by_account, clear_boosts
-
     catalog = ctx.catalog()
     account = require_account(catalog, name)
     server = catalog.servers[account.server]

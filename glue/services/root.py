@@ -11,6 +11,7 @@ from glue.errors import BubbleError
 from glue.models import Plan
 from glue.render import render_all, write_rendered
 from glue.services.context import Context
+from glue.state.limits_store import boosts_by_account
 
 BASE_PLAN = {
     "description": "The base plan: 1 GHz, 2 GiB RAM, 30 GiB SSD",
@@ -53,8 +54,6 @@ def validate(ctx: Context) -> Catalog:
 
 def render(ctx: Context) -> list[Path]:
     """Regenerate inventory and Terraform variables; return the files that changed."""
-    from glue.state.limits_store import boosts_by_account
-
     catalog = ctx.catalog()
     files = render_all(catalog, boosts_by_account(ctx.engine), ctx.today)
     return write_rendered(ctx.root, files)

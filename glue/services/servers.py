@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from glue.catalog import Catalog, save_servers
+from pydantic import ValidationError
+
+from glue.catalog import Catalog, describe_error, save_servers
 from glue.errors import BubbleError
 from glue.models import Server, ServerState
 from glue.placement import server_loads
@@ -61,10 +63,6 @@ def add_server(ctx: Context, name: str, spec: NewServer) -> Server:
 
 
 def _validated(name: str, data: dict[str, Any]) -> Server:
-    from pydantic import ValidationError
-
-    from glue.catalog import describe_error
-
     try:
         return Server.model_validate(data)
     except ValidationError as exc:

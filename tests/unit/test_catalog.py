@@ -67,7 +67,7 @@ def test_problems_are_collected_across_files(root: Path) -> None:
     assert any(p.startswith("catalog/accounts/carol.yml: domains.0:") for p in found)
 
 
-@pytest.mark.parametrize("name", ["Alice", "a_b", "a.b", "x" * 17, "-a", "a;rm"])
+@pytest.mark.parametrize("name", ["Alice", "a_b", "a-b", "a.b", "x" * 17, "-a", "a;rm", "1a"])
 def test_bad_account_file_names(root: Path, name: str) -> None:
     write(root, "servers.yml", SERVERS)
     write(root, f"accounts/{name}.yml", "plan: base\nserver: web1\ndomains: [a.example]\n")
