@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   # lab servers (systemd-nspawn) and their btrfs /srv volumes
-  debootstrap systemd-container btrfs-progs iproute2 zstd openssh-client rsync openssl
+  debootstrap systemd-container btrfs-progs iproute2 zstd openssh-client rsync openssl curl
   # real services the tests start on loopback
-  postgresql influxdb mariadb-server mariadb-client dovecot-imapd vsftpd openssh-server lftp
+  postgresql mariadb-server mariadb-client dovecot-imapd vsftpd openssh-server lftp
 )
 
 missing=()
@@ -17,10 +17,16 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  # Services must not auto-start on this machine: tests start their own instances.
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  # The packaged services must not start here (tests start their own instances); the
+  # policy applies to this install only.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=no
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=yes
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ $own_policy == yes ]]; then rm -f "$policy"; fi
 fi
 
 stamp=.venv/.installed
@@ -31,4 +37,9 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+# The lab's server image (debootstrap, a few minutes the first time, then cached).
+if [[ $(id -u) -eq 0 ]] && command -v systemd-nspawn >/dev/null; then
+  .venv/bin/bubble lab image >/dev/null
 fi
