@@ -136,6 +136,30 @@ def elastic(
     say(f"account {name}: elastic {switch}")
 
 
+def _set_state(ctx: typer.Context, name: str, state: str, apply: bool) -> None:
+    from glue.models import AccountState
+    from glue.services.accounts import set_state
+    from glue.services.bubbles import apply_accounts
+
+    account = set_state(context(ctx), name, AccountState(state))
+    say(f"account {name} is now {state}")
+    if apply:
+        with progress() as report:
+            apply_accounts(context(ctx), [account.server], report)
+
+
+@account_app.command("suspend")
+def suspend(ctx: typer.Context, name: str, apply: bool = ApplyOption) -> None:
+    """Stop the account's PHP and FTP logins (files, databases and mail are kept)."""
+    _set_state(ctx, name, "suspended", apply)
+
+
+@account_app.command("resume")
+def resume(ctx: typer.Context, name: str, apply: bool = ApplyOption) -> None:
+    """Bring a suspended account back."""
+    _set_state(ctx, name, "active", apply)
+
+
 @account_app.command("upgrade")
 def upgrade(
     ctx: typer.Context,

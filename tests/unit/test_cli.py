@@ -219,3 +219,14 @@ def test_elastic_switch(bubble: Bubble) -> None:
     assert bubble("account", "elastic", "alice", "on")[0] == 0
     assert json.loads(bubble("account", "show", "alice", "--json")[1])["elastic"] is True
     assert bubble("account", "elastic", "alice", "maybe")[0] != 0
+
+
+@pytest.mark.usefixtures("two_servers")
+def test_suspend_and_resume(bubble: Bubble, root: Path) -> None:
+    bubble("account", "create", "alice", "--domain", "alice.example")
+    assert bubble("account", "suspend", "alice")[0] == 0
+    assert json.loads(bubble("account", "show", "alice", "--json")[1])["state"] == "suspended"
+    bubble("render")
+    assert "suspended: true" in (root / "inventory/generated/host_vars/web1.yml").read_text()
+    assert bubble("account", "resume", "alice")[0] == 0
+    assert json.loads(bubble("account", "show", "alice", "--json")[1])["state"] == "active"
