@@ -187,7 +187,9 @@ def test_cpu_limit_is_measured_and_raised_live(bubble: Bubble) -> None:
         # 1 GHz on 2 GHz cores: CPUQuota=50%, half a core although two loops could use two.
         assert 0.35 < base < 0.6, base
         bubble("account", "set", "alice", "--cpu", "3GHz")  # 150%, applied live
-        raised = slice_cpu_share(bubble, "e2e1", "alice")
+        quota = "systemctl show acct-alice.slice -p CPUQuotaPerSecUSec --value"
+        assert bubble.on_server("e2e1", quota).strip() == "1.500000s"
+        raised = slice_cpu_share(bubble, "e2e1", "alice", seconds=8)
         # 150% of a core allowed; the lab host's two cores are shared with other work.
         assert raised > 0.75, raised
         assert bubble.on_server("e2e1", pid).strip() == master_before
