@@ -24,7 +24,8 @@ def root(tmp_path: Path) -> Path:
         ["init", str(r)],
         ["server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2.5",
          "--memory", "8GiB", "--disk", "100GiB", "--address", "198.18.0.99"],
-        ["account", "create", servers.ACCOUNT, "--domain", "shop.example", "--server", "web1"],
+        ["account", "create", servers.ACCOUNT, "--domain", "shop.example", "--server", "web1",
+         "--no-apply"],  # the catalog only: no server answers at 198.18.0.99
     ):  # fmt: skip
         subprocess.run(
             [sys.executable, "-c", "from glue.cli.main import run; run()", "--root", str(r), *argv]
