@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from glue.errors import BubbleError
@@ -19,6 +20,7 @@ from glue.paths import state_dir
 
 # A command run as an account never outlives this, even if the ssh client is killed.
 EXEC_MAX_SECONDS = 3600
+CONFINE = "/usr/local/lib/bubblehost/bubble-confine"  # installed by the web role
 
 
 class RemoteError(BubbleError):
@@ -92,22 +94,23 @@ def wait_for_ssh(root: Path, name: str, server: Server, timeout: float = 120) ->
     raise RemoteError(f"server {name}: ssh did not answer within {timeout:.0f} s ({last})")
 
 
-def account_exec_argv(
-    root: Path, name: str, server: Server, account: str, max_seconds: int = EXEC_MAX_SECONDS
-) -> list[str]:
-    """ssh + systemd-run: the command runs as the account, in its slice, in its home.
+def in_bubble(account: str, argv: Sequence[str], max_seconds: int = EXEC_MAX_SECONDS) -> list[str]:
+    """The remote command line that runs `argv` as the account: in its slice, in its home,
+    under bubble-confine (the seccomp filter its PHP runs under: no nested btrfs subvolumes),
+    stopped after `max_seconds` even if the ssh client goes away."""
+    return [
+        "systemd-run", "--quiet", "--wait", "--pipe", "--collect",
+        "-p", f"RuntimeMaxSec={max_seconds}",
+        f"--slice=acct-{account}.slice", f"--uid={account}",
+        f"--working-directory=/srv/{account}",
+        "--", CONFINE, *argv,
+    ]  # fmt: skip
 
-    The command itself goes on stdin (`sh -s`): systemd would expand $VARS on its command line."""
-    remote = shlex.join(
-        [
-            "systemd-run", "--quiet", "--wait", "--pipe", "--collect",
-            "-p", f"RuntimeMaxSec={max_seconds}",
-            f"--slice=acct-{account}.slice", f"--uid={account}",
-            f"--working-directory=/srv/{account}",
-            "--", "sh", "-s",
-        ]
-    )  # fmt: skip
-    return ssh_argv(root, name, server, remote)
+
+def account_exec_argv(root: Path, name: str, server: Server, account: str) -> list[str]:
+    """ssh + in_bubble. The command goes on stdin (`sh -s`): systemd would expand $VARS on
+    its command line."""
+    return ssh_argv(root, name, server, shlex.join(in_bubble(account, ["sh", "-s"])))
 
 
 def connection_inventory(root: Path, servers: dict[str, Server]) -> Path:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glue.remote import in_bubble
+
 PIPE = subprocess.PIPE
 
 
@@ -93,20 +95,7 @@ class SshTarget(Target):
         for arg in argv:
             if "$" in arg:
                 raise ValueError("a target command must not contain '$' (systemd-run expands it)")
-        remote = [
-            "systemd-run",
-            "--quiet",
-            "--wait",
-            "--pipe",
-            "--collect",
-            "-p",
-            f"RuntimeMaxSec={self.runtime_max_sec}",
-            f"--slice=acct-{self.account}.slice",
-            f"--uid={self.account}",
-            f"--working-directory=/srv/{self.account}",
-            "--",
-            *argv,
-        ]
+        remote = in_bubble(self.account, argv, self.runtime_max_sec)
         ssh = [self.ssh_binary, "-o", "BatchMode=yes", *self.ssh_options]
         if self.key_file:
             ssh += ["-i", self.key_file]
