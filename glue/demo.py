@@ -27,65 +27,36 @@ PHP_PAGE = (
 )
 
 
-def bubble(root: Path, *args: str) -> str:
+def bubble(root: Path, command: str) -> str:
+    """Run `bubble --root ROOT COMMAND` (split like a shell would); show it and its output."""
+    args = shlex.split(command)
     argv = [sys.executable, "-m", "glue.cli.main", "--root", str(root), *args]
-    print(f"\n$ bubble {shlex.join(args)}", flush=True)
-    result = subprocess.run(argv, text=True, capture_output=True, check=False)
+    print(f"\n$ bubble {command}", flush=True)
+    wide = {**os.environ, "COLUMNS": "160"}  # rich tables, not cut at 80 columns in a pipe
+    result = subprocess.run(argv, text=True, capture_output=True, check=False, env=wide)
     print((result.stdout + result.stderr).rstrip(), flush=True)
     if result.returncode != 0:
-        raise SystemExit(f"demo: `bubble {shlex.join(args)}` failed")
+        raise SystemExit(f"demo: `bubble {command}` failed")
     return result.stdout
 
 
 def catalog_demo(root: Path) -> None:
     subprocess.run([sys.executable, "-m", "glue.cli.main", "init", str(root)], check=True)
-    for name, ghz in (("web1", "2"), ("web2", "2.5")):
-        bubble(
-            root,
-            "server",
-            "add",
-            name,
-            "--provider",
-            "lab",
-            "--cores",
-            "2",
-            "--core-ghz",
-            ghz,
-            "--memory",
-            "4GiB",
-            "--disk",
-            "80GiB",
-        )
+    server = "--provider lab --cores 2 --memory 4GiB --disk 80GiB"
+    bubble(root, f"server add web1 {server} --core-ghz 2")
+    bubble(root, f"server add web2 {server} --core-ghz 2.5")
+    # Part 1 edits the catalog only (--no-apply): these servers exist on paper.
     for name in ("alice", "bob", "carol"):
-        bubble(
-            root,
-            "account",
-            "create",
-            name,
-            "--domain",
-            f"{name}.example",
-            "--email",
-            f"owner@{name}.example",
-        )
-    bubble(
-        root,
-        "wallet",
-        "credit",
-        "alice",
-        "100.00",
-        "--note",
-        "welcome credit",
-        "--key",
-        "demo-credit-1",
-    )
-    bubble(root, "account", "upgrade", "alice", "--cpu", "+1GHz")
-    bubble(root, "account", "elastic", "alice", "on")
-    bubble(root, "account", "set", "bob", "--memory", "3GiB")
-    bubble(root, "plan", "set", "base", "--disk", "40GiB")
+        bubble(root, f"account create {name} --domain {name}.example --no-apply")
+    bubble(root, "wallet credit alice 100.00 --note 'welcome credit' --key demo-credit-1")
+    bubble(root, "account upgrade alice --cpu +1GHz --no-apply")
+    bubble(root, "account elastic alice on")
+    bubble(root, "account set bob --memory 3GiB --no-apply")
+    bubble(root, "plan set base --disk 40GiB --no-apply")
     bubble(root, "render")
-    bubble(root, "server", "list")
-    bubble(root, "account", "show", "alice")
-    bubble(root, "wallet", "show", "alice")
+    bubble(root, "server list")
+    bubble(root, "account show alice")
+    bubble(root, "wallet show alice")
     print(f"\nGenerated files under {root}:")
     for path in sorted((root / "inventory").rglob("*.yml")) + sorted(
         (root / "terraform").rglob("*.json")
@@ -97,47 +68,34 @@ def lab_demo(root: Path) -> None:
     if root.exists():
         print(f"\n(taking down the previous demo in {root})")
         subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", "--root", str(root), "lab", "down"], check=False
+            [sys.executable, "-m", "glue.cli.main", "--root", str(root), "lab", "down"],
+            check=False,
         )
         shutil.rmtree(root)
     subprocess.run([sys.executable, "-m", "glue.cli.main", "init", str(root)], check=True)
-    for name in ("web1", "web2"):
-        bubble(
-            root,
-            "server",
-            "add",
-            name,
-            "--provider",
-            "lab",
-            "--cores",
-            "2",
-            "--core-ghz",
-            "2",
-            "--memory",
-            "4GiB",
-            "--disk",
-            "80GiB",
-        )
+    server = "--provider lab --cores 2 --core-ghz 2 --memory 4GiB --disk 80GiB"
+    bubble(root, f"server add web1 {server}")
+    bubble(root, f"server add web2 {server}")
     bubble(root, "apply")
     sites = {}
     for name in ("alice", "bob", "carol"):
-        out = bubble(root, "account", "create", name, "--domain", f"{name}.example")
+        out = bubble(root, f"account create {name} --domain {name}.example")
         sites[name] = out.split(" on ", 1)[1].split(":", 1)[0]
         page = f"cat > www/index.php <<'EOF'\n{PHP_PAGE}\nEOF"
-        bubble(root, "account", "exec", name, "--", "sh", "-c", page)
-    bubble(root, "server", "list")
-    rows = json.loads(bubble(root, "server", "list", "--json"))
+        bubble(root, f"account exec {name} -- sh -c {shlex.quote(page)}")
+    rows = json.loads(bubble(root, "server list --json"))
     addresses = {row["name"]: row["address"] for row in rows}
     print("\nWhere each site answers:")
-    for name, server in sites.items():
-        url = f"http://{addresses[server]}/"
+    for name, server_name in sites.items():
+        url = f"http://{addresses[server_name]}/"
         answer = subprocess.run(
             ["curl", "-sS", "--max-time", "10", "-H", f"Host: {name}.example", url],
             capture_output=True,
             text=True,
             check=False,
         ).stdout.strip()
-        print(f"  {name}.example on {server}: curl -H 'Host: {name}.example' {url}  ->  {answer}")
+        print(f"  {name}.example on {server_name}: curl -H 'Host: {name}.example' {url}")
+        print(f"      -> {answer}")
     print(f"\nThe lab is up. Look around: bubble --root {root} server ssh web1")
     print(f"Take it down:    bubble --root {root} lab down")
 
