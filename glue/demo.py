@@ -27,11 +27,11 @@ PHP_PAGE = (
 )
 
 
-def bubble(root: Path, command: str) -> str:
+def bubble(root: Path, command: str, shown: str | None = None) -> str:
     """Run `bubble --root ROOT COMMAND` (split like a shell would); show it and its output."""
     args = shlex.split(command)
     argv = [sys.executable, "-m", "glue.cli.main", "--root", str(root), *args]
-    print(f"\n$ bubble {command}", flush=True)
+    print(f"\n$ bubble {shown or command}", flush=True)
     wide = {**os.environ, "COLUMNS": "160"}  # rich tables, not cut at 80 columns in a pipe
     result = subprocess.run(argv, text=True, capture_output=True, check=False, env=wide)
     print((result.stdout + result.stderr).rstrip(), flush=True)
@@ -82,7 +82,8 @@ def lab_demo(root: Path) -> None:
         out = bubble(root, f"account create {name} --domain {name}.example")
         sites[name] = out.split(" on ", 1)[1].split(":", 1)[0]
         page = f"cat > www/index.php <<'EOF'\n{PHP_PAGE}\nEOF"
-        bubble(root, f"account exec {name} -- sh -c {shlex.quote(page)}")
+        shown = f"account exec {name} -- sh -c 'cat > www/index.php <<EOF ...'"
+        bubble(root, f"account exec {name} -- sh -c {shlex.quote(page)}", shown)
     rows = json.loads(bubble(root, "server list --json"))
     addresses = {row["name"]: row["address"] for row in rows}
     print("\nWhere each site answers:")
