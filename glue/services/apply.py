@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from glue.ansible import PlaybookResult, run_playbook
-from glue.catalog import Catalog
+from glue.catalog import Catalog, save_servers
 from glue.locks import server_lock
 from glue.models import Server, ServerState
 from glue.paths import TOOLKIT_DIR, inventory_dir, state_dir, tfvars_dir
@@ -58,7 +58,8 @@ def stacks_in_use(ctx: Context, catalog: Catalog) -> list[str]:
     return [p for p in PROVIDERS if p in used or terraform_for(ctx, p).state_file.exists()]
 
 
-def terraform_apply(ctx: Context, catalog: Catalog, provider: str, report: Report) -> None:
+def terraform_apply(ctx: Context, provider: str, report: Report) -> dict[str, str]:
+    """Apply one stack; return the address of each of its servers (its `servers` output)."""
     tf = terraform_for(ctx, provider)
     var_file = tfvars_dir(ctx.root) / f"{provider}.tfvars.json"
     variables: dict[str, Any] = {"ssh_public_key": public_key(ctx.root)}
@@ -68,12 +69,24 @@ def terraform_apply(ctx: Context, catalog: Catalog, provider: str, report: Repor
         variables["bubble_command"] = bubble_command()
         from glue.lab import up
 
-        report("lab: bridge and image ready")
         up()
+        report("lab: bridge and image ready")
     report(f"terraform {provider}: init")
     tf.init()
     report(f"terraform {provider}: apply")
     tf.apply(var_file if var_file.exists() else None, variables)
+    servers = tf.output().get("servers") or {}
+    return {name: str(out.get("address") or "") for name, out in servers.items()}
+
+
+def with_addresses(catalog: Catalog, addresses: dict[str, str]) -> Catalog:
+    """The catalog with each server's address as its provider reported it (cloud servers
+    learn theirs at creation; Terraform never writes the inventory, glue does)."""
+    for name, address in sorted(addresses.items()):
+        server = catalog.servers.get(name)
+        if server is not None and address and server.address != address:
+            catalog = catalog.with_server(name, server.model_copy(update={"address": address}))
+    return catalog
 
 
 def live_servers(catalog: Catalog, only: Sequence[str] | None = None) -> dict[str, Server]:
@@ -130,8 +143,14 @@ def apply(ctx: Context, report: Report, only: Sequence[str] | None = None) -> Ap
     """Terraform for every stack in use, then Ansible on the live servers (or `only` those)."""
     render(ctx)
     catalog = ctx.catalog()
+    addresses: dict[str, str] = {}
     for provider in stacks_in_use(ctx, catalog):
-        terraform_apply(ctx, catalog, provider, report)
+        addresses.update(terraform_apply(ctx, provider, report))
+    updated = with_addresses(catalog, addresses)
+    if updated != catalog:
+        save_servers(updated)
+        render(ctx)
+        catalog = ctx.catalog()
     return converge(ctx, catalog, list(live_servers(catalog, only)), report)
 
 

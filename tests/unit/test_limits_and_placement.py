@@ -112,3 +112,15 @@ def test_full_cluster_is_an_error() -> None:
         PlacementError, match="no server can take the account: a is draining; c has no room"
     ):
         choose_server(cat, PLAN.base, TODAY)
+
+
+def test_cloud_addresses_from_terraform_outputs_are_recorded() -> None:
+    from glue.services.apply import with_addresses
+
+    cloud = server(provider="hcloud", type="cx22", region="fsn1", address=None)
+    cat = catalog({"c1": cloud, "lab1": server(address="198.18.0.11")}, {})
+    updated = with_addresses(cat, {"c1": "203.0.113.7", "lab1": "198.18.0.11", "gone": "1.2.3.4"})
+    assert updated.servers["c1"].address == "203.0.113.7"
+    assert updated.servers["lab1"] == cat.servers["lab1"]
+    assert "gone" not in updated.servers
+    assert with_addresses(updated, {"c1": "203.0.113.7"}) == updated
