@@ -84,7 +84,7 @@ def remove(ctx: typer.Context, name: str) -> None:
     from glue.services.servers import remove_server
 
     remove_server(context(ctx), name)
-    say(f"removed server {name}")
+    say(f"removed server {name} from the catalog; `bubble apply` destroys it")
 
 
 @server_app.command(
