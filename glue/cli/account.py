@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from glue.cli.common import ApplyOption, JsonOption, context, print_json, print_table, progress, say
+from glue.cli.common import (
+    ApplyOption,
+    JsonOption,
+    context,
+    given,
+    print_json,
+    print_table,
+    progress,
+    say,
+)
 
 account_app = typer.Typer(
     help="Accounts: create, show, set limits, upgrade, delete.", no_args_is_help=True
@@ -100,11 +109,7 @@ def set_(
     """Admin override of an account's limits (any value; --clear to drop)."""
     from glue.services.accounts import set_overrides
 
-    changes: dict[str, str | int] = {
-        k: v
-        for k, v in {"cpu": cpu, "memory": memory, "disk": disk, "processes": processes}.items()
-        if v is not None
-    }
+    changes = given(cpu=cpu, memory=memory, disk=disk, processes=processes)
     if not changes and not clear:
         raise typer.BadParameter("give --cpu, --memory, --disk, --processes or --clear")
     account = set_overrides(context(ctx), name, changes, clear)

@@ -38,6 +38,11 @@ def context(ctx: typer.Context) -> Context:
     return obj
 
 
+def given(**options: str | int | None) -> dict[str, str | int]:
+    """The options the operator actually gave (None = not given)."""
+    return {key: value for key, value in options.items() if value is not None}
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 

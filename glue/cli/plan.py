@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from glue.cli.common import ApplyOption, JsonOption, context, print_json, print_table, progress, say
+from glue.cli.common import (
+    ApplyOption,
+    JsonOption,
+    context,
+    given,
+    print_json,
+    print_table,
+    progress,
+    say,
+)
 
 plan_app = typer.Typer(help="Plans: list, show, set.", no_args_is_help=True)
 
@@ -55,11 +64,7 @@ def set_(
     """Change a plan's base; every account on it without an override follows."""
     from glue.services.plans import set_plan
 
-    changes: dict[str, str | int] = {
-        k: v
-        for k, v in {"cpu": cpu, "memory": memory, "disk": disk, "processes": processes}.items()
-        if v is not None
-    }
+    changes = given(cpu=cpu, memory=memory, disk=disk, processes=processes)
     if not changes:
         raise typer.BadParameter("give at least one of --cpu, --memory, --disk, --processes")
     _, following = set_plan(context(ctx), name, changes)

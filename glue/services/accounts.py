@@ -193,11 +193,8 @@ def limits_dict(limits: Limits) -> dict[str, Any]:
     return limits.model_dump()
 
 
-def describe_account(ctx: Context, name: str, catalog: Catalog | None = None) -> dict[str, Any]:
-    catalog = catalog or ctx.catalog()
-    account = require_account(catalog, name)
-    base = effective_base(catalog.plans[account.plan], account, ctx.today)
-    in_force = limits_in_force(base, boosts_by_account(ctx.engine).get(name, {}))
+def _summary(name: str, account: Account, base: Limits) -> dict[str, Any]:
+    """What `account list` shows of an account; `account show` adds to it."""
     return {
         "name": name,
         "server": account.server,
@@ -205,8 +202,18 @@ def describe_account(ctx: Context, name: str, catalog: Catalog | None = None) ->
         "state": account.state.value,
         "elastic": account.elastic,
         "domains": list(account.domains),
-        "email": account.email,
         "base": limits_dict(base),
+    }
+
+
+def describe_account(ctx: Context, name: str) -> dict[str, Any]:
+    catalog = ctx.catalog()
+    account = require_account(catalog, name)
+    base = effective_base(catalog.plans[account.plan], account, ctx.today)
+    in_force = limits_in_force(base, boosts_by_account(ctx.engine).get(name, {}))
+    return {
+        **_summary(name, account, base),
+        "email": account.email,
         "in_force": limits_dict(in_force),
         "overrides": account.overrides.model_dump(exclude_none=True),
         "upgrades": [
@@ -222,19 +229,7 @@ def describe_account(ctx: Context, name: str, catalog: Catalog | None = None) ->
 
 def list_accounts(ctx: Context) -> list[dict[str, Any]]:
     catalog = ctx.catalog()
-    rows = []
-    for name in sorted(catalog.accounts):
-        account = catalog.accounts[name]
-        base = effective_base(catalog.plans[account.plan], account, ctx.today)
-        rows.append(
-            {
-                "name": name,
-                "server": account.server,
-                "plan": account.plan,
-                "state": account.state.value,
-                "elastic": account.elastic,
-                "domains": list(account.domains),
-                "base": limits_dict(base),
-            }
-        )
-    return rows
+    return [
+        _summary(name, acct, effective_base(catalog.plans[acct.plan], acct, ctx.today))
+        for name, acct in sorted(catalog.accounts.items())
+    ]
