@@ -19,6 +19,8 @@ from glue.errors import BubbleError
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from glue.services.context import Context
+
 migrate_app = typer.Typer(
     help="Move a site, its databases and mailboxes from another host into an account.",
     add_completion=False,
@@ -92,9 +94,9 @@ def migrate(
 
     c = context(ctx)
     catalog = c.catalog()
-    acct = catalog.accounts.get(account)
-    if acct is None:
-        raise BubbleError(f"account {account}: not in the catalog")
+    from glue.services.accounts import require_account
+
+    acct = require_account(catalog, account)
     server = catalog.servers[acct.server]
     if not server.address:
         raise BubbleError(f"account {account}: server {acct.server} has no address yet")
@@ -165,13 +167,11 @@ def _prompt(what: str) -> str:
     return str(typer.prompt(what, hide_input=True))
 
 
-def _disk_limit_mib(c: object, account: str) -> int:
+def _disk_limit_mib(c: Context, account: str) -> int:
     """The account's disk limit in force now (base, raised by any elastic boost)."""
     from glue.limits import effective_base, limits_in_force
-    from glue.services.context import Context
     from glue.state.limits_store import boosts_by_account
 
-    assert isinstance(c, Context)
     catalog = c.catalog()
     acct = catalog.accounts[account]
     base = effective_base(catalog.plans[acct.plan], acct, c.today)
