@@ -140,9 +140,13 @@ def test_second_site_converge_changes_nothing(bubble: Bubble) -> None:
     from glue.services.apply import live_servers, playbook
     from glue.services.context import Context
 
-    os.environ.update(LAB_ENV)
-    ctx = Context(root=bubble.root)
-    result = playbook(ctx, "site.yml", live_servers(ctx.catalog()), lambda _: None)
+    # In-process, so the isolated lab's settings are set for this test only: later tests'
+    # fixtures read BUBBLE_LAB_* from this same environment.
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in LAB_ENV.items():
+            env.setenv(key, value)
+        ctx = Context(root=bubble.root)
+        result = playbook(ctx, "site.yml", live_servers(ctx.catalog()), lambda _: None)
     assert result.changed() == 0, result.stats
 
 
