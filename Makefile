@@ -33,4 +33,4 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/yamllint -s catalog inventory/group_vars playbooks roles
 	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-lint -q playbooks roles
-	terraform fmt -check -recursive terraform
+	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive terraform
