@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -28,6 +28,8 @@ from glue.models import (
 )
 from glue.units import format_cpu, format_money, format_size
 from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml
+
+M = TypeVar("M", bound=BaseModel)
 
 HEADER = "# Bubblehost catalog: edit by hand or with `bubble`; validated by `bubble validate`."
 
@@ -92,6 +94,14 @@ def describe_error(error: Any) -> str:
     value = error.get("input")
     shown = "" if error["type"] == "missing" or isinstance(value, dict) else f" (got {value!r})"
     return f"{loc}: {message}{shown}" if loc else f"{message}{shown}"
+
+
+def validated(model: type[M], data: Any, what: str) -> M:
+    """One object from a command's input: its first problem as a one-line BubbleError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BubbleError(f"{what}: {describe_error(exc.errors()[0])}") from exc
 
 
 def _validate(

@@ -7,9 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from glue.catalog import Catalog, account_path, describe_error, save_account
+from glue.catalog import Catalog, account_path, save_account, validated
 from glue.errors import BubbleError
 from glue.limits import effective_base, limits_in_force
 from glue.models import (
@@ -44,13 +42,6 @@ def require_account(catalog: Catalog, name: str) -> Account:
     return catalog.accounts[name]
 
 
-def _validated(name: str, data: dict[str, Any]) -> Account:
-    try:
-        return Account.model_validate(data)
-    except ValidationError as exc:
-        raise BubbleError(f"account {name!r}: {describe_error(exc.errors()[0])}") from exc
-
-
 @dataclass(frozen=True)
 class Created:
     account: Account
@@ -82,8 +73,8 @@ def create_account(
         raise BubbleError(f"unknown server {server!r}")
     else:
         placement = Placement(server, f"{server} was chosen by the operator (--server)")
-    account = _validated(
-        name,
+    account = validated(
+        Account,
         {
             "plan": plan,
             "server": placement.server,
@@ -91,6 +82,7 @@ def create_account(
             "email": email,
             "created": ctx.today,
         },
+        f"account {name!r}",
     )
     save_account(catalog.with_account(name, account), name)
     return Created(account, placement)
@@ -99,7 +91,9 @@ def create_account(
 def _update(ctx: Context, name: str, **changes: Any) -> Account:
     catalog = ctx.catalog()
     account = require_account(catalog, name)
-    updated = _validated(name, {**account.model_dump(by_alias=True), **changes})
+    updated = validated(
+        Account, {**account.model_dump(by_alias=True), **changes}, f"account {name!r}"
+    )
     save_account(catalog.with_account(name, updated), name)
     return updated
 
@@ -163,7 +157,9 @@ def buy_upgrade(
         upgrades.append(
             Upgrade(resource=resource, amount=amount, expires=expires, key=f"{key}#{index}")
         )
-    updated = _validated(name, {**account.model_dump(by_alias=True), "upgrades": upgrades})
+    updated = validated(
+        Account, {**account.model_dump(by_alias=True), "upgrades": upgrades}, f"account {name!r}"
+    )
     path = account_path(ctx.root, name)
     before = path.read_text(encoding="utf-8")
     note = (

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
-from glue.catalog import describe_error, plan_data, save_plans
+from glue.catalog import plan_data, save_plans, validated
 from glue.errors import BubbleError
 from glue.models import Plan
 from glue.services.context import Context
@@ -24,10 +22,7 @@ def set_plan(ctx: Context, name: str, base_changes: dict[str, str | int]) -> tup
         data = {"base": dict(base_changes)}
     else:
         raise BubbleError(f"unknown plan {name!r} (give --cpu, --memory and --disk to create it)")
-    try:
-        plan = Plan.model_validate(data)
-    except ValidationError as exc:
-        raise BubbleError(f"plan {name!r}: {describe_error(exc.errors()[0])}") from exc
+    plan = validated(Plan, data, f"plan {name!r}")
     save_plans(catalog.with_plan(name, plan))
     following = sum(
         1

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from glue.catalog import Catalog, describe_error, save_servers
+from glue.catalog import Catalog, save_servers, validated
 from glue.errors import BubbleError
 from glue.models import Server, ServerState
 from glue.placement import server_loads
@@ -57,16 +55,9 @@ def add_server(ctx: Context, name: str, spec: NewServer) -> Server:
     }
     if not data["type"] or not data["region"]:
         raise BubbleError(f"server {name!r}: --type and --region are required for {spec.provider}")
-    server = _validated(name, data)
+    server = validated(Server, data, f"server {name!r}")
     save_servers(catalog.with_server(name, server))
     return server
-
-
-def _validated(name: str, data: dict[str, Any]) -> Server:
-    try:
-        return Server.model_validate(data)
-    except ValidationError as exc:
-        raise BubbleError(f"server {name!r}: {describe_error(exc.errors()[0])}") from exc
 
 
 def set_state(ctx: Context, name: str, state: ServerState) -> Server:
