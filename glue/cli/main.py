@@ -82,7 +82,8 @@ def render(ctx: typer.Context) -> None:
     """Regenerate the Ansible inventory and Terraform variables from catalog + state."""
     from glue.services.root import render as run_render
 
-    changed = run_render(context(ctx))
+    c = context(ctx)
+    changed = run_render(c, c.catalog())
     say(f"rendered: {len(changed)} file(s) changed" if changed else "rendered: up to date")
     for path in changed:
         say(f"  {path}")

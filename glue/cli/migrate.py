@@ -19,6 +19,7 @@ from glue.errors import BubbleError
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from glue.catalog import Catalog
     from glue.services.context import Context
 
 migrate_app = typer.Typer(
@@ -108,7 +109,7 @@ def migrate(
             files=parse_files_url(files) if files else None,
             databases=[parse_db_url(u) for u in db],
             mail=[parse_mail_arg(m) for m in mail],
-            disk_limit_mib=_disk_limit_mib(c, account),
+            disk_limit_mib=_disk_limit_mib(c, catalog, account),
             mail_target=lambda box: MailTarget(
                 server.address or "", mail_port, box, ssl=True,
                 tls=TlsOptions(cafile=str(mail_cafile) if mail_cafile else None,
@@ -167,12 +168,11 @@ def _prompt(what: str) -> str:
     return str(typer.prompt(what, hide_input=True))
 
 
-def _disk_limit_mib(c: Context, account: str) -> int:
+def _disk_limit_mib(c: Context, catalog: Catalog, account: str) -> int:
     """The account's disk limit in force now (base, raised by any elastic boost)."""
     from glue.limits import effective_base, limits_in_force
     from glue.state.limits_store import boosts_by_account
 
-    catalog = c.catalog()
     acct = catalog.accounts[account]
     base = effective_base(catalog.plans[acct.plan], acct, c.today)
     return limits_in_force(base, boosts_by_account(c.engine).get(account, {})).disk_mib

@@ -7,11 +7,11 @@ import typer
 from glue.cli.common import (
     ApplyOption,
     JsonOption,
+    apply_limits_now,
     context,
     given,
     print_json,
     print_table,
-    progress,
     say,
 )
 
@@ -67,12 +67,7 @@ def set_(
     changes = given(cpu=cpu, memory=memory, disk=disk, processes=processes)
     if not changes:
         raise typer.BadParameter("give at least one of --cpu, --memory, --disk, --processes")
-    _, following = set_plan(context(ctx), name, changes)
-    say(f"plan {name} updated; {following} account(s) follow it")
-    servers = sorted({a.server for a in context(ctx).catalog().accounts.values() if a.plan == name})
-    if apply and servers:
-        from glue.services.bubbles import apply_limits
-
-        with progress() as report:
-            apply_limits(context(ctx), servers, report)
-        say(f"limits in force on {', '.join(servers)}")
+    change = set_plan(context(ctx), name, changes)
+    say(f"plan {name} updated; {change.following} account(s) follow it")
+    if apply and change.servers:
+        apply_limits_now(ctx, change.servers)

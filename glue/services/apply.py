@@ -141,16 +141,16 @@ def playbook(
 
 def apply(ctx: Context, report: Report, only: Sequence[str] | None = None) -> ApplyResult:
     """Terraform for every stack in use, then Ansible on the live servers (or `only` those)."""
-    render(ctx)
     catalog = ctx.catalog()
+    render(ctx, catalog)
     addresses: dict[str, str] = {}
     for provider in stacks_in_use(ctx, catalog):
         addresses.update(terraform_apply(ctx, provider, report))
     updated = with_addresses(catalog, addresses)
     if updated != catalog:
         save_servers(updated)
-        render(ctx)
-        catalog = ctx.catalog()
+        render(ctx, updated)
+        catalog = updated
     return converge(ctx, catalog, list(live_servers(catalog, only)), report)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from glue.catalog import remove_account_file
 from glue.limits import effective_base, limits_in_force
 from glue.render.inventory import account_vars
-from glue.services.accounts import delete_account, require_account
+from glue.services.accounts import require_account
 from glue.services.apply import Report, converge, is_converged, live_servers, playbook
 from glue.services.context import Context
 from glue.services.root import render
@@ -16,14 +17,15 @@ from glue.state.limits_store import boosts_by_account, clear_boosts
 
 def apply_accounts(ctx: Context, servers: Sequence[str], report: Report) -> None:
     """Create/update bubbles on these servers (a full converge where a server is new)."""
-    render(ctx)
-    converge(ctx, ctx.catalog(), servers, report, ssh_timeout=30)
+    catalog = ctx.catalog()
+    render(ctx, catalog)
+    converge(ctx, catalog, servers, report, ssh_timeout=30)
 
 
 def apply_limits(ctx: Context, servers: Sequence[str], report: Report) -> None:
     """Limits only, live: slice properties and qgroups, no process restarted."""
-    render(ctx)
     catalog = ctx.catalog()
+    render(ctx, catalog)
     live = live_servers(catalog, servers)
     ready = {n: s for n, s in live.items() if is_converged(ctx, n, s)}
     if ready:
@@ -45,6 +47,6 @@ def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> None
     live = live_servers(catalog, [account.server])
     if live:
         playbook(ctx, "remove.yml", live, report, extra_vars={"account_accounts": {name: gone}})
-    delete_account(ctx, name)
+    remove_account_file(ctx.root, name)
     clear_boosts(ctx.engine, name)
-    render(ctx)
+    render(ctx, catalog.without_account(name))

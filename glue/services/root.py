@@ -52,8 +52,8 @@ def validate(ctx: Context) -> Catalog:
     return load_catalog(ctx.root)
 
 
-def render(ctx: Context) -> list[Path]:
-    """Regenerate inventory and Terraform variables; return the files that changed."""
-    catalog = ctx.catalog()
+def render(ctx: Context, catalog: Catalog) -> list[Path]:
+    """Regenerate inventory and Terraform variables from `catalog` (the caller's, already
+    loaded: with 10,000 accounts a load is seconds) and the state DB; return what changed."""
     files = render_all(catalog, boosts_by_account(ctx.engine), ctx.today)
     return write_rendered(ctx.root, files)
