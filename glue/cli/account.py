@@ -9,6 +9,7 @@ import typer
 from glue.cli.common import (
     ApplyOption,
     JsonOption,
+    apply_limits_now,
     context,
     given,
     print_json,
@@ -115,15 +116,7 @@ def set_(
     account = set_overrides(context(ctx), name, changes, clear)
     say(f"account {name}: overrides {'cleared' if clear and not changes else 'set'}")
     if apply:
-        _apply_limits(ctx, account.server)
-
-
-def _apply_limits(ctx: typer.Context, server: str) -> None:
-    from glue.services.bubbles import apply_limits
-
-    with progress() as report:
-        apply_limits(context(ctx), [server], report)
-    say(f"limits in force on {server}")
+        apply_limits_now(ctx, [account.server])
 
 
 @account_app.command("elastic")
@@ -191,7 +184,7 @@ def upgrade(
     fee, balance = format_money(purchase.fee_cents), format_money(purchase.balance_cents)
     say(f"account {name}: upgraded until {purchase.expires}, fee {fee}, balance {balance}")
     if apply:
-        _apply_limits(ctx, purchase.account.server)
+        apply_limits_now(ctx, [purchase.account.server])
 
 
 @account_app.command("delete")

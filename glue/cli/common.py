@@ -89,3 +89,12 @@ def progress() -> Iterator[Callable[[str], None]]:
                 status.update(message)
 
         yield report
+
+
+def apply_limits_now(ctx: typer.Context, servers: Sequence[str]) -> None:
+    """Carry changed limits to these servers, live, with progress shown."""
+    from glue.services.bubbles import apply_limits
+
+    with progress() as report:
+        apply_limits(context(ctx), servers, report)
+    say(f"limits in force on {', '.join(servers)}")
