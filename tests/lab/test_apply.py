@@ -29,6 +29,11 @@ LAB_ENV = {
 }
 
 
+# Every server of this test: 2 cores at 2 GHz (so 1 GHz = CPUQuota 50%), room for accounts.
+LAB_SERVER = ("--provider", "lab", "--cores", "2", "--core-ghz", "2", "--memory", "4GiB",
+              "--disk", "80GiB")  # fmt: skip
+
+
 class Bubble:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -47,6 +52,13 @@ class Bubble:
             raise AssertionError(f"bubble {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
+    def background(self, *args: str) -> subprocess.Popen[bytes]:
+        """The same command, left running (the caller waits for it)."""
+        argv = [sys.executable, "-m", "glue.cli.main", *args]
+        return subprocess.Popen(
+            argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
     def json(self, *args: str) -> object:
         return json.loads(self(*args, "--json"))
 
@@ -62,21 +74,7 @@ def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
     cli = Bubble(root)
     subprocess.run([sys.executable, "-m", "glue.cli.main", "init", str(root)], check=True)
     for name in ("e2e1", "e2e2"):
-        cli(
-            "server",
-            "add",
-            name,
-            "--provider",
-            "lab",
-            "--cores",
-            "2",
-            "--core-ghz",
-            "2",
-            "--memory",
-            "4GiB",
-            "--disk",
-            "80GiB",
-        )
+        cli("server", "add", name, *LAB_SERVER)
     for name in ("alice", "bob", "carol"):
         cli("account", "create", name, "--domain", f"{name}.example", "--no-apply")
     cli("apply")
@@ -178,13 +176,7 @@ def test_cpu_limit_is_measured_and_raised_live(bubble: Bubble) -> None:
     master_before = bubble.on_server("e2e1", pid).strip()
     loop = "timeout 300 sh -c 'while :; do :; done'"
     hog = f"{loop} & {loop} & wait"
-    env = {**bubble.env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "glue.cli.main", "account", "exec", "alice", "--", "sh", "-c", hog],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = bubble.background("account", "exec", "alice", "--", "sh", "-c", hog)
     try:
         time.sleep(3)
         base = slice_cpu_share(bubble, "e2e1", "alice")
@@ -204,21 +196,7 @@ def test_cpu_limit_is_measured_and_raised_live(bubble: Bubble) -> None:
 
 
 def test_a_new_server_is_configured_by_apply(bubble: Bubble) -> None:
-    bubble(
-        "server",
-        "add",
-        "e2e3",
-        "--provider",
-        "lab",
-        "--cores",
-        "2",
-        "--core-ghz",
-        "2",
-        "--memory",
-        "4GiB",
-        "--disk",
-        "80GiB",
-    )
+    bubble("server", "add", "e2e3", *LAB_SERVER)
     out = bubble("apply")
     assert re.search(r"e2e3: configured from scratch", out)
     assert "e2e1: up to date" in out
