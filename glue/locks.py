@@ -1,5 +1,11 @@
-"""One change per server at a time: an apply, an account change and the scaler each take the
-server's lock before running Ansible on it. flock: released by the kernel if the holder dies."""
+"""Locks held by one control machine's commands (flock: released by the kernel if the holder
+dies).
+
+- a server's lock: one change per server at a time (an apply, an account change and the
+  scaler each take it before running Ansible on the server);
+- the catalog lock: every read-modify-write of catalog/ holds it from the read to the write,
+  so two commands never write a catalog that lost the other's change.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +24,14 @@ class LockTimeout(BubbleError):
     pass
 
 
-@contextmanager
-def server_lock(root: Path, server: str, timeout: float = 900) -> Iterator[None]:
-    path = state_dir(root) / "locks" / f"server-{server}.lock"
+def _lock_path(root: Path, name: str) -> Path:
+    path = state_dir(root) / "locks" / f"{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _flock(path: Path, what: str, timeout: float) -> Iterator[None]:
     with path.open("a+") as handle:
         deadline = time.monotonic() + timeout
         while True:
@@ -33,9 +43,9 @@ def server_lock(root: Path, server: str, timeout: float = 900) -> Iterator[None]
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
                     raise LockTimeout(
-                        f"server {server}: still being changed by {holder} after {timeout:.0f} s"
+                        f"{what}: still being changed by {holder} after {timeout:.0f} s"
                     ) from None
-                time.sleep(0.5)
+                time.sleep(0.05)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -44,3 +54,16 @@ def server_lock(root: Path, server: str, timeout: float = 900) -> Iterator[None]
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def server_lock(root: Path, server: str, timeout: float = 900) -> Iterator[None]:
+    with _flock(_lock_path(root, f"server-{server}"), f"server {server}", timeout):
+        yield
+
+
+@contextmanager
+def catalog_lock(root: Path, timeout: float = 60) -> Iterator[None]:
+    """Held only around a read-modify-write of catalog/, never while Ansible runs."""
+    with _flock(_lock_path(root, "catalog"), "the catalog", timeout):
+        yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,57 +62,63 @@ def create_account(
             f"{name!r} is not a valid account name (a-z and 0-9, starting with a letter, "
             "at most 16 characters)"
         )
-    catalog = ctx.catalog()
-    if name in catalog.accounts:
-        raise BubbleError(f"account {name!r} already exists (on {catalog.accounts[name].server})")
-    if plan not in catalog.plans:
-        raise BubbleError(f"unknown plan {plan!r} (known: {', '.join(sorted(catalog.plans))})")
-    base = catalog.plans[plan].base
-    if server is None:
-        placement = choose_server(catalog, base, ctx.today)
-    elif server not in catalog.servers:
-        raise BubbleError(f"unknown server {server!r}")
-    else:
-        placement = Placement(server, f"{server} was chosen by the operator (--server)")
-    account = validated(
-        Account,
-        {
-            "plan": plan,
-            "server": placement.server,
-            "domains": domains,
-            "email": email,
-            "created": ctx.today,
-        },
-        f"account {name!r}",
-    )
-    save_account(catalog.with_account(name, account), name)
+    with ctx.editing() as catalog:
+        if name in catalog.accounts:
+            raise BubbleError(
+                f"account {name!r} already exists (on {catalog.accounts[name].server})"
+            )
+        if plan not in catalog.plans:
+            raise BubbleError(f"unknown plan {plan!r} (known: {', '.join(sorted(catalog.plans))})")
+        base = catalog.plans[plan].base
+        if server is None:
+            placement = choose_server(catalog, base, ctx.today)
+        elif server not in catalog.servers:
+            raise BubbleError(f"unknown server {server!r}")
+        else:
+            placement = Placement(server, f"{server} was chosen by the operator (--server)")
+        account = validated(
+            Account,
+            {
+                "plan": plan,
+                "server": placement.server,
+                "domains": domains,
+                "email": email,
+                "created": ctx.today,
+            },
+            f"account {name!r}",
+        )
+        save_account(catalog.with_account(name, account), name)
     return Created(account, placement)
 
 
-def _update(ctx: Context, name: str, **changes: Any) -> Account:
-    catalog = ctx.catalog()
-    account = require_account(catalog, name)
-    updated = validated(
-        Account, {**account.model_dump(by_alias=True), **changes}, f"account {name!r}"
-    )
-    save_account(catalog.with_account(name, updated), name)
+def _update(ctx: Context, name: str, change: Callable[[Account], dict[str, Any]]) -> Account:
+    """Read-modify-write of one account under the catalog lock: `change` gets the account
+    as it is now and returns the fields to replace."""
+    with ctx.editing() as catalog:
+        account = require_account(catalog, name)
+        updated = validated(
+            Account, {**account.model_dump(by_alias=True), **change(account)}, f"account {name!r}"
+        )
+        save_account(catalog.with_account(name, updated), name)
     return updated
 
 
 def set_overrides(ctx: Context, name: str, changes: dict[str, str | int], clear: bool) -> Account:
     """Admin overrides per resource; `clear` drops them all first (back to the plan)."""
-    catalog = ctx.catalog()
-    account = require_account(catalog, name)
-    current = {} if clear else account.overrides.model_dump(by_alias=True, exclude_none=True)
-    return _update(ctx, name, overrides={**current, **changes})
+
+    def overrides(account: Account) -> dict[str, Any]:
+        current = {} if clear else account.overrides.model_dump(by_alias=True, exclude_none=True)
+        return {"overrides": {**current, **changes}}
+
+    return _update(ctx, name, overrides)
 
 
 def set_elastic(ctx: Context, name: str, on: bool) -> Account:
-    return _update(ctx, name, elastic=on)
+    return _update(ctx, name, lambda _: {"elastic": on})
 
 
 def set_state(ctx: Context, name: str, state: AccountState) -> Account:
-    return _update(ctx, name, state=state.value)
+    return _update(ctx, name, lambda _: {"state": state.value})
 
 
 def one_year_after(day: dt.date) -> dt.date:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from glue.catalog import Catalog, load_catalog
+from glue.locks import catalog_lock
 from glue.settings import Settings
 from glue.state.ledger import Ledger
 
@@ -23,6 +26,13 @@ class Context:
     def catalog(self) -> Catalog:
         """Freshly loaded and validated: every command works on what is on disk now."""
         return load_catalog(self.root)
+
+    @contextmanager
+    def editing(self) -> Iterator[Catalog]:
+        """The catalog, freshly loaded under the catalog lock, held until the block ends:
+        every read-modify-write of catalog/ goes through here."""
+        with catalog_lock(self.root):
+            yield load_catalog(self.root)
 
     @cached_property
     def engine(self) -> Engine:
