@@ -176,10 +176,10 @@ def check_references(catalog: Catalog) -> list[str]:
     """What no single file can know: names, plans, servers and domains across files."""
     problems: list[str] = []
     for name in catalog.plans:
-        if not PLAN_NAME_RE.match(name):
+        if not PLAN_NAME_RE.fullmatch(name):
             problems.append(f"catalog/plans.yml: plans: {name!r} is not a valid plan name")
     for name in catalog.servers:
-        if not SERVER_NAME_RE.match(name):
+        if not SERVER_NAME_RE.fullmatch(name):
             problems.append(f"catalog/servers.yml: servers: {name!r} is not a valid server name")
     addresses: dict[str, str] = {}
     for name, server in sorted(catalog.servers.items()):
@@ -193,7 +193,7 @@ def check_references(catalog: Catalog) -> list[str]:
     domains: dict[str, str] = {}
     for name, account in sorted(catalog.accounts.items()):
         source = f"catalog/accounts/{name}.yml"
-        if not ACCOUNT_NAME_RE.match(name):
+        if not ACCOUNT_NAME_RE.fullmatch(name):
             problems.append(f"{source}: {name!r} is not a valid account name (file name)")
         if account.plan not in catalog.plans:
             known = ", ".join(sorted(catalog.plans)) or "none"

@@ -18,14 +18,19 @@ from glue.units import parse_cpu_mhz, parse_money_cents, parse_size_mib
 
 # Account names become Linux users, slices, MariaDB users and `NAME_*` database prefixes:
 # lower-case letters and digits only (a hyphen would need quoting in SQL, `_` is the separator).
-ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
-SERVER_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-PLAN_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# Every pattern here is used with fullmatch (never match + `$`, which lets a trailing newline
+# through: "bob.example\n" would slip past the domain uniqueness check).
+ACCOUNT_NAME_RE = re.compile(r"[a-z][a-z0-9]{0,15}")
+SERVER_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
+PLAN_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+[a-z]{{2,63}}$|^(?:{_LABEL}\.)+xn--[a-z0-9-]{{1,59}}$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,63}$")
+DOMAIN_RE = re.compile(rf"(?:{_LABEL}\.)+(?:[a-z]{{2,63}}|xn--[a-z0-9-]{{1,59}})")
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,63}")
+# A mailbox's local part (it becomes a Dovecot user name and a directory under the home):
+# no leading, trailing or doubled dot, nothing a shell or a path could read as syntax.
+MAILBOX_LOCAL_RE = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*")
 IPV4_RE = re.compile(
-    r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+    r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 )
 
 Resource = Literal["cpu", "memory", "disk"]
@@ -34,7 +39,7 @@ RESOURCES: tuple[Resource, ...] = ("cpu", "memory", "disk")
 
 def _matches(pattern: re.Pattern[str], what: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid {what}")
         return value
 

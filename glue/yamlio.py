@@ -124,13 +124,13 @@ def _scalar(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to generated YAML")
 
 
-_PLAIN_KEY = re.compile(r"^[a-z_][a-z0-9_-]*$")
+_PLAIN_KEY = re.compile(r"[a-z_][a-z0-9_-]*")
 # YAML 1.1 reads these bare words as booleans or null: an account named `on` must stay a name.
 _YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 
 
 def _key(key: str) -> str:
-    return key if _PLAIN_KEY.match(key) and key not in _YAML11_WORDS else _scalar(key)
+    return key if _PLAIN_KEY.fullmatch(key) and key not in _YAML11_WORDS else _scalar(key)
 
 
 def _emit(data: Any, indent: int, lines: list[str]) -> None:

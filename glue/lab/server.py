@@ -24,7 +24,7 @@ from glue.lab.errors import LabError
 from glue.lab.locks import locked
 from glue.lab.proc import cmdline, is_alive, kill, run, wait_dead
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
 BOOT_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 
@@ -134,7 +134,7 @@ def is_running(state: ServerState | None) -> bool:
 
 
 def validate(cfg: LabConfig, name: str, address: str, disk_gib: int) -> ipaddress.IPv4Interface:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise LabError("validate", f"name {name!r} must match {NAME_RE.pattern}", name)
     gateway = cfg.gateway_interface
     try:
@@ -346,7 +346,7 @@ def stop(name: str, cfg: LabConfig | None = None) -> None:
 def destroy(name: str, cfg: LabConfig | None = None) -> None:
     """Stop the server and remove everything of it (idempotent)."""
     cfg = cfg or LabConfig()
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise LabError("validate", f"name {name!r} must match {NAME_RE.pattern}", name)
     with locked(cfg.locks_dir / f"server-{name}.lock"):
         _teardown(cfg, name, load_state(cfg, name))

@@ -57,7 +57,7 @@ def create_account(
     server: str | None = None,
     email: str | None = None,
 ) -> Created:
-    if not ACCOUNT_NAME_RE.match(name):
+    if not ACCOUNT_NAME_RE.fullmatch(name):
         raise BubbleError(
             f"{name!r} is not a valid account name (a-z and 0-9, starting with a letter, "
             "at most 16 characters)"

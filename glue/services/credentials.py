@@ -3,9 +3,11 @@ scripts, password on stdin, never on a command line, in the catalog, the invento
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 
 from glue.errors import BubbleError
+from glue.models import MAILBOX_LOCAL_RE
 from glue.remote import RemoteError, ssh_argv
 from glue.services.accounts import require_account
 from glue.services.context import Context
@@ -18,7 +20,7 @@ def _run_script(ctx: Context, account: str, argv: list[str], password: str | Non
     server_name = require_account(catalog, account).server
     server = catalog.servers[server_name]
     done = subprocess.run(
-        ssh_argv(ctx.root, server_name, server, " ".join(argv)),
+        ssh_argv(ctx.root, server_name, server, shlex.join(argv)),
         input=f"{password}\n" if password is not None else "",
         capture_output=True,
         text=True,
@@ -42,9 +44,14 @@ def set_mailbox(ctx: Context, account: str, address: str, password: str | None) 
     """Create a mailbox or change its password; `password=None` deletes it (mail is kept)."""
     domains = require_account(ctx.catalog(), account).domains
     local, _, domain = address.lower().partition("@")
-    if not local or domain not in domains:
+    if domain not in domains:
         raise BubbleError(
             f"mailbox {address!r}: the domain must be one of the account's ({', '.join(domains)})"
+        )
+    if len(local) > 64 or not MAILBOX_LOCAL_RE.fullmatch(local):
+        raise BubbleError(
+            f"mailbox {address!r}: the part before @ may hold a-z, 0-9, '_', '+', '-' and single "
+            "dots between them (at most 64 characters)"
         )
     if password is None:
         argv = ["/usr/local/sbin/bubble-mailbox-password", "--delete", account, address.lower()]
