@@ -23,7 +23,7 @@ LAB_ROOT = Path(os.environ.get("BUBBLE_DEMO_ROOT", "/var/lib/bubblehost/demo"))
 PHP_PAGE = (
     '<?php printf("%s: PHP as user %s in %s\\n", $_SERVER["HTTP_HOST"], '
     'posix_getpwuid(posix_geteuid())["name"], '
-    'explode("/", trim(file_get_contents("/proc/self/cgroup")))[2] ?? "?");'
+    'explode("/", trim(shell_exec("cat /proc/self/cgroup")))[2] ?? "?");'
 )
 
 

@@ -147,7 +147,7 @@ def test_eve_cannot_read_bobs_scripts_nor_widen_her_home(target: Any) -> None:
     for name in ("eve", "bob"):
         out = exec_as(server, name, f"chmod 0755 /srv/{name}; setfacl -m o::rx /srv/{name}\n")
         assert out.returncode != 0 and "Operation not permitted" in out.stdout + out.stderr
-        assert owner_of(server, f"/srv/{name}") == "root:www-data:710"
+        assert owner_of(server, f"/srv/{name}") == "root:www-data:750"
     assert SECRET not in web_shell("cat /srv/bob/www/secret.php")
 
 

@@ -39,7 +39,8 @@ ADDRESS = "198.18.0.51"
 WHO_PHP = """<?php
 header('Content-Type: text/plain');
 echo posix_getpwuid(posix_geteuid())['name'], "\\n";
-echo file_get_contents('/proc/self/cgroup');
+// open_basedir keeps PHP's file functions in the home: ask a child process (same cgroup)
+echo shell_exec('cat /proc/self/cgroup');
 """
 TIMINGS: dict[str, float] = {}
 
