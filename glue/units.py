@@ -9,16 +9,21 @@ a float never touches a limit or an amount.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from glue.errors import BubbleError
 
 MIB = 2**20
 
-_NUMBER = r"(?P<num>\d+(?:\.\d+)?)"
-_CPU_RE = re.compile(rf"^{_NUMBER}\s*(?P<unit>GHz|MHz)$", re.IGNORECASE)
-_SIZE_RE = re.compile(rf"^{_NUMBER}\s*(?P<unit>[KMGT]i?B)$", re.IGNORECASE)
-_MONEY_RE = re.compile(r"^-?\d+(?:\.\d{1,2})?$")
+# ASCII digits only (`\d` would also take other scripts' digits), always matched in full.
+_NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]+)?)"
+_CPU_RE = re.compile(rf"{_NUMBER}[ \t]*(?P<unit>GHz|MHz)", re.IGNORECASE)
+_SIZE_RE = re.compile(rf"{_NUMBER}[ \t]*(?P<unit>[KMGT]i?B)", re.IGNORECASE)
+_MONEY_RE = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?")
+
+# The largest amount one ledger entry may carry: 10 billion in the wallet's currency. Far
+# above any real payment, far below what the BIGINT columns hold even summed over many entries.
+MAX_MONEY_CENTS = 10**12
 
 _CPU_FACTORS = {"mhz": 1, "ghz": 1000}
 _SIZE_FACTORS = {
@@ -48,7 +53,7 @@ def parse_cpu_mhz(text: str | int) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         mhz = text
     else:
-        match = _CPU_RE.match(str(text).strip())
+        match = _CPU_RE.fullmatch(str(text).strip())
         if not match:
             raise UnitError(f"{text!r} is not a CPU clock (write e.g. 1GHz or 1500MHz)")
         factor = _CPU_FACTORS[match["unit"].lower()]
@@ -63,7 +68,7 @@ def parse_size_mib(text: str | int) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         mib = text
     else:
-        match = _SIZE_RE.match(str(text).strip())
+        match = _SIZE_RE.fullmatch(str(text).strip())
         if not match:
             raise UnitError(f"{text!r} is not a size (write e.g. 2GiB, 512MiB or 30GB)")
         size_bytes = Decimal(match["num"]) * _SIZE_FACTORS[match["unit"].lower()]
@@ -78,15 +83,14 @@ def parse_money_cents(text: str | Decimal | int, *, allow_negative: bool = False
     if isinstance(text, float):
         raise UnitError(f'{text!r}: write money as a decimal string, e.g. "12.50"')
     raw = str(text).strip()
-    if not _MONEY_RE.match(raw):
+    if not _MONEY_RE.fullmatch(raw):
         raise UnitError(f"{raw!r} is not an amount of money (at most 2 decimal places)")
-    try:
-        cents = int(Decimal(raw) * 100)
-    except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
-        raise UnitError(f"{raw!r} is not an amount of money") from exc
-    if cents < 0 and not allow_negative:
+    value = Decimal(raw)  # the regex admits only plain decimals: never inf, nan or 1e3
+    if value < 0 and not allow_negative:
         raise UnitError(f"{raw!r} must not be negative")
-    return cents
+    if abs(value) * 100 > MAX_MONEY_CENTS:
+        raise UnitError(f"{raw!r} is more than {format_money(MAX_MONEY_CENTS)}")
+    return int(value * 100)
 
 
 def format_money(cents: int) -> str:
