@@ -54,12 +54,13 @@ def _failure(exc: Exception) -> str | None:
         return f"{name} failed (exit {exc.returncode})" + (f": {why}" if why else "")
     if isinstance(exc, subprocess.TimeoutExpired):
         return f"{_command_name(exc.cmd)} did not finish within {exc.timeout:.0f} s"
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):  # `| head`: quiet
         where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
         return f"{exc.strerror or exc}" + (f": {where}" if where else "")
     sqlalchemy = sys.modules.get("sqlalchemy.exc")  # loaded only by commands that use the DB
     if sqlalchemy is not None and isinstance(exc, sqlalchemy.OperationalError):
-        return f"state DB: {_last_line(str(exc.orig)) or 'unavailable'}"
+        lines = str(exc.orig).strip().splitlines()  # psycopg: what failed, then a hint
+        return f"state DB: {lines[0] if lines else 'unavailable'}"
     return None
 
 
