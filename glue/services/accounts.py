@@ -274,7 +274,7 @@ def _same_purchase(
     key: str, recorded: list[Upgrade], order: dict[Resource, int], expires: dt.date
 ) -> dt.date:
     """The expiry of the purchase already recorded under `key`, if it bought `order`."""
-    if not recorded:  # bought before purchases were recorded: its catalog write was atomic
+    if not recorded:  # bought before migration 0003 recorded purchases: nothing to compare
         return expires
     if {u.resource: u.amount for u in recorded} != order:
         raise BubbleError(
