@@ -133,17 +133,20 @@ def assert_books_balance(env: dict[str, str], bought: int, account: str = "alice
 
 
 def test_concurrent_upgrades_each_charge_once_and_none_is_lost(env: dict[str, str]) -> None:
+    """Five purchases and an unrelated edit of the same account at once: every purchase is
+    charged once and written, and the edit survives (the catalog lock)."""
     count = 5
-    procs = start_all(
-        env,
-        [["account", "upgrade", "alice", "--cpu", "+1GHz", "--key", f"k{i}"] for i in range(count)],
-    )
+    commands = [
+        ["account", "upgrade", "alice", "--cpu", "+1GHz", "--key", f"k{i}"] for i in range(count)
+    ]
+    procs = start_all(env, [*commands[:3], ["account", "elastic", "alice", "on"], *commands[3:]])
     for proc in procs:
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
     assert_books_balance(env, count)
     data = json.loads(bubble(env, "account", "show", "alice", "--json").stdout)
     assert data["base"]["cpu_mhz"] == 1000 + count * 1000
+    assert data["elastic"] is True
 
 
 def test_the_same_request_at_once_is_one_purchase(env: dict[str, str]) -> None:
