@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from glue.errors import BubbleError
-from glue.paths import TOOLKIT_DIR
+from glue.paths import TOOLKIT_DIR, open_private, private_dir
 
 
 class AnsibleError(BubbleError):
@@ -82,7 +82,9 @@ def run_playbook(
             vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
             vars_file.chmod(0o600)
             argv += ["-e", f"@{vars_file}"]
-        log = log_path.open("a", encoding="utf-8") if log_path else None
+        if log_path:  # the log holds server names, task output and failures: root's only
+            private_dir(log_path.parent)
+        log = open_private(log_path) if log_path else None
         try:
             proc = subprocess.Popen(
                 argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

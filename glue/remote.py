@@ -16,7 +16,7 @@ from pathlib import Path
 
 from glue.errors import BubbleError
 from glue.models import Server
-from glue.paths import state_dir
+from glue.paths import private_dir, private_file, state_dir
 
 # A command run as an account never outlives this, even if the ssh client is killed.
 EXEC_MAX_SECONDS = 3600
@@ -33,15 +33,15 @@ def ssh_dir(root: Path) -> Path:
 
 def control_key(root: Path) -> Path:
     """The control plane's ssh key (made once, never leaves state/)."""
-    key = ssh_dir(root) / "id_ed25519"
+    key = private_dir(ssh_dir(root)) / "id_ed25519"
     if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        key.parent.chmod(0o700)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bubblehost", "-f", str(key)],
-            check=True,
-            stdin=subprocess.DEVNULL,
-        )
+        argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bubblehost", "-f", str(key)]
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            why = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+            raise RemoteError(f"ssh-keygen could not make the control key {key}: {why[0]}")
+        for path in (key, key.with_suffix(".pub")):  # ssh-keygen leaves .pub to the umask
+            private_file(path)
     return key
 
 

@@ -9,16 +9,21 @@ a float never touches a limit or an amount.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from glue.errors import BubbleError
 
 MIB = 2**20
 
-_NUMBER = r"(?P<num>\d+(?:\.\d+)?)"
-_CPU_RE = re.compile(rf"{_NUMBER}\s*(?P<unit>GHz|MHz)", re.IGNORECASE)
-_SIZE_RE = re.compile(rf"{_NUMBER}\s*(?P<unit>[KMGT]i?B)", re.IGNORECASE)
-_MONEY_RE = re.compile(r"-?\d+(?:\.\d{1,2})?")
+# ASCII digits only (`\d` would also take other scripts' digits), always matched in full.
+_NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]+)?)"
+_CPU_RE = re.compile(rf"{_NUMBER}[ \t]*(?P<unit>GHz|MHz)", re.IGNORECASE)
+_SIZE_RE = re.compile(rf"{_NUMBER}[ \t]*(?P<unit>[KMGT]i?B)", re.IGNORECASE)
+_MONEY_RE = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?")
+
+# The largest amount one ledger entry may carry: 10 billion in the wallet's currency. Far
+# above any real payment, far below what the BIGINT columns hold even summed over many entries.
+MAX_MONEY_CENTS = 10**12
 
 _CPU_FACTORS = {"mhz": 1, "ghz": 1000}
 _SIZE_FACTORS = {
@@ -80,13 +85,12 @@ def parse_money_cents(text: str | Decimal | int, *, allow_negative: bool = False
     raw = str(text).strip()
     if not _MONEY_RE.fullmatch(raw):
         raise UnitError(f"{raw!r} is not an amount of money (at most 2 decimal places)")
-    try:
-        cents = int(Decimal(raw) * 100)
-    except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
-        raise UnitError(f"{raw!r} is not an amount of money") from exc
-    if cents < 0 and not allow_negative:
+    value = Decimal(raw)  # the regex admits only plain decimals: never inf, nan or 1e3
+    if value < 0 and not allow_negative:
         raise UnitError(f"{raw!r} must not be negative")
-    return cents
+    if abs(value) * 100 > MAX_MONEY_CENTS:
+        raise UnitError(f"{raw!r} is more than {format_money(MAX_MONEY_CENTS)}")
+    return int(value * 100)
 
 
 def format_money(cents: int) -> str:

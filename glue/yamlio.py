@@ -6,13 +6,14 @@ import json
 import os
 import re
 import tempfile
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from glue.errors import BubbleError
+from glue.paths import private_dir
 
 
 class YamlError(BubbleError):
@@ -26,8 +27,15 @@ class _Loader(_SafeLoader):  # type: ignore[misc]
     """SafeLoader that keeps decimals exact and refuses duplicate keys (PyYAML keeps the last)."""
 
 
-def _decimal(loader: _Loader, node: yaml.ScalarNode) -> Decimal:
-    return Decimal(loader.construct_scalar(node).replace("_", ""))
+def _decimal(loader: _Loader, node: yaml.ScalarNode) -> Decimal | str:
+    """YAML floats as exact decimals; `.inf` and `.nan` stay text, so that validation names
+    the field that holds them instead of a crash here."""
+    text = str(loader.construct_scalar(node))
+    try:
+        value = Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        return text
+    return value if value.is_finite() else text
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -153,8 +161,10 @@ def _emit(data: Any, indent: int, lines: list[str]) -> None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory and rename: readers see old or new, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write via a temp file in the same directory and rename: readers see old or new, whole.
+    The file is its owner's only (0600, mkstemp's mode), and so is any directory made for it."""
+    if not path.parent.is_dir():
+        private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -63,7 +63,7 @@ def show(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
         return
     base, in_force = data["base"], data["in_force"]
     say(
-        f"[bold]{name}[/bold] on {data['server']}, plan {data['plan']}, {data['state']}, "
+        f"{name} on {data['server']}, plan {data['plan']}, {data['state']}, "
         f"elastic {'on' if data['elastic'] else 'off'}, balance {data['balance']}"
     )
     say(f"domains: {', '.join(data['domains'])}")
@@ -165,7 +165,9 @@ def upgrade(
     cpu: str | None = typer.Option(None, help="e.g. +1GHz"),
     memory: str | None = typer.Option(None, help="e.g. +1GiB"),
     disk: str | None = typer.Option(None, help="e.g. +10GiB"),
-    key: str | None = typer.Option(None, help="Idempotency key for the yearly fee."),
+    key: str | None = typer.Option(
+        None, help="Idempotency key (default: account, amounts and day: a rerun is one purchase)."
+    ),
     apply: bool = ApplyOption,
 ) -> None:
     """Raise the base permanently for one year; the yearly fee is debited from the wallet."""
@@ -182,7 +184,13 @@ def upgrade(
         amounts["disk"] = disk
     purchase = buy_upgrade(context(ctx), name, amounts, key)
     fee, balance = format_money(purchase.fee_cents), format_money(purchase.balance_cents)
-    say(f"account {name}: upgraded until {purchase.expires}, fee {fee}, balance {balance}")
+    if purchase.created:
+        say(f"account {name}: upgraded until {purchase.expires}, fee {fee}, balance {balance}")
+    else:
+        say(
+            f"account {name}: already bought under key {purchase.key} (until "
+            f"{purchase.expires}), nothing charged; balance {balance}"
+        )
     if apply:
         apply_limits_now(ctx, [purchase.account.server])
 

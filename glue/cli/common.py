@@ -48,21 +48,25 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table; every title and cell is printed literally (user text is never markup)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(column))
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     Console().print(table)
 
 
 def say(message: str) -> None:
+    """One line of human output, printed literally: names, domains and notes hold what
+    people typed, and a `[/x]` in them must show as itself, never as rich markup."""
     from rich.console import Console
 
-    Console(highlight=False, soft_wrap=True).print(message)
+    Console(highlight=False, soft_wrap=True).print(message, markup=False)
 
 
 ApplyOption = typer.Option(
@@ -77,16 +81,17 @@ ApplyOption = typer.Option(
 def progress() -> Iterator[Callable[[str], None]]:
     """A spinner showing the current task; main steps stay on screen as lines."""
     from rich.console import Console
+    from rich.text import Text
 
     console = Console(stderr=True, highlight=False)
     with console.status("working") as status:
 
         def report(message: str) -> None:
             if message.startswith("  "):
-                status.update(message.strip())
+                status.update(Text(message.strip()))
             else:
-                console.print(f"[dim]-[/dim] {message}")
-                status.update(message)
+                console.print(Text.assemble(("-", "dim"), " ", message))
+                status.update(Text(message))
 
         yield report
 

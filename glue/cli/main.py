@@ -1,11 +1,17 @@
-"""The `bubble` command: one Typer sub-app per noun, errors as one clear line + exit code 1."""
+"""The `bubble` command: one Typer sub-app per noun; every failure an operator can cause or
+fix is one line `error: ...` on stderr, exit code 1 (2 for a command line that does not parse)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from glue.cli.account import account_app
@@ -18,17 +24,84 @@ from glue.cli.wallet import wallet_app
 from glue.errors import BubbleError
 
 
+def _usage_message(exc: UsageError) -> str:
+    message = exc.format_message().removeprefix("Invalid value: ")
+    if exc.ctx is not None:
+        message += f" (see {exc.ctx.command_path} --help)"
+    return message
+
+
+def _last_line(text: str | bytes | None) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    lines = (text or "").strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+def _command_name(cmd: str | Sequence[str]) -> str:
+    first = cmd.split()[0] if isinstance(cmd, str) else str(cmd[0])
+    return Path(first).name
+
+
+def _failure(exc: Exception) -> str | None:
+    """The one-line message for a failure of the environment (a tool, a file, the state DB);
+    None for anything else, which is a bug and keeps its traceback."""
+    if isinstance(exc, BubbleError):
+        return str(exc)
+    if isinstance(exc, subprocess.CalledProcessError):
+        why = _last_line(exc.stderr) or _last_line(exc.output)
+        name = _command_name(exc.cmd)
+        return f"{name} failed (exit {exc.returncode})" + (f": {why}" if why else "")
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"{_command_name(exc.cmd)} did not finish within {exc.timeout:.0f} s"
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):  # `| head`: quiet
+        where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        return f"{exc.strerror or exc}" + (f": {where}" if where else "")
+    sqlalchemy = sys.modules.get("sqlalchemy.exc")  # loaded only by commands that use the DB
+    if sqlalchemy is not None and isinstance(exc, sqlalchemy.OperationalError):
+        lines = str(exc.orig).strip().splitlines()  # psycopg: what failed, then a hint
+        return f"state DB: {lines[0] if lines else 'unavailable'}"
+    return None
+
+
+def _fail(lines: Sequence[str], code: int) -> typer.Exit:
+    for line in lines or ["unknown error"]:
+        typer.echo(f"error: {line}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise  # `bubble account` alone: the help, as asked
+    except UsageError as exc:
+        raise _fail([" ".join(_usage_message(exc).split())], exc.exit_code) from exc
+    except Exception as exc:
+        message = _failure(exc)
+        if message is None:
+            raise
+        # A BubbleError may list several problems, one per line; others are one line.
+        lines = (
+            message.splitlines() if isinstance(exc, BubbleError) else [" ".join(message.split())]
+        )
+        raise _fail(lines, 1) from exc
+
+
 class BubbleGroup(TyperGroup):
-    """Turns a BubbleError anywhere below into `error: ...` on stderr and exit code 1."""
+    """Parses and runs every command below it inside `_one_line_errors`."""
 
     # typer.Context is the public face of the Context type TyperGroup declares (vendored click).
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        with _one_line_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        try:
+        with _one_line_errors():
             return super().invoke(ctx)
-        except BubbleError as exc:
-            for line in str(exc).splitlines() or ["unknown error"]:
-                typer.echo(f"error: {line}", err=True)
-            raise typer.Exit(1) from exc
 
 
 app = typer.Typer(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,8 @@ from glue.models import (
 from glue.placement import Placement, choose_server
 from glue.services.context import Context
 from glue.state.limits_store import boosts_by_account
+from glue.state.purchases import paid_upgrades, purchased, record_purchase
 from glue.units import format_cpu, format_money, format_size
-from glue.yamlio import atomic_write
 
 DEFAULT_PLAN = "base"
 
@@ -134,6 +133,8 @@ class Purchase:
     fee_cents: int
     expires: dt.date
     balance_cents: int
+    key: str = ""
+    created: bool = True  # False: bought before under this key, nothing charged this time
 
 
 def buy_upgrade(
@@ -141,48 +142,38 @@ def buy_upgrade(
 ) -> Purchase:
     """Raise the base permanently for a year; the yearly fee is debited from the wallet.
 
-    The debit and the catalog write succeed together or not at all: the file is written
-    inside the ledger transaction, and put back if the transaction fails to commit."""
-    catalog = ctx.catalog()
-    account = require_account(catalog, name)
-    plan = catalog.plans[account.plan]
+    Recorded exactly once, whatever fails or crashes where. Under the catalog lock, the charge
+    and what it bought commit together in the state DB (the truth of the purchase); then the
+    catalog gets the upgrade, under the same key. The default key is the request itself
+    (account, amounts, day): running the same command again the same day, after a failed
+    apply or a crash, finds the purchase and charges nothing. Every call also writes into the
+    catalog any paid upgrade it lacks (a crash between the commit and the catalog write).
+    An upgrade in the catalog whose key the ledger does not know was put there by a person
+    (no command writes one before its charge commits): it is honoured as written, never billed.
+    """
     if not amounts:
         raise BubbleError("give at least one of --cpu, --memory, --disk")
-    expires = one_year_after(ctx.today)
-    key = key or f"upgrade:{name}:{uuid.uuid4()}"
-    fee = 0
-    upgrades = list(account.upgrades)
-    for index, (resource, text) in enumerate(sorted(amounts.items())):
-        amount = parse_resource(resource, text.lstrip("+"))
-        rule = plan.upgrade.get(resource)
-        if rule is None:
-            raise BubbleError(f"plan {account.plan!r} offers no {resource} upgrades")
-        if amount % rule.step:
-            step = format_cpu(rule.step) if resource == "cpu" else format_size(rule.step)
-            raise BubbleError(f"--{resource} {text}: upgrades come in steps of {step}")
-        fee += amount // rule.step * rule.yearly_price
-        upgrades.append(
+    with ctx.editing() as catalog:
+        account = require_account(catalog, name)
+        order, fee = _upgrade_order(catalog, account, amounts)
+        key = key or _default_upgrade_key(name, order, ctx.today)
+        expires = one_year_after(ctx.today)
+        wanted = [
             Upgrade(resource=resource, amount=amount, expires=expires, key=f"{key}#{index}")
-        )
-    updated = validated(
-        Account, {**account.model_dump(by_alias=True), "upgrades": upgrades}, f"account {name!r}"
-    )
-    path = account_path(ctx.root, name)
-    before = path.read_text(encoding="utf-8")
-    note = (
-        ", ".join(f"{r} +{amounts[r].lstrip('+')}" for r in sorted(amounts)) + f" until {expires}"
-    )
-    try:
+            for index, (resource, amount) in enumerate(order.items())
+        ]
+        _add_upgrades(account, name, wanted)  # a bad catalog entry is refused before any charge
         with ctx.ledger.transaction() as connection:
-            entry = ctx.ledger.post(connection, name, -fee, "upgrade", key, note)
-            if not entry.created:
-                return Purchase(account, fee, expires, entry.balance_after_cents)
-            save_account(catalog.with_account(name, updated), name)
-    except BaseException:
-        if path.read_text(encoding="utf-8") != before:
-            atomic_write(path, before)
-        raise
-    return Purchase(updated, fee, expires, entry.balance_after_cents)
+            entry = ctx.ledger.post(
+                connection, name, -fee, "upgrade", key, f"{_describe(order)} until {expires}"
+            )
+            if entry.created:
+                record_purchase(connection, name, key, wanted)
+            else:
+                expires = _same_purchase(key, purchased(connection, key), order, expires)
+        account = _with_paid_upgrades(ctx, catalog, name)
+    balance = entry.balance_after_cents if entry.created else ctx.ledger.balance(name)
+    return Purchase(account, -entry.amount_cents, expires, balance, key, entry.created)
 
 
 def delete_account(ctx: Context, name: str) -> Account:
@@ -236,3 +227,79 @@ def list_accounts(ctx: Context) -> list[dict[str, Any]]:
         _summary(name, acct, effective_base(catalog.plans[acct.plan], acct, ctx.today))
         for name, acct in sorted(catalog.accounts.items())
     ]
+
+
+# ------------------------------------------------------------------ upgrade purchase helpers
+
+
+def _upgrade_order(
+    catalog: Catalog, account: Account, amounts: dict[Resource, str]
+) -> tuple[dict[Resource, int], int]:
+    """The amounts asked for, parsed and checked against the plan's rules, and their fee."""
+    plan = catalog.plans[account.plan]
+    order: dict[Resource, int] = {}
+    fee = 0
+    for resource, text in sorted(amounts.items()):
+        amount = parse_resource(resource, text.lstrip("+"))
+        rule = plan.upgrade.get(resource)
+        if rule is None:
+            raise BubbleError(f"plan {account.plan!r} offers no {resource} upgrades")
+        if amount % rule.step:
+            raise BubbleError(
+                f"--{resource} {text}: upgrades come in steps of {_format(resource, rule.step)}"
+            )
+        order[resource] = amount
+        fee += amount // rule.step * rule.yearly_price
+    return order, fee
+
+
+def _format(resource: Resource, amount: int) -> str:
+    return format_cpu(amount) if resource == "cpu" else format_size(amount)
+
+
+def _describe(order: dict[Resource, int]) -> str:
+    return ", ".join(
+        f"{resource} +{_format(resource, amount)}" for resource, amount in order.items()
+    )
+
+
+def _default_upgrade_key(name: str, order: dict[Resource, int], today: dt.date) -> str:
+    """The request as a key: the same upgrade asked again the same day is the same purchase
+    (a second identical one that day needs a --key of its own)."""
+    wanted = ",".join(f"{resource}+{amount}" for resource, amount in order.items())
+    return f"upgrade:{name}:{today.isoformat()}:{wanted}"
+
+
+def _same_purchase(
+    key: str, recorded: list[Upgrade], order: dict[Resource, int], expires: dt.date
+) -> dt.date:
+    """The expiry of the purchase already recorded under `key`, if it bought `order`."""
+    if not recorded:  # bought before migration 0003 recorded purchases: nothing to compare
+        return expires
+    if {u.resource: u.amount for u in recorded} != order:
+        raise BubbleError(
+            f"key {key!r} was already used for another upgrade "
+            f"({_describe({u.resource: u.amount for u in recorded})})"
+        )
+    return recorded[0].expires
+
+
+def _with_paid_upgrades(ctx: Context, catalog: Catalog, name: str) -> Account:
+    """The account with every paid upgrade still in force, writing those it lacks (under the
+    caller's catalog lock)."""
+    account = catalog.accounts[name]
+    have = {u.key for u in account.upgrades}
+    missing = [u for u in paid_upgrades(ctx.engine, name, ctx.today) if u.key not in have]
+    if not missing:
+        return account
+    updated = _add_upgrades(account, name, missing)
+    save_account(catalog.with_account(name, updated), name)
+    return updated
+
+
+def _add_upgrades(account: Account, name: str, upgrades: list[Upgrade]) -> Account:
+    current = account.model_dump(by_alias=True)
+    extra = [u.model_dump() for u in upgrades]
+    return validated(
+        Account, {**current, "upgrades": [*current["upgrades"], *extra]}, f"account {name!r}"
+    )

@@ -11,11 +11,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from glue.paths import PRIVATE_FILE_MODE, private_dir, private_file, state_dir
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def default_url(root: Path) -> str:
-    return f"sqlite:///{(root / 'state' / 'bubble.sqlite').resolve()}"
+    return f"sqlite:///{(state_dir(root) / 'bubble.sqlite').resolve()}"
 
 
 def normalise_url(url: str) -> str:
@@ -44,12 +46,24 @@ def _sqlite_serialised(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _private_sqlite_file(database: Path) -> None:
+    """The DB file 0600 before SQLite opens it: SQLite gives its -wal, -shm and -journal
+    files the mode of the DB file, so the ledger is never readable by other users."""
+    if not database.parent.is_dir():
+        private_dir(database.parent)
+    private_file(database)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            companion.chmod(PRIVATE_FILE_MODE)
+
+
 def open_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_sqlite_file(Path(database))
         engine = create_engine(url)
         _sqlite_serialised(engine)
     else:

@@ -3,7 +3,9 @@ balance is the sum of its entries, kept as a running balance on its wallet row.
 
 Each post locks the wallet row for its transaction (SELECT ... FOR UPDATE on PostgreSQL,
 BEGIN IMMEDIATE on SQLite), so concurrent writers queue instead of losing an entry, and a
-debit that the balance does not cover is refused with nothing written.
+debit that the balance does not cover is refused with nothing written. A key belongs to one
+entry on one account: reusing it for anything else is refused by name. No entry carries
+more than MAX_MONEY_CENTS and no balance exceeds MAX_BALANCE_CENTS.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from glue.errors import BubbleError
 from glue.state.schema import ledger_entries, wallets
-from glue.units import format_money
+from glue.units import MAX_MONEY_CENTS, format_money
 
 KINDS = ("credit", "charge", "upgrade", "refund")
+# No wallet holds more than this (10 trillion): sums of entries stay far inside BIGINT.
+MAX_BALANCE_CENTS = 10**15
 
 
 class LedgerError(BubbleError):
@@ -74,10 +80,15 @@ class Ledger:
         """Add one entry, or return the entry already posted under `key`."""
         if kind not in KINDS:
             raise LedgerError(f"unknown ledger entry kind {kind!r}")
-        if not key or len(key) > 200:
-            raise LedgerError(f"idempotency key {key!r} must be 1 to 200 characters")
         if amount_cents == 0:
             raise LedgerError(f"{account}: an entry of 0.00 is not an entry")
+        if abs(amount_cents) > MAX_MONEY_CENTS:
+            raise LedgerError(
+                f"{account}: {format_money(abs(amount_cents))} is more than one entry may hold "
+                f"({format_money(MAX_MONEY_CENTS)})"
+            )
+        if not key or len(key) > 200:
+            raise LedgerError(f"idempotency key {key!r} must be 1 to 200 characters")
         self._lock_wallet(connection, account)
         existing = connection.execute(
             select(ledger_entries).where(ledger_entries.c.key == key)
@@ -88,7 +99,7 @@ class Ledger:
                 amount_cents,
                 kind,
             ):
-                raise LedgerError(f"key {key!r} was already used for a different entry")
+                raise _key_taken(key, existing)
             return _entry(existing, created=False)
         balance = connection.execute(
             select(wallets.c.balance_cents).where(wallets.c.account == account)
@@ -99,18 +110,27 @@ class Ledger:
                 f"{account}: balance {format_money(balance)} does not cover "
                 f"{format_money(-amount_cents)}"
             )
-        when = at or utcnow()
-        connection.execute(
-            insert(ledger_entries).values(
-                account=account,
-                amount_cents=amount_cents,
-                kind=kind,
-                key=key,
-                note=note,
-                at=when,
-                balance_after_cents=new_balance,
+        if new_balance > MAX_BALANCE_CENTS:
+            raise LedgerError(
+                f"{account}: a balance above {format_money(MAX_BALANCE_CENTS)} is refused"
             )
-        )
+        when = at or utcnow()
+        try:
+            connection.execute(
+                insert(ledger_entries).values(
+                    account=account,
+                    amount_cents=amount_cents,
+                    kind=kind,
+                    key=key,
+                    note=note,
+                    at=when,
+                    balance_after_cents=new_balance,
+                )
+            )
+        except IntegrityError as exc:
+            # Only on PostgreSQL: another account's wallet lock does not stop a writer of the
+            # same key, whose entry committed between our look-up and this insert.
+            raise LedgerError(f"key {key!r} was already used for a different entry") from exc
         connection.execute(
             update(wallets).where(wallets.c.account == account).values(balance_cents=new_balance)
         )
@@ -155,6 +175,13 @@ class Ledger:
                 .order_by(ledger_entries.c.id)
             ).all()
         return [_entry(row) for row in rows]
+
+
+def _key_taken(key: str, existing: Any) -> LedgerError:
+    return LedgerError(
+        f"key {key!r} was already used for a different entry "
+        f"({existing.kind} of {format_money(existing.amount_cents)} on {existing.account})"
+    )
 
 
 def _entry(row: object, created: bool = True) -> Entry:

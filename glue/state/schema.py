@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
     Integer,
     MetaData,
@@ -48,4 +49,18 @@ limits_in_force = Table(
     Column("resource", String(16), primary_key=True),
     Column("value", BigInteger, nullable=False),
     Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# What each upgrade purchase bought, written in the transaction of its ledger entry: the
+# ledger is the truth of a purchase, and these rows let the catalog always be brought back in
+# line with it. `key` is the catalog upgrade's key (ledger key + "#n").
+upgrade_purchases = Table(
+    "upgrade_purchases",
+    metadata,
+    Column("key", String(210), primary_key=True),
+    Column("ledger_key", String(200), nullable=False, index=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("resource", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("expires", Date, nullable=False),
 )

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,9 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
 
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """A PostgreSQL server of our own on loopback (stopped by PID); yields its base URL."""
     base = Path(tempfile.mkdtemp(prefix="bubble-pg-"))
     data = base / "data"
     if os.geteuid() == 0:
@@ -79,19 +81,30 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def db_url(postgres_server: str) -> str:
-    """A fresh database per test."""
+def fresh_database(server_url: str) -> str:
+    """A new, empty database on the server; returns its URL."""
     import uuid
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
     from sqlalchemy import create_engine, text
 
+    name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(
-        f"{postgres_server.replace('postgresql', 'postgresql+psycopg')}/postgres",
+        f"{server_url.replace('postgresql', 'postgresql+psycopg')}/postgres",
         isolation_level="AUTOCOMMIT",
     )
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return f"{postgres_server}/{name}"
+    return f"{server_url}/{name}"
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def db_url(postgres_server: str) -> str:
+    """A fresh database per test."""
+    return fresh_database(postgres_server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import threading
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,42 @@ def test_concurrent_writers_never_lose_or_double_an_entry(ledger: Ledger, db_url
     for entry in entries:
         running += entry.amount_cents
         assert entry.balance_after_cents == running >= 0
+
+
+def test_a_key_belongs_to_one_account(ledger: Ledger) -> None:
+    post(ledger, "alice", 500, "credit", "k")
+    with pytest.raises(LedgerError, match=r"key 'k' was already used .*credit of 5\.00 on alice"):
+        post(ledger, "bob", 500, "credit", "k")
+    assert ledger.balance("bob") == 0 and ledger.entries("bob") == []
+
+
+def test_a_key_taken_meanwhile_by_another_account_is_refused(ledger: Ledger) -> None:
+    """bob's writer looks the key up while alice's entry under it is not committed yet (on
+    PostgreSQL it then trips on the unique index; on SQLite it waits for the write lock)."""
+    errors: list[Exception] = []
+
+    def bob() -> None:
+        try:
+            post(ledger, "bob", 500, "credit", "k")
+        except LedgerError as exc:
+            errors.append(exc)
+
+    other = threading.Thread(target=bob)
+    with ledger.transaction() as connection:
+        ledger.post(connection, "alice", 500, "credit", "k")
+        other.start()
+        other.join(1)  # bob is now waiting for alice's transaction
+    other.join(60)
+    assert not other.is_alive()
+    assert len(errors) == 1 and "key 'k' was already used" in str(errors[0])
+    assert ledger.balance("alice") == 500 and ledger.balance("bob") == 0
+
+
+def test_amounts_and_balances_are_bounded(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(LedgerError, match=r"10000000000\.01 is more than one entry may hold"):
+        post(ledger, "alice", 10**12 + 1, "credit", "too-much")
+    post(ledger, "alice", 10**12, "credit", "most")  # the bound itself is fine
+    monkeypatch.setattr("glue.state.ledger.MAX_BALANCE_CENTS", 10**12 + 50)
+    with pytest.raises(LedgerError, match=r"alice: a balance above .* is refused"):
+        post(ledger, "alice", 51, "credit", "over")
+    assert ledger.balance("alice") == 10**12 == ledger.sum_of_entries("alice")
