@@ -63,6 +63,7 @@ class MigrationReport:
     parts: list[PartReport] = field(default_factory=list)
     error: str = ""
     check_only: bool = False
+    warnings: list[str] = field(default_factory=list)  # plaintext or unchecked sources
 
     @property
     def ok(self) -> bool:
