@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import ftplib
+import hashlib
 import socket
 import ssl
 import time
@@ -57,6 +58,10 @@ def _parse_list_line(line: bytes) -> tuple[str, bytes, int] | None:
     return kind, name, size
 
 
+def _digest(lines: list[bytes]) -> bytes:
+    return hashlib.sha256(b"\n".join(sorted(lines))).digest()
+
+
 def _facts(raw: bytes) -> dict[str, str]:
     """`type=file;size=3;modify=20200101000000;` -> {'type': 'file', ...} (keys lowercased)."""
     out: dict[str, str] = {}
@@ -80,14 +85,59 @@ def _name(raw: bytes) -> str:
 
 
 class _Walk:
-    """One walk of the tree: what was seen, where each directory was first met."""
+    """One walk of the tree, and what keeps it finite when the server follows links.
+
+    A directory met again (same MLSD `unique` fact), or one whose listing is exactly that of
+    a directory above it (a link back up, on servers without `unique`), is not walked again;
+    a depth limit ends whatever else could still go round."""
 
     def __init__(self, session: FtpSession, tree: RemoteTree, root_unique: str | None) -> None:
         self.s, self.tree = session, tree
         self.seen: dict[str, str] = {root_unique: "/"} if root_unique else {}
+        self.above: dict[bytes, str] = {}  # listing digest -> directory, along the current path
+
+    def run(self) -> None:
+        lines = self._read("")  # a root that cannot be listed ends the part (error_perm)
+        self._dir("", lines, 0)
+
+    def _read(self, rel: str) -> list[bytes]:
+        if self.s.mlsd:
+            return self.s.lines(f"MLSD {self.s.full(rel)}")
+        # LIST's path argument is not standard: CWD into the directory, then LIST -a.
+        self.s.ftp.cwd(self.s.full(rel))
+        return self.s.lines("LIST -a")
 
     def _skip(self, rel: str, reason: str) -> None:
         self.tree.skipped.append(f"{rel}: {reason}")
+
+    def _dir(self, rel: str, lines: list[bytes], depth: int) -> None:
+        digest = _digest(lines)
+        self.above[digest] = rel or "/"
+        subdirs = self._mlsd(rel, lines) if self.s.mlsd else self._list(rel, lines)
+        for path, unique in subdirs:
+            self._subdir(path, unique, depth + 1)
+        del self.above[digest]
+
+    def _subdir(self, rel: str, unique: str | None, depth: int) -> None:
+        if unique and unique in self.seen:
+            self._skip(rel, f"the same directory as {self.seen[unique]} (a link): not followed")
+            return
+        if depth > MAX_DEPTH:
+            self._skip(rel, f"more than {MAX_DEPTH} directories deep (a link loop?): not followed")
+            return
+        try:
+            lines = self._read(rel)
+        except ftplib.error_perm as exc:
+            self._skip(rel, f"cannot be listed: {exc}")
+            return
+        if _digest(lines) in self.above:
+            where = self.above[_digest(lines)]
+            self._skip(rel, f"lists the same entries as {where} (a link back up?): not followed")
+            return
+        if unique:
+            self.seen[unique] = rel
+        self.tree.dirs.append(rel)
+        self._dir(rel, lines, depth)
 
     def _entry(self, rel: str, raw: bytes) -> str | None:
         """The child's relative path, or None (reported) when its name is unusable."""
@@ -99,25 +149,7 @@ class _Walk:
             return None
         return f"{rel}/{name}" if rel else name
 
-    def _enter(self, rel: str, depth: int, unique: str | None) -> bool:
-        if unique and unique in self.seen:
-            self._skip(rel, f"the same directory as {self.seen[unique]} (a link): not followed")
-            return False
-        if depth >= MAX_DEPTH:
-            self._skip(rel, f"more than {MAX_DEPTH} directories deep (a link loop?): not followed")
-            return False
-        if unique:
-            self.seen[unique] = rel
-        return True
-
-    def mlsd(self, rel: str, depth: int) -> None:
-        try:
-            lines = self.s.lines(f"MLSD {self.s.full(rel)}")
-        except ftplib.error_perm as exc:
-            if not rel:
-                raise
-            self._skip(rel, f"cannot be listed: {exc}")
-            return
+    def _mlsd(self, rel: str, lines: list[bytes]) -> list[tuple[str, str | None]]:
         subdirs: list[tuple[str, str | None]] = []
         for line in lines:
             raw_facts, sep, raw = line.partition(b" ")
@@ -139,23 +171,10 @@ class _Walk:
                 self._file(path, facts.get("size"), facts.get("modify"))
             else:
                 self._skip(path, f"a link or special file (type={facts.get('type')})")
-        for path, unique in subdirs:
-            if self._enter(path, depth + 1, unique):
-                self.tree.dirs.append(path)
-                self.mlsd(path, depth + 1)
+        return subdirs
 
-    def list(self, rel: str, depth: int) -> None:
-        # LIST's path argument is not standard: CWD into the directory, then LIST -a
-        # (dotfiles); MDTM per file for the exact mtime.
-        try:
-            self.s.ftp.cwd(self.s.full(rel))
-            lines = self.s.lines("LIST -a")
-        except ftplib.error_perm as exc:
-            if not rel:
-                raise
-            self._skip(rel, f"cannot be listed: {exc}")
-            return
-        subdirs: list[str] = []
+    def _list(self, rel: str, lines: list[bytes]) -> list[tuple[str, str | None]]:
+        subdirs: list[tuple[str, str | None]] = []
         for line in lines:
             parsed = _parse_list_line(line)
             if parsed is None:
@@ -167,15 +186,12 @@ class _Walk:
             if path is None:
                 continue
             if kind == "d":
-                subdirs.append(path)
+                subdirs.append((path, None))
             elif kind == "-":
-                self._file(path, str(size), None)
+                self._file(path, str(size), None)  # MDTM: LIST shows minutes only
             else:
                 self._skip(path, "a symbolic link" if kind == "l" else "a special file")
-        for path in subdirs:
-            if self._enter(path, depth + 1, None):
-                self.tree.dirs.append(path)
-                self.list(path, depth + 1)
+        return subdirs
 
     def _file(self, rel: str, size: str | None, modify: str | None) -> None:
         """A file with its size and exact mtime; asks SIZE/MDTM for what the listing lacks."""
@@ -199,6 +215,9 @@ class FtpSession:
     def __init__(self, src: FilesSource, password: str) -> None:
         self.src = src
         self.ftp: ftplib.FTP
+        if "\n" in password or "\r" in password:
+            # ftplib would refuse to send it (a line break starts the next command).
+            raise MigrationError(src.label, "login", "the password holds a line break")
         try:
             if src.scheme == "ftps":
                 tls = _ReusingFtpTls(context=context(src.tls), timeout=TIMEOUT)
@@ -214,9 +233,6 @@ class FtpSession:
                 self.ftp.login(src.user, password)
         except ftplib.error_perm as exc:
             raise MigrationError(src.label, "login", str(exc)) from None
-        except ValueError:  # ftplib refuses to send a line break (it would start a command)
-            detail = "the user or password holds a line break"
-            raise MigrationError(src.label, "login", detail) from None
         except ssl.SSLError as exc:
             raise MigrationError(src.label, "TLS", str(exc)) from None
         except (OSError, EOFError, ftplib.Error) as exc:
@@ -237,17 +253,15 @@ class FtpSession:
 
     def walk(self) -> RemoteTree:
         """Every file and directory below the source path. An entry that cannot be listed,
-        named or dated is reported in tree.skipped and the walk goes on; so does a link that
-        leads back into the tree (MLSD `unique` facts, and a depth limit for servers that
-        give none). Only a root that cannot be listed, or a broken connection, ends it."""
+        named or dated, and a link that leads back into the tree, is reported in tree.skipped
+        and the walk goes on. Only a root that cannot be listed, or a broken connection,
+        ends it."""
         tree = RemoteTree()
         try:
             if self.mlsd:
                 with contextlib.suppress(ftplib.Error):
                     self.ftp.sendcmd("OPTS MLST type;size;modify;unique;")
-                _Walk(self, tree, self._unique(self.full(""))).mlsd("", 0)
-            else:
-                _Walk(self, tree, None).list("", 0)
+            _Walk(self, tree, self._unique(self.full("")) if self.mlsd else None).run()
         except ftplib.error_perm as exc:
             raise MigrationError(self.src.label, "list files", str(exc)) from None
         except (*_NET_ERRORS, UnicodeDecodeError) as exc:
@@ -266,9 +280,11 @@ class FtpSession:
 
     def lines(self, cmd: str) -> list[bytes]:
         """A listing's lines as bytes: names on the old host need not be UTF-8."""
-        data: list[bytes] = []
-        self.ftp.retrbinary(cmd, data.append)
-        return [line.rstrip(b"\r") for line in b"".join(data).split(b"\n") if line.strip()]
+        chunks: list[bytes] = []
+        self.ftp.retrbinary(cmd, chunks.append)
+        data = b"".join(chunks)
+        # Lines end in CRLF: a bare line feed inside a name must not cut the entry in two.
+        return [line for line in data.split(b"\r\n" if b"\r\n" in data else b"\n") if line]
 
     def mtime(self, path: str) -> int:
         """MDTM: the exact modification time (LIST shows minutes, MLSD may leave it out)."""

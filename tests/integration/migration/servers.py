@@ -195,9 +195,9 @@ if sys.argv[9:] == ["quirks"]:
     # What some old hosts do: names go out as the raw bytes on disk (not always UTF-8), MLSD
     # leaves `modify` out for some entries, MDTM refuses some files.
     import re
-    from pyftpdlib.filesystems import UnixFilesystem
+    from pyftpdlib.filesystems import AbstractedFS
 
-    class QuirkyFs(UnixFilesystem):
+    class QuirkyFs(AbstractedFS):  # chrooted to the home, like the stock one
         def format_mlsx(self, *args, **kwargs):
             for line in super().format_mlsx(*args, **kwargs):
                 yield re.sub(rb"modify=[0-9]+;", b"", line) if b"nomodify" in line else line
