@@ -50,7 +50,7 @@ def read_secret_file(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise SecretsError(f"{what}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise SecretsError(f"{what}: is a directory")
@@ -61,10 +61,12 @@ def read_secret_file(path: Path) -> str:
                 f"{what}: group or others may access it (mode {stat.S_IMODE(mode):04o}); "
                 f"chmod 600 {path}"
             )
-        try:
+        with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read()
-        except OSError as exc:
-            raise SecretsError(f"{what}: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise SecretsError(f"{what}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

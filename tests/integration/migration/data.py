@@ -227,6 +227,7 @@ ODD_FILES = {
     "nomodify.txt": b"dated by MDTM\n",
     "nomodify-nomdtm.txt": b"no date anywhere\n",
     "locked/inside.txt": b"behind a directory the FTP user cannot list\n",
+    "a[/x]/[bold]f.txt": b"names that look like rich markup\n",
 }
 ODD_BAD_NAMES = [b"caf\xe9.html", b"bad\xffdir/inner.txt", b"line\nbreak.txt"]
 ODD_LINKS = {"loop": ".", "sub/up": ".."}
