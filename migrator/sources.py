@@ -8,6 +8,7 @@ each ?verify=no, carries a warning that the CLI prints and the report keeps.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -178,9 +179,13 @@ def _no(query: dict[str, str], key: str) -> bool:
     return query.get(key, "yes").lower() in ("no", "0", "false", "off")
 
 
-def _tls(query: dict[str, str]) -> TlsOptions:
+def _tls(url: str, query: dict[str, str]) -> TlsOptions:
+    cafile = query.get("cafile")
+    if cafile is not None and not os.access(cafile, os.R_OK):
+        # Found now, in one line naming it, rather than as a bare errno at connect time.
+        raise SourceUrlError(f"{_redact(url)}: cafile {cafile} cannot be read")
     verify = not _no(query, "verify")
-    return TlsOptions(cafile=query.get("cafile"), verify=verify, server_name=query.get("tls_name"))
+    return TlsOptions(cafile=cafile, verify=verify, server_name=query.get("tls_name"))
 
 
 def parse_files_url(url: str) -> FilesSource:
@@ -203,7 +208,7 @@ def parse_files_url(url: str) -> FilesSource:
         host=host,
         port=port,
         path=clean,
-        tls=_tls(query),
+        tls=_tls(url, query),
         known_hosts=query.get("known_hosts"),
         connections=connections,
     )
@@ -223,7 +228,7 @@ def parse_db_url(url: str) -> DbSource:
             f"{_redact(url)}: tls_name is not supported for databases: dial the host by the "
             "name in its certificate"
         )
-    tls = None if _no(query, "tls") else _tls(query)
+    tls = None if _no(query, "tls") else _tls(url, query)
     return DbSource(user=user, host=host, port=port, database=database, tls=tls)
 
 
@@ -242,7 +247,7 @@ def parse_mail_arg(arg: str) -> MailJob:
         user=user,
         host=host,
         port=port,
-        tls=_tls(query),
+        tls=_tls(url, query),
         starttls=starttls,
     )
     return MailJob(source=source, mailbox=mailbox)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from migrator.runner import Plan
@@ -49,11 +51,13 @@ def test_password_in_url_is_refused_and_never_echoed(template: str, password: st
     "url",
     [
         "ftp://bob@old.example:21/dir@with:colon",  # '@' and ':' in the path, not a password
-        "ftps://bob@old.example/x?cafile=/etc/a@b:c.pem",
+        "ftps://bob@old.example/x?cafile={}",
     ],
 )
-def test_at_and_colon_after_the_host_are_no_password(url: str) -> None:
-    assert parse_files_url(url).user == "bob"
+def test_at_and_colon_after_the_host_are_no_password(url: str, tmp_path: Path) -> None:
+    ca = tmp_path / "a@b:c.pem"
+    ca.write_text("")
+    assert parse_files_url(url.format(ca)).user == "bob"
 
 
 def test_other_errors_never_quote_the_password() -> None:
@@ -64,15 +68,27 @@ def test_other_errors_never_quote_the_password() -> None:
         assert "se/cret" not in str(err.value) and "cret" not in str(err.value)
 
 
-def test_db_tls_options() -> None:
+def test_db_tls_options(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
     assert parse_db_url("mysql://bob@db.example/shop").tls == TlsOptions()
-    assert parse_db_url("mariadb://bob@db.example/shop?cafile=/ca.pem").tls == TlsOptions(
-        cafile="/ca.pem"
+    assert parse_db_url(f"mariadb://bob@db.example/shop?cafile={ca}").tls == TlsOptions(
+        cafile=str(ca)
     )
     assert parse_db_url("mysql://bob@db.example/shop?verify=no").tls == TlsOptions(verify=False)
     assert parse_db_url("mysql://bob@db.example/shop?tls=no").tls is None
     with pytest.raises(SourceUrlError, match="tls_name is not supported"):
         parse_db_url("mysql://bob@192.0.2.1/shop?tls_name=db.example")
+
+
+def test_a_cafile_that_cannot_be_read_is_named_at_once(tmp_path: Path) -> None:
+    for parse, url in (
+        (parse_files_url, "ftps://bob@old.example/?cafile={}"),
+        (parse_db_url, "mysql://bob@db.example/shop?cafile={}"),
+        (parse_mail_arg, "imaps://bob@mail.example?cafile={}=info@shop.example"),
+    ):
+        with pytest.raises(SourceUrlError, match=f"cafile {tmp_path}/missing.pem cannot be read"):
+            parse(url.format(tmp_path / "missing.pem"))  # type: ignore[operator]
 
 
 def test_names_are_matched_in_full() -> None:
