@@ -127,6 +127,9 @@ class _SourceClient:
         return _rows(proc.stdout)
 
 
+_NO_TLS = "the old host offers no TLS; add ?tls=no to connect unencrypted"
+
+
 def _tls_args(src: DbSource) -> list[str]:
     if src.tls is None:
         return ["--skip-ssl"]
@@ -143,9 +146,8 @@ def _client_error(src: DbSource, stderr: bytes, step: str) -> MigrationError:
     if "ERROR 2026" not in line and "2026:" not in line:  # CR_SSL_CONNECTION_ERROR
         return MigrationError(src.label, step, line)
     if "does not support" in line:
-        hint = "the old host offers no TLS; add ?tls=no to connect unencrypted"
-    else:
-        hint = "give the old host's CA with ?cafile=FILE"
+        return MigrationError(src.label, "TLS", f"{line} ({_NO_TLS})")
+    hint = "the certificate must name the host dialled; a CA of its own goes in ?cafile=FILE"
     return MigrationError(src.label, "TLS", f"{line} ({hint})")
 
 
@@ -234,10 +236,7 @@ class DbCopier:
         if self.src.tls is not None:
             cipher = self.client.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", "TLS")
             if not cipher or len(cipher[0]) < 2 or not cipher[0][1]:
-                raise MigrationError(
-                    self.src.label, "TLS", "the session is not encrypted: the old host offers "
-                    "no TLS; add ?tls=no to connect unencrypted",
-                )  # fmt: skip
+                raise MigrationError(self.src.label, "TLS", f"not encrypted: {_NO_TLS}")
         for table in info.base_tables:
             # mariadb-dump needs SELECT on every table; find out now, not mid-copy.
             self.client.query(f"SELECT 1 FROM {_q(table)} LIMIT 0", f"read table {table}")  # noqa: S608
