@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,27 @@ def test_unusable_file_is_one_line_naming_it(
     with pytest.raises(SecretsError) as err:
         read_secret_file(path)
     assert str(err.value) == f"password file {path}: {why}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+def test_file_the_user_cannot_read(tmp_path: Path) -> None:
+    """As `nobody` (root reads everything): the error names the file, no traceback."""
+    path = _file(tmp_path, "x")  # root's, 0600
+    tmp_path.chmod(0o755)
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from migrator.secrets import SecretsError, read_secret_file\n"
+        "try:\n    read_secret_file(Path(sys.argv[1]))\n"
+        "except SecretsError as exc:\n    print(exc)\n"
+    )
+    run = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         "/usr/bin/python3", "-c", code, str(path)],  # stdlib-only module: the system python
+        capture_output=True, text=True, check=False, cwd="/",
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )  # fmt: skip
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout == f"password file {path}: Permission denied\n"
 
 
 def test_a_pipe_passes(tmp_path: Path) -> None:
