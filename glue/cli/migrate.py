@@ -64,7 +64,9 @@ def migrate(
     check: bool = typer.Option(False, "--check", help="Only the pre-flight: logins, sizes, fit."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished job."),
     password_file: Path | None = typer.Option(
-        None, "--password-file", help="KEY=password lines (files, db[:NAME], mail, mailbox)."
+        None,
+        "--password-file",
+        help="KEY=password lines (files, db[:NAME], mail, mailbox); only its owner may read it.",
     ),
     ssh_option: list[str] = typer.Option(
         [], "--ssh-option", help="Extra ssh -o option for the account's server; repeatable."
