@@ -5,6 +5,10 @@ from DDL lines only, since a customer's user cannot create objects for another d
 INSERT data must stay byte-exact. utf8mb4 on both ends: a wrong charset turns emoji into '?'
 and still exits 0. The password reaches the clients through an inherited pipe
 (--defaults-extra-file=/dev/fd/N): never argv, environment or disk.
+
+TLS is on unless the URL says tls=no: the client checks the certificate against the host it
+dials (system CAs or ?cafile=). With verify=no the client would silently fall back to plaintext
+when the server offers no TLS, so pre-flight asks the server whether the session is encrypted.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ class _SourceClient:
                 f"--port={self.src.port}",
                 "--protocol=TCP",
                 f"--user={self.src.user}",
+                *_tls_args(self.src),
                 CHARSET,
             ]
             yield argv, r
@@ -118,8 +123,32 @@ class _SourceClient:
                 check=False,
             )
         if proc.returncode:
-            raise MigrationError(self.src.label, step, _last_line(proc.stderr))
+            raise _client_error(self.src, proc.stderr, step)
         return _rows(proc.stdout)
+
+
+_NO_TLS = "the old host offers no TLS; add ?tls=no to connect unencrypted"
+
+
+def _tls_args(src: DbSource) -> list[str]:
+    if src.tls is None:
+        return ["--skip-ssl"]
+    args = ["--ssl"]
+    if src.tls.verify:
+        args.append("--ssl-verify-server-cert")  # the chain and the host name
+    if src.tls.cafile:
+        args.append(f"--ssl-ca={src.tls.cafile}")
+    return args
+
+
+def _client_error(src: DbSource, stderr: bytes, step: str) -> MigrationError:
+    line = _last_line(stderr)
+    if "ERROR 2026" not in line and "2026:" not in line:  # CR_SSL_CONNECTION_ERROR
+        return MigrationError(src.label, step, line)
+    if "does not support" in line:
+        return MigrationError(src.label, "TLS", f"{line} ({_NO_TLS})")
+    hint = "the certificate must name the host dialled; a CA of its own goes in ?cafile=FILE"
+    return MigrationError(src.label, "TLS", f"{line} ({hint})")
 
 
 def _last_line(stderr: bytes) -> str:
@@ -204,6 +233,10 @@ class DbCopier:
     def inspect(self) -> DbInfo:
         """Pre-flight: login works, the user may read the database, sizes."""
         info = _parse_info(self.client.query(_INFO_SQL, "login"))
+        if self.src.tls is not None:
+            cipher = self.client.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", "TLS")
+            if not cipher or len(cipher[0]) < 2 or not cipher[0][1]:
+                raise MigrationError(self.src.label, "TLS", f"not encrypted: {_NO_TLS}")
         for table in info.base_tables:
             # mariadb-dump needs SELECT on every table; find out now, not mid-copy.
             self.client.query(f"SELECT 1 FROM {_q(table)} LIMIT 0", f"read table {table}")  # noqa: S608
@@ -301,7 +334,7 @@ class DbCopier:
             for t in threads:
                 t.join()
         if dump.returncode:
-            raise MigrationError(self.src.label, "dump", _last_line(errs.get("dump", b"")))
+            raise _client_error(self.src, errs.get("dump", b""), "dump")
         if restore.returncode:
             err = _last_line(errs.get("restore", b""))
             raise MigrationError(self.src.label, "restore into the account", err)

@@ -31,11 +31,17 @@ class RemoteFile:
 class RemoteTree:
     files: list[RemoteFile] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # symlinks and specials, reported
+    skipped: list[str] = field(default_factory=list)  # "path: why not copied", reported
 
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
+
+
+def shown(raw: bytes) -> str:
+    """A name from the old host as the report can show it: bad bytes and controls escaped."""
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class TransientError(Exception):
@@ -64,7 +70,7 @@ class FilesResult:
     resumed: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
-    not_copied: list[str] = field(default_factory=list)  # symlinks etc. on the source
+    not_copied: list[str] = field(default_factory=list)  # links, loops, bad names: with why
     verified: bool = False
     mismatches: list[str] = field(default_factory=list)
 

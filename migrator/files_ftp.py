@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import ftplib
+import hashlib
 import socket
 import ssl
 import time
@@ -12,11 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrator.errors import MigrationError
-from migrator.files import CHUNK, RemoteFile, RemoteTree, TransientError
+from migrator.files import CHUNK, RemoteFile, RemoteTree, TransientError, shown
 from migrator.sources import FilesSource
 from migrator.tlsutil import context
 
 TIMEOUT = 30
+MAX_DEPTH = 64  # deeper than any real site: ends a link loop the server shows as directories
 _NET_ERRORS = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
 
 
@@ -41,14 +43,14 @@ def _mdtm_to_epoch(value: str) -> int:
     return calendar.timegm(time.strptime(value[:14], "%Y%m%d%H%M%S"))
 
 
-def _parse_list_line(line: str) -> tuple[str, str, int] | None:
-    """(kind, name, size) from a Unix-style LIST line; kind is 'd', '-', 'l' or other."""
+def _parse_list_line(line: bytes) -> tuple[str, bytes, int] | None:
+    """(kind, raw name, size) from a Unix-style LIST line; kind is 'd', '-', 'l' or other."""
     fields = line.split(None, 8)
-    if len(fields) < 9 or not fields[0] or fields[0][0] not in "dl-bcps":
+    if len(fields) < 9 or fields[0][:1] not in (b"d", b"l", b"-", b"b", b"c", b"p", b"s"):
         return None
-    kind, name = fields[0][0], fields[8]
+    kind, name = fields[0][:1].decode(), fields[8]
     if kind == "l":
-        name = name.split(" -> ", 1)[0]
+        name = name.split(b" -> ", 1)[0]
     try:
         size = int(fields[4])
     except ValueError:
@@ -56,10 +58,166 @@ def _parse_list_line(line: str) -> tuple[str, str, int] | None:
     return kind, name, size
 
 
+def _digest(lines: list[bytes]) -> bytes:
+    return hashlib.sha256(b"\n".join(sorted(lines))).digest()
+
+
+def _facts(raw: bytes) -> dict[str, str]:
+    """`type=file;size=3;modify=20200101000000;` -> {'type': 'file', ...} (keys lowercased)."""
+    out: dict[str, str] = {}
+    for fact in raw.decode("utf-8", "replace").split(";"):
+        key, sep, value = fact.partition("=")
+        if sep:
+            out[key.strip().lower()] = value
+    return out
+
+
+def _name(raw: bytes) -> str:
+    """The name as text, or ValueError saying why it cannot be copied."""
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("name is not valid UTF-8") from None
+    if not name.isprintable() or "/" in name or name in ("", ".", ".."):
+        # A control character (a line break even) cannot travel in an FTP command.
+        raise ValueError("name holds a control character or '/'")
+    return name
+
+
+class _Walk:
+    """One walk of the tree, and what keeps it finite when the server follows links.
+
+    A directory met again (same MLSD `unique` fact), or one whose listing is exactly that of
+    a directory above it (a link back up, on servers without `unique`), is not walked again;
+    a depth limit ends whatever else could still go round."""
+
+    def __init__(self, session: FtpSession, tree: RemoteTree, root_unique: str | None) -> None:
+        self.s, self.tree = session, tree
+        self.seen: dict[str, str] = {root_unique: "/"} if root_unique else {}
+        self.above: dict[bytes, str] = {}  # listing digest -> directory, along the current path
+
+    def run(self) -> None:
+        lines = self._read("")  # a root that cannot be listed ends the part (error_perm)
+        self._dir("", lines, 0)
+
+    def _read(self, rel: str) -> list[bytes]:
+        if self.s.mlsd:
+            return self.s.lines(f"MLSD {self.s.full(rel)}")
+        # LIST's path argument is not standard: CWD into the directory, then LIST -a.
+        self.s.ftp.cwd(self.s.full(rel))
+        return self.s.lines("LIST -a")
+
+    def _skip(self, rel: str, reason: str) -> None:
+        self.tree.skipped.append(f"{rel}: {reason}")
+
+    def _dir(self, rel: str, lines: list[bytes], depth: int) -> None:
+        digest = _digest(lines)
+        self.above[digest] = rel or "/"
+        subdirs = self._mlsd(rel, lines) if self.s.mlsd else self._list(rel, lines)
+        for path, unique in subdirs:
+            self._subdir(path, unique, depth + 1)
+        del self.above[digest]
+
+    def _subdir(self, rel: str, unique: str | None, depth: int) -> None:
+        if unique and unique in self.seen:
+            self._skip(rel, f"the same directory as {self.seen[unique]} (a link): not followed")
+            return
+        if depth > MAX_DEPTH:
+            self._skip(rel, f"more than {MAX_DEPTH} directories deep (a link loop?): not followed")
+            return
+        try:
+            lines = self._read(rel)
+        except ftplib.error_perm as exc:
+            self._skip(rel, f"cannot be listed: {exc}")
+            return
+        if _digest(lines) in self.above:
+            where = self.above[_digest(lines)]
+            self._skip(rel, f"lists the same entries as {where} (a link back up?): not followed")
+            return
+        if unique:
+            self.seen[unique] = rel
+        self.tree.dirs.append(rel)
+        self._dir(rel, lines, depth)
+
+    def _entry(self, rel: str, raw: bytes) -> str | None:
+        """The child's relative path, or None (reported) when its name is unusable."""
+        try:
+            name = _name(raw)
+        except ValueError as exc:
+            if raw not in (b".", b".."):
+                self._skip(f"{rel}/{shown(raw)}" if rel else shown(raw), str(exc))
+            return None
+        return f"{rel}/{name}" if rel else name
+
+    def _mlsd(self, rel: str, lines: list[bytes]) -> list[tuple[str, str | None]]:
+        subdirs: list[tuple[str, str | None]] = []
+        for line in lines:
+            raw_facts, sep, raw = line.partition(b" ")
+            facts = _facts(raw_facts)
+            kind = facts.get("type", "").lower()
+            if not sep or not kind:
+                self._skip(rel or "/", f"unreadable listing line {shown(line)!r}")
+                continue
+            if kind in ("cdir", "pdir"):
+                if kind == "cdir" and facts.get("unique"):
+                    self.seen.setdefault(facts["unique"], rel or "/")
+                continue
+            path = self._entry(rel, raw)
+            if path is None:
+                continue
+            if kind == "dir":
+                subdirs.append((path, facts.get("unique")))
+            elif kind == "file":
+                self._file(path, facts.get("size"), facts.get("modify"))
+            else:
+                self._skip(path, f"a link or special file (type={facts.get('type')})")
+        return subdirs
+
+    def _list(self, rel: str, lines: list[bytes]) -> list[tuple[str, str | None]]:
+        subdirs: list[tuple[str, str | None]] = []
+        for line in lines:
+            parsed = _parse_list_line(line)
+            if parsed is None:
+                if not line.startswith(b"total "):
+                    self._skip(rel or "/", f"unreadable listing line {shown(line)!r}")
+                continue
+            kind, raw, size = parsed
+            path = self._entry(rel, raw)
+            if path is None:
+                continue
+            if kind == "d":
+                subdirs.append((path, None))
+            elif kind == "-":
+                self._file(path, str(size), None)  # MDTM: LIST shows minutes only
+            else:
+                self._skip(path, "a symbolic link" if kind == "l" else "a special file")
+        return subdirs
+
+    def _file(self, rel: str, size: str | None, modify: str | None) -> None:
+        """A file with its size and exact mtime; asks SIZE/MDTM for what the listing lacks."""
+        full = self.s.full(rel)
+        try:
+            try:
+                mtime = _mdtm_to_epoch(modify or "")
+            except ValueError:  # no modify fact (LIST, or MLSD without it) or a malformed one
+                mtime = self.s.mtime(full)
+            nbytes = int(size) if size and size.isdigit() else self.s.ftp.size(full)
+        except (ftplib.error_perm, ftplib.error_reply, ValueError, UnicodeDecodeError) as exc:
+            self._skip(rel, f"no size or modification time: {exc}")
+            return
+        if nbytes is None:
+            self._skip(rel, "no size")
+            return
+        self.tree.files.append(RemoteFile(rel, nbytes, mtime))
+
+
 class FtpSession:
     def __init__(self, src: FilesSource, password: str) -> None:
         self.src = src
         self.ftp: ftplib.FTP
+        if "\n" in password or "\r" in password:
+            # ftplib would refuse to send it (a line break starts the next command).
+            raise MigrationError(src.label, "login", "the password holds a line break")
         try:
             if src.scheme == "ftps":
                 tls = _ReusingFtpTls(context=context(src.tls), timeout=TIMEOUT)
@@ -89,61 +247,52 @@ class FtpSession:
             feat = ""
         self.mlsd = any(line.strip().upper().startswith("MLST") for line in feat.splitlines())
 
-    def _full(self, rel: str) -> str:
+    def full(self, rel: str) -> str:
         base = self.src.path.rstrip("/")
         return f"{base}/{rel}" if rel else base or "/"
 
     def walk(self) -> RemoteTree:
+        """Every file and directory below the source path. An entry that cannot be listed,
+        named or dated, and a link that leads back into the tree, is reported in tree.skipped
+        and the walk goes on. Only a root that cannot be listed, or a broken connection,
+        ends it."""
         tree = RemoteTree()
         try:
-            self._walk("", tree)
+            if self.mlsd:
+                with contextlib.suppress(ftplib.Error):
+                    self.ftp.sendcmd("OPTS MLST type;size;modify;unique;")
+            _Walk(self, tree, self._unique(self.full("")) if self.mlsd else None).run()
         except ftplib.error_perm as exc:
             raise MigrationError(self.src.label, "list files", str(exc)) from None
-        except _NET_ERRORS as exc:
+        except (*_NET_ERRORS, UnicodeDecodeError) as exc:
             raise MigrationError(self.src.label, "list files", str(exc)) from None
         return tree
 
-    def _walk(self, rel: str, tree: RemoteTree) -> None:
-        path = self._full(rel)
-        join = (lambda n: f"{rel}/{n}") if rel else (lambda n: n)
-        if self.mlsd:
-            for name, facts in self.ftp.mlsd(path, facts=["type", "size", "modify"]):
-                kind = facts.get("type", "").lower()
-                if kind in ("cdir", "pdir") or name in (".", ".."):
-                    continue
-                if kind == "dir":
-                    tree.dirs.append(join(name))
-                    self._walk(join(name), tree)
-                elif kind == "file":
-                    mtime = _mdtm_to_epoch(facts["modify"])
-                    tree.files.append(RemoteFile(join(name), int(facts["size"]), mtime))
-                else:
-                    tree.skipped.append(join(name))
-            return
-        # LIST is only accurate to the minute and its path argument is not standard: CWD into
-        # the directory, LIST -a (dotfiles), then MDTM per file for the exact mtime.
-        lines: list[str] = []
-        self.ftp.cwd(path)
-        self.ftp.retrlines("LIST -a", lines.append)
-        for line in lines:
-            parsed = _parse_list_line(line)
-            if parsed is None:
-                continue
-            kind, name, size = parsed
-            if name in (".", ".."):
-                continue
-            if kind == "d":
-                tree.dirs.append(join(name))
-                self._walk(join(name), tree)
-            elif kind == "-":
-                resp = self.ftp.sendcmd(f"MDTM {self._full(join(name))}")
-                tree.files.append(RemoteFile(join(name), size, _mdtm_to_epoch(resp[4:])))
-            else:
-                tree.skipped.append(join(name))
+    def _unique(self, path: str) -> str | None:
+        """The MLST `unique` fact of one path (the root: a link back to it is a loop too)."""
+        try:
+            resp = self.ftp.sendcmd(f"MLST {path}")
+        except (ftplib.Error, UnicodeDecodeError):
+            return None
+        for line in resp.splitlines()[1:-1]:
+            return _facts(line.strip().encode().partition(b" ")[0]).get("unique")
+        return None
+
+    def lines(self, cmd: str) -> list[bytes]:
+        """A listing's lines as bytes: names on the old host need not be UTF-8."""
+        chunks: list[bytes] = []
+        self.ftp.retrbinary(cmd, chunks.append)
+        data = b"".join(chunks)
+        # Lines end in CRLF: a bare line feed inside a name must not cut the entry in two.
+        return [line for line in data.split(b"\r\n" if b"\r\n" in data else b"\n") if line]
+
+    def mtime(self, path: str) -> int:
+        """MDTM: the exact modification time (LIST shows minutes, MLSD may leave it out)."""
+        return _mdtm_to_epoch(self.ftp.sendcmd(f"MDTM {path}")[4:])
 
     def read(self, rel: str, offset: int) -> Iterator[bytes]:
         try:
-            conn = self.ftp.transfercmd(f"RETR {self._full(rel)}", rest=offset or None)
+            conn = self.ftp.transfercmd(f"RETR {self.full(rel)}", rest=offset or None)
         except ftplib.error_perm as exc:
             raise PermissionError(str(exc)) from None
         except _NET_ERRORS as exc:

@@ -10,10 +10,17 @@ from pathlib import Path
 import paramiko
 
 from migrator.errors import MigrationError
-from migrator.files import CHUNK, RemoteFile, RemoteTree, TransientError
+from migrator.files import CHUNK, RemoteFile, RemoteTree, TransientError, shown
 from migrator.sources import FilesSource
 
 TIMEOUT = 30
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        # paramiko decodes every name of a directory at once: one bad name hides them all.
+        return "a name in it is not valid UTF-8"
+    return str(exc) or type(exc).__name__
 
 
 class SftpSession:
@@ -64,16 +71,28 @@ class SftpSession:
         return tree
 
     def _walk(self, rel: str, tree: RemoteTree) -> None:
-        for attr in self.sftp.listdir_attr(self._full(rel)):
+        # READDIR gives lstat attributes: links show as links and are never followed.
+        try:
+            entries = self.sftp.listdir_attr(self._full(rel))
+        except (OSError, UnicodeDecodeError) as exc:
+            if not rel:
+                raise MigrationError(self.src.label, "list files", _why(exc)) from None
+            tree.skipped.append(f"{rel}: cannot be listed: {_why(exc)}")
+            return
+        for attr in entries:
             name = f"{rel}/{attr.filename}" if rel else attr.filename
             mode = attr.st_mode or 0
-            if stat.S_ISDIR(mode):
+            if not attr.filename.isprintable() or "/" in attr.filename:
+                tree.skipped.append(
+                    f"{shown(name.encode())}: name holds a control character or '/'"
+                )
+            elif stat.S_ISDIR(mode):
                 tree.dirs.append(name)
                 self._walk(name, tree)
             elif stat.S_ISREG(mode):
                 tree.files.append(RemoteFile(name, int(attr.st_size or 0), int(attr.st_mtime or 0)))
             else:
-                tree.skipped.append(name)
+                tree.skipped.append(f"{name}: a link or special file")
 
     def read(self, rel: str, offset: int) -> Iterator[bytes]:
         try:

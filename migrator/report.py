@@ -63,6 +63,7 @@ class MigrationReport:
     parts: list[PartReport] = field(default_factory=list)
     error: str = ""
     check_only: bool = False
+    warnings: list[str] = field(default_factory=list)  # plaintext or unchecked sources
 
     @property
     def ok(self) -> bool:
@@ -103,9 +104,7 @@ class MigrationReport:
             out.extend(f"         {d}" for d in p.details)
             if p.error:
                 out.append(f"         error: {p.error}")
-        if self.error:
-            out.append(f"error: {self.error}")
-        return out
+        return out  # self.error is the caller's to show (the CLI: one `error:` line on stderr)
 
 
 def _size(n: int) -> str:

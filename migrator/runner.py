@@ -14,6 +14,7 @@ from migrator.files_copy import copy_files, scan
 from migrator.jobs import JobStore
 from migrator.mail import MailCopier, MailInfo, MailTarget
 from migrator.report import MigrationReport, PartCheck, PartReport, PreflightReport
+from migrator.secrets import Secrets
 from migrator.sources import DbSource, FilesSource, MailJob
 from migrator.target import Target
 
@@ -29,6 +30,11 @@ class Plan:
     disk_limit_mib: int | None = None
     mail_target: Callable[[str], MailTarget] | None = None  # mailbox -> its IMAP endpoint
 
+    def warnings(self) -> list[str]:
+        """One line per source reached without encryption or without a certificate check."""
+        sources = [self.files, *self.databases, *(m.source for m in self.mail)]
+        return [w for s in sources if s is not None and (w := s.warning)]
+
     def parts(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         if self.files:
@@ -36,14 +42,6 @@ class Plan:
         out += [("db", d.label) for d in self.databases]
         out += [("mail", m.label) for m in self.mail]
         return out
-
-
-@dataclass
-class Secrets:
-    """Passwords by part label (and the account's mailboxes by address). Never persisted."""
-
-    by_label: dict[str, str] = field(default_factory=dict)
-    mailboxes: dict[str, str] = field(default_factory=dict)
 
 
 class Events(Protocol):
@@ -153,7 +151,9 @@ class Runner:
         return report
 
     def run(self, check_only: bool = False, resume: bool = False) -> MigrationReport:
-        report = MigrationReport(account=self.plan.account, check_only=check_only)
+        report = MigrationReport(
+            account=self.plan.account, check_only=check_only, warnings=self.plan.warnings()
+        )
         parts = self.plan.parts()
         done: set[str] = set()
         if self.store and not check_only:
@@ -206,7 +206,7 @@ class Runner:
             part.copied, part.copied_bytes, part.skipped = res.copied, res.copied_bytes, res.skipped
             part.failed = len(res.failed)
             part.details += [f"source refused: {f}" for f in res.failed]
-            part.details += [f"not copied (link or special file): {f}" for f in res.not_copied]
+            part.details += [f"not copied: {f}" for f in res.not_copied]
             part.details += res.mismatches
             if res.resumed:
                 part.details.append(f"{res.resumed} partial file(s) resumed")

@@ -243,15 +243,21 @@ def exec_(
 
 
 def _password(password_file: Path | None) -> str:
-    """From --password-file, else BUBBLE_PASSWORD, else a hidden prompt (asked twice)."""
+    """From --password-file (its first line), else BUBBLE_PASSWORD, else a hidden prompt
+    (asked twice). The file is checked like `bubble migrate --password-file`'s."""
     import os
 
     if password_file is not None:
-        return (
-            password_file.read_text(encoding="utf-8").splitlines()[0]
-            if password_file.stat().st_size
-            else ""
-        )
+        from glue.errors import BubbleError
+        from migrator.secrets import SecretsError, read_secret_file
+
+        try:
+            first = read_secret_file(password_file).splitlines()[0]
+        except SecretsError as exc:
+            raise BubbleError(str(exc)) from None
+        if not first:
+            raise BubbleError(f"password file {password_file}: the first line is empty")
+        return first
     if os.environ.get("BUBBLE_PASSWORD"):
         return os.environ["BUBBLE_PASSWORD"]
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, say
+from glue.cli.common import JsonOption, context, print_json
 from glue.errors import BubbleError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class _Bars:
 
     def done(self, part: str, state: str) -> None:
         task = self.tasks[part]
-        self.progress.update(task, description=f"{part} [{state}]")
+        self.progress.update(task, description=f"{part}: {state}")
 
 
 # Mounted by glue/cli/main.py as a command: `app.command("migrate")(migrate)`.
@@ -55,14 +55,18 @@ def migrate(
     files: str | None = typer.Option(
         None, "--files", help="ftp://user@host[:port]/path (also ftps://, sftp://)."
     ),
-    db: list[str] = typer.Option([], "--db", help="mysql://user@host[:port]/dbname; repeatable."),
+    db: list[str] = typer.Option(
+        [], "--db", help="mysql://user@host[:port]/dbname (TLS; ?tls=no: plaintext); repeatable."
+    ),
     mail: list[str] = typer.Option(
         [], "--mail", help="imaps://user@host=mailbox@domain (old mailbox = account's); repeatable."
     ),
     check: bool = typer.Option(False, "--check", help="Only the pre-flight: logins, sizes, fit."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished job."),
     password_file: Path | None = typer.Option(
-        None, "--password-file", help="KEY=password lines (files, db[:NAME], mail, mailbox)."
+        None,
+        "--password-file",
+        help="KEY=password lines (files, db[:NAME], mail, mailbox); only its owner may read it.",
     ),
     ssh_option: list[str] = typer.Option(
         [], "--ssh-option", help="Extra ssh -o option for the account's server; repeatable."
@@ -121,6 +125,8 @@ def migrate(
         secrets = resolve(plan, values, os.environ, prompt)
     except (SourceUrlError, SecretsError) as exc:
         raise BubbleError(str(exc)) from None
+    for warning in plan.warnings():
+        typer.echo(f"warning: {warning}", err=True)
     # The same ssh settings as `bubble server ssh`: the control plane's key and the host keys
     # known for this server (the lab's own known_hosts for lab servers), checked every time.
     from glue.remote import ssh_options
@@ -146,8 +152,9 @@ def migrate(
                 TransferSpeedColumn,
             )
 
-            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                       TransferSpeedColumn())  # fmt: skip
+            # Labels carry the old host's paths and names: never read as rich markup.
+            columns = (TextColumn("{task.description}", markup=False), BarColumn(),
+                       DownloadColumn(), TransferSpeedColumn())  # fmt: skip
             with Progress(*columns, transient=False) as progress:
                 runner.events = _Bars(progress)
                 report = runner.run(check_only=check, resume=resume)
@@ -157,7 +164,7 @@ def migrate(
         print_json(report.to_dict())
     else:
         for line in report.lines():
-            say(line)
+            typer.echo(line)  # plain text: names from the old host may look like rich markup
     if not report.ok:
         if report.error and not as_json:
             typer.echo(f"error: {report.error}", err=True)

@@ -53,6 +53,36 @@ def site(base: Path, users: None) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ca(base: Path) -> tuple[Path, Path, Path]:
+    """(ca, cert, key): a throwaway CA and the old host's certificate it signed."""
+    return servers.make_ca(base)
+
+
+@pytest.fixture(scope="session")
+def odd_site(base: Path, site: Path) -> Path:
+    pw = pwd.getpwnam(servers.OLD_USER)
+    root = base / "old" / "odd"
+    data.make_odd_site(root, pw.pw_uid, pw.pw_gid)
+    return root
+
+
+@pytest.fixture(scope="session")
+def vsftpd_odd(base: Path, odd_site: Path) -> Iterator[str]:
+    s = servers.start_vsftpd(base, odd_site, servers.PORT_VSFTPD_ODD, (23470, 23479), "vsftpd-odd")
+    yield f"ftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_VSFTPD_ODD}/"
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def ftps_odd(base: Path, odd_site: Path, cert: tuple[Path, Path]) -> Iterator[str]:
+    s = servers.start_pyftpdlib(
+        base, odd_site, *cert, servers.PORT_FTPS_ODD, (23480, 23490), quirks=True
+    )
+    yield f"ftps://{servers.OLD_USER}@127.0.0.1:{servers.PORT_FTPS_ODD}/?cafile={cert[0]}"
+    s.stop()
+
+
+@pytest.fixture(scope="session")
 def vsftpd(base: Path, site: Path) -> Iterator[str]:
     s = servers.start_vsftpd(base, site)
     yield f"ftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_VSFTPD}/"
@@ -85,12 +115,28 @@ def password_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def old_db(base: Path) -> Iterator[servers.MariaDB]:
-    db = servers.MariaDB(base, "old", servers.PORT_DB_OLD)
-    db.sql(data.old_db_setup())
+def old_db(base: Path, ca: tuple[Path, Path, Path]) -> Iterator[servers.MariaDB]:
+    """The old host's MariaDB with TLS; its users may only log in over TLS (REQUIRE SSL)."""
+    # Also on 127.0.0.2: an address its certificate does not name.
+    db = servers.MariaDB(base, "old", servers.PORT_DB_OLD, tls=ca, bind="127.0.0.1,127.0.0.2")
+    db.sql(data.old_db_setup(require_ssl=True))
     db.sql(data.bulk_rows(20000), "shop")
     yield db
     db.stop()
+
+
+@pytest.fixture(scope="session")
+def plain_db(base: Path) -> Iterator[servers.MariaDB]:
+    """An old host whose MariaDB offers no TLS at all."""
+    db = servers.MariaDB(base, "plain", servers.PORT_DB_PLAIN)
+    db.sql(data.old_db_setup())
+    yield db
+    db.stop()
+
+
+@pytest.fixture(scope="session")
+def db_url(old_db: servers.MariaDB, ca: tuple[Path, Path, Path]) -> str:
+    return f"mysql://olduser@127.0.0.1:{servers.PORT_DB_OLD}/shop?cafile={ca[0]}"
 
 
 @pytest.fixture(scope="session")

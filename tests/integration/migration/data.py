@@ -120,10 +120,26 @@ INSERT INTO legacy VALUES (1, 'Ça va très bien'), (2, 'naïve façade'), (3, '
 """
 
 
-def old_db_setup() -> str:
-    return OLD_DB_SETUP.replace(
-        "PASSWORD", DB_PASSWORD.replace("\\\\", "\\\\\\\\").replace("'", "''")
+# Every character that ends a URL's user info or trips an option file: / ? # @ : = " ' \
+SPECIAL_PASSWORD = "s/e?c#r@e:t \"x'y\\z=1"
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def old_db_setup(require_ssl: bool = False) -> str:
+    """The shop database, its users, and `special` whose password is SPECIAL_PASSWORD."""
+    sql = OLD_DB_SETUP.replace("'PASSWORD'", sql_string(DB_PASSWORD))
+    sql += (
+        f"CREATE USER IF NOT EXISTS 'special'@'%' IDENTIFIED BY {sql_string(SPECIAL_PASSWORD)};\n"
+        "GRANT ALL PRIVILEGES ON shop.* TO 'special'@'%';\n"
     )
+    if require_ssl:
+        users = ["'olduser'@'%'", "'olduser'@'localhost'", "'nodump'@'%'",
+                 "'nodump'@'localhost'", "'special'@'%'"]  # fmt: skip
+        sql += f"ALTER USER {', '.join(users)} REQUIRE SSL;\n"
+    return sql
 
 
 def bulk_rows(n: int) -> str:
@@ -199,3 +215,40 @@ def mail_messages() -> list[tuple[str, bytes, list[bytes], datetime]]:
     out.append(("INBOX.Projekte.Ünïcode & Co.日本語", _msg(99, "日本語の件名", "jp@x"), [],
                 datetime(2021, 9, 9, 9, 9, 9, tzinfo=timezone(timedelta(hours=9)))))  # fmt: skip
     return out
+
+
+# An old host's tree with what breaks naive walkers: links back up the tree (a server that
+# follows links lists them as directories), names that are not UTF-8 or hold a line break, a
+# directory the FTP user may not list, and files whose MLSD entry lacks `modify` (the quirky
+# server also refuses MDTM for `nomdtm`).
+ODD_FILES = {
+    "index.html": b"<p>odd host</p>\n",
+    "sub/page.html": b"<p>page</p>\n",
+    "nomodify.txt": b"dated by MDTM\n",
+    "nomodify-nomdtm.txt": b"no date anywhere\n",
+    "locked/inside.txt": b"behind a directory the FTP user cannot list\n",
+    "a[/x]/[bold]f.txt": b"names that look like rich markup\n",
+}
+ODD_BAD_NAMES = [b"caf\xe9.html", b"bad\xffdir/inner.txt", b"line\nbreak.txt"]
+ODD_LINKS = {"loop": ".", "sub/up": ".."}
+
+
+def make_odd_site(root: Path, uid: int, gid: int) -> None:
+    if root.exists():
+        return
+    for i, (rel, content) in enumerate(sorted(ODD_FILES.items())):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+        os.utime(p, (BASE_MTIME + i * 61, BASE_MTIME + i * 61))
+    for raw in ODD_BAD_NAMES:
+        p = os.path.join(os.fsencode(root), raw)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        Path(os.fsdecode(p)).write_bytes(b"unrepresentable name\n")
+    for link, dest in ODD_LINKS.items():
+        (root / link).symlink_to(dest)
+    for base, dirs, files in os.walk(root):
+        for n in [*dirs, *files]:
+            os.lchown(os.path.join(base, n), uid, gid)
+    os.chown(root, uid, gid)
+    (root / "locked").chmod(0)

@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from migrator.runner import Plan, Runner, Secrets
+from migrator.runner import Plan, Runner
+from migrator.secrets import Secrets
 from migrator.sources import parse_files_url
 from migrator.target import LocalTarget
 

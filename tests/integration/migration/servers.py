@@ -4,7 +4,10 @@ Ports (127.0.0.1 only, picked to stay clear of the other test suites):
   23421 vsftpd (LIST only)   23430-23439 its passive range
   23422 pyftpdlib FTPS       23440-23459 its passive range
   23423 sshd (SFTP)
-  23406 MariaDB "old host"   23407 MariaDB "target"
+  23424 vsftpd, odd tree     23470-23479 its passive range
+  23425 pyftpdlib FTPS with quirks, odd tree   23480-23489 its passive range
+  23406 MariaDB "old host" (TLS, our own CA)   23407 MariaDB "target"
+  23408 MariaDB "old host" without TLS
   23993 Dovecot "old host" (IMAPS)   23143 Dovecot "target" (IMAP)
 Every server is a child Popen'ed here and stopped by its PID with wait(): PID 1 on these
 machines does not reap orphans.
@@ -29,8 +32,11 @@ ACCOUNT = "bbmacct"  # the Bubblehost account on the "server" (a local system us
 PORT_VSFTPD = 23421
 PORT_FTPS = 23422
 PORT_SSHD = 23423
+PORT_VSFTPD_ODD = 23424
+PORT_FTPS_ODD = 23425
 PORT_DB_OLD = 23406
 PORT_DB_TARGET = 23407
+PORT_DB_PLAIN = 23408
 PORT_IMAPS_OLD = 23993
 PORT_IMAP_TARGET = 23143
 
@@ -119,8 +125,36 @@ def make_cert(d: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def start_vsftpd(base: Path, site: Path) -> Server:
-    d = base / "vsftpd"
+def make_ca(d: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate it signed (127.0.0.1, localhost): (ca, cert, key).
+
+    Unlike make_cert's self-signed leaf, this is how real servers are set up, and a client
+    that trusts the CA file must check the chain and the name."""
+    ca, ca_key = d / "ca.pem", d / "ca.key"
+    cert, key, csr, ext = d / "server.pem", d / "server.key", d / "server.csr", d / "server.ext"
+    if not cert.exists():
+        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        for argv in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out",
+             str(ca), "-days", "3", "-subj", "/CN=Bubblehost test CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+             "-subj", "/CN=localhost"],
+            ["x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+             "-CAcreateserial", "-out", str(cert), "-days", "3", "-extfile", str(ext)],
+        ):  # fmt: skip
+            subprocess.run(["openssl", *argv], check=True, capture_output=True)
+        key.chmod(0o600)
+    return ca, cert, key
+
+
+def start_vsftpd(
+    base: Path,
+    site: Path,
+    port: int = PORT_VSFTPD,
+    passive: tuple[int, int] = (23430, 23439),
+    name: str = "vsftpd",
+) -> Server:
+    d = base / name
     empty = d / "empty"
     empty.mkdir(parents=True, exist_ok=True)
     empty.chmod(0o755)
@@ -129,10 +163,11 @@ def start_vsftpd(base: Path, site: Path) -> Server:
         "\n".join(
             [
                 "listen=YES", "listen_ipv6=NO", "background=NO",
-                "listen_address=127.0.0.1", f"listen_port={PORT_VSFTPD}",
+                "listen_address=127.0.0.1", f"listen_port={port}",
                 "anonymous_enable=NO", "local_enable=YES", "write_enable=NO",
                 "pasv_enable=YES", "pasv_address=127.0.0.1",
-                "pasv_min_port=23430", "pasv_max_port=23439", "connect_from_port_20=NO",
+                f"pasv_min_port={passive[0]}", f"pasv_max_port={passive[1]}",
+                "connect_from_port_20=NO",
                 "chroot_local_user=YES", "allow_writeable_chroot=YES", f"local_root={site}",
                 f"secure_chroot_dir={empty}", "seccomp_sandbox=NO", "isolate_network=NO",
                 "pam_service_name=vsftpd", "use_localtime=NO", "xferlog_enable=YES",
@@ -141,8 +176,8 @@ def start_vsftpd(base: Path, site: Path) -> Server:
             ]
         )
     )  # fmt: skip
-    server = Server(["/usr/sbin/vsftpd", str(conf)], d / "out.log", PORT_VSFTPD)
-    RUNNING["vsftpd"] = server
+    server = Server(["/usr/sbin/vsftpd", str(conf)], d / "out.log", port)
+    RUNNING[name] = server
     return server
 
 
@@ -156,6 +191,27 @@ low, high = (int(x) for x in (sys.argv[7:9] or ["23440", "23460"]))
 auth = DummyAuthorizer()
 auth.add_user(user, password, home, perm="elr")
 h = TLS_FTPHandler
+if sys.argv[9:] == ["quirks"]:
+    # What some old hosts do: names go out as the raw bytes on disk (not always UTF-8), MLSD
+    # leaves `modify` out for some entries, MDTM refuses some files.
+    import re
+    from pyftpdlib.filesystems import AbstractedFS
+
+    class QuirkyFs(AbstractedFS):  # chrooted to the home, like the stock one
+        def format_mlsx(self, *args, **kwargs):
+            for line in super().format_mlsx(*args, **kwargs):
+                yield re.sub(rb"modify=[0-9]+;", b"", line) if b"nomodify" in line else line
+
+    class QuirkyHandler(TLS_FTPHandler):
+        unicode_errors = "surrogateescape"
+        abstracted_fs = QuirkyFs
+
+        def ftp_MDTM(self, path):
+            if "nomdtm" in path:
+                return self.respond("550 Could not get file modification time.")
+            return super().ftp_MDTM(path)
+
+    h = QuirkyHandler
 h.authorizer = auth
 h.certfile, h.keyfile = cert, key
 h.tls_control_required = True
@@ -172,12 +228,14 @@ def start_pyftpdlib(
     key: Path,
     port: int = PORT_FTPS,
     passive: tuple[int, int] = (23440, 23460),
+    quirks: bool = False,
 ) -> Server:
     """FTPS (pyftpdlib) serving site; other suites pass a port and passive range of their own."""
-    d = base / "pyftpdlib"
+    d = base / f"pyftpdlib-{port}"
     d.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-c", _PYFTPD, str(port), OLD_USER, OLD_PASSWORD, str(site),
-            str(cert), str(key), str(passive[0]), str(passive[1])]  # fmt: skip
+            str(cert), str(key), str(passive[0]), str(passive[1]),
+            *(["quirks"] if quirks else [])]  # fmt: skip
     return Server(argv, d / "out.log", port)
 
 
@@ -219,9 +277,19 @@ def fresh_home(base: Path, name: str) -> Path:
 
 
 class MariaDB:
-    """One mariadbd with its own datadir, socket and TCP port; root logs in via the socket."""
+    """One mariadbd with its own datadir, socket and TCP port; root logs in via the socket.
 
-    def __init__(self, base: Path, name: str, port: int) -> None:
+    tls: (ca, cert, key) to offer TLS; without it the server has none (have_ssl DISABLED).
+    bind: loopback addresses to listen on, comma-separated."""
+
+    def __init__(
+        self,
+        base: Path,
+        name: str,
+        port: int,
+        tls: tuple[Path, Path, Path] | None = None,
+        bind: str = "127.0.0.1",
+    ) -> None:
         d = base / f"mariadb-{name}"
         d.mkdir(parents=True, exist_ok=True)
         d.chmod(0o755)  # the account user reaches the socket below
@@ -236,9 +304,11 @@ class MariaDB:
             )  # fmt: skip
         self.server = Server(
             ["mariadbd", "--no-defaults", "--user=root", f"--datadir={data}",
-             f"--socket={self.socket}", f"--port={port}", "--bind-address=127.0.0.1",
+             f"--socket={self.socket}", f"--port={port}", f"--bind-address={bind}",
              f"--pid-file={d}/mysqld.pid", f"--log-error={d}/error.log", "--skip-log-bin",
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
+             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+             *([f"--ssl-ca={tls[0]}", f"--ssl-cert={tls[1]}", f"--ssl-key={tls[2]}"]
+               if tls else [])],
             d / "out.log", port,
         )  # fmt: skip
 

@@ -16,8 +16,6 @@ from . import data, servers
 
 pytestmark = pytest.mark.integration
 
-URL = f"mysql://olduser@127.0.0.1:{servers.PORT_DB_OLD}/shop"
-
 
 def _snapshot(db: servers.MariaDB, name: str) -> dict[str, str]:
     tables = ["audit", "legacy", "products"]
@@ -58,9 +56,9 @@ def test_definer_stripped_from_ddl_only() -> None:
 
 
 def test_copy_identical_then_nothing(
-    old_db: servers.MariaDB, target_db: servers.MariaDB, db_target: LocalTarget
+    old_db: servers.MariaDB, target_db: servers.MariaDB, db_target: LocalTarget, db_url: str
 ) -> None:
-    copier = DbCopier(parse_db_url(URL), data.DB_PASSWORD, db_target)
+    copier = DbCopier(parse_db_url(db_url), data.DB_PASSWORD, db_target)
     info = copier.inspect()
     assert info.base_tables == ["audit", "legacy", "products"]
     assert info.routines == ["FUNCTION with_tax", "PROCEDURE count_products"]
@@ -79,9 +77,9 @@ def test_copy_identical_then_nothing(
 
 
 def test_interrupted_restore_is_completed_by_a_rerun(
-    old_db: servers.MariaDB, target_db: servers.MariaDB, db_target: LocalTarget
+    old_db: servers.MariaDB, target_db: servers.MariaDB, db_target: LocalTarget, db_url: str
 ) -> None:
-    copier = DbCopier(parse_db_url(URL), data.DB_PASSWORD, db_target)
+    copier = DbCopier(parse_db_url(db_url), data.DB_PASSWORD, db_target)
     info = copier.inspect()
     copier.copy(info)
     # What a kill mid-restore leaves behind: some tables missing or short.
@@ -92,12 +90,13 @@ def test_interrupted_restore_is_completed_by_a_rerun(
     assert _snapshot(target_db, name) == _snapshot(old_db, "shop")
 
 
-def test_wrong_password_and_no_access_are_one_line(db_target: LocalTarget, old_db: object) -> None:
+def test_wrong_password_and_no_access_are_one_line(db_target: LocalTarget, db_url: str) -> None:
+    src = parse_db_url(db_url)
     with pytest.raises(MigrationError) as err:
-        DbCopier(parse_db_url(URL), "wrong", db_target).inspect()
-    assert str(err.value).startswith(f"{URL.replace('127.0.0.1', '127.0.0.1')}: login: ")
+        DbCopier(src, "wrong", db_target).inspect()
+    assert str(err.value).startswith(f"{src.label}: login: ")
     assert "Access denied" in str(err.value) and "\n" not in str(err.value)
-    nodump = URL.replace("olduser", "nodump")
+    nodump = db_url.replace("olduser", "nodump")
     with pytest.raises(MigrationError) as err:
         DbCopier(parse_db_url(nodump), data.DB_PASSWORD, db_target).inspect()
     assert "login" in str(err.value) and "shop" in str(err.value)

@@ -14,7 +14,8 @@ import pytest
 
 from migrator.jobs import JobStore
 from migrator.mail import MailTarget
-from migrator.runner import Plan, Runner, Secrets
+from migrator.runner import Plan, Runner
+from migrator.secrets import Secrets
 from migrator.sources import parse_db_url, parse_files_url, parse_mail_arg
 from migrator.target import LocalTarget
 
@@ -23,11 +24,11 @@ from . import data, servers
 pytestmark = pytest.mark.integration
 
 
-def _plan(vsftpd: str, old_imap: str, limit: int | None = None) -> Plan:
+def _plan(vsftpd: str, old_imap: str, db_url: str, limit: int | None = None) -> Plan:
     return Plan(
         account=servers.ACCOUNT,
         files=parse_files_url(vsftpd),
-        databases=[parse_db_url(f"mysql://olduser@127.0.0.1:{servers.PORT_DB_OLD}/shop")],
+        databases=[parse_db_url(db_url)],
         mail=[parse_mail_arg(f"{old_imap}={data.TARGET_MAILBOX}")],
         disk_limit_mib=limit,
         mail_target=lambda box: MailTarget("127.0.0.1", servers.PORT_IMAP_TARGET, box, ssl=False),
@@ -49,10 +50,10 @@ def store(tmp_path: Path) -> JobStore:
 
 
 def test_full_migration_then_nothing_to_copy(
-    vsftpd: str, old_imap: str, old_db: object, target_imap: object, db_target: LocalTarget,
+    vsftpd: str, old_imap: str, db_url: str, target_imap: object, db_target: LocalTarget,
     site: Path, store: JobStore,
 ) -> None:  # fmt: skip
-    plan = _plan(vsftpd, old_imap, limit=1024)
+    plan = _plan(vsftpd, old_imap, db_url, limit=1024)
     first = Runner(plan, _secrets(plan), db_target, store).run()
     assert first.ok, first.lines()
     assert [p.state for p in first.parts] == ["verified"] * 3
@@ -67,10 +68,10 @@ def test_full_migration_then_nothing_to_copy(
 
 
 def test_preflight_refuses_over_disk_limit(
-    vsftpd: str, old_imap: str, old_db: object, target_imap: object, db_target: LocalTarget,
+    vsftpd: str, old_imap: str, db_url: str, target_imap: object, db_target: LocalTarget,
     store: JobStore,
 ) -> None:  # fmt: skip
-    plan = _plan(vsftpd, old_imap, limit=50)  # the site alone is 100 MB
+    plan = _plan(vsftpd, old_imap, db_url, limit=50)  # the site alone is 100 MB
     report = Runner(plan, _secrets(plan), db_target, store).run()
     assert not report.ok and report.parts == []
     assert "disk limit of 50 MiB" in report.error and "nothing was copied" in report.error

@@ -19,9 +19,11 @@ from . import data, servers
 pytestmark = pytest.mark.integration
 
 
-def test_tls_name_in_urls() -> None:
-    m = parse_mail_arg("imaps://bob@192.0.2.7?cafile=/ca.pem&tls_name=mail.old.example=a@b.example")
-    assert m.source.tls == TlsOptions(cafile="/ca.pem", server_name="mail.old.example")
+def test_tls_name_in_urls(cert: tuple[Path, Path]) -> None:
+    m = parse_mail_arg(
+        f"imaps://bob@192.0.2.7?cafile={cert[0]}&tls_name=mail.old.example=a@b.example"
+    )
+    assert m.source.tls == TlsOptions(cafile=str(cert[0]), server_name="mail.old.example")
     assert parse_files_url("ftps://bob@192.0.2.7/?tls_name=ftp.old.example").tls.server_name == (
         "ftp.old.example"
     )
