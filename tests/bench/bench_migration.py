@@ -86,7 +86,7 @@ def _bench_db(base: Path) -> list[str]:
         home = servers.fresh_home(base, "bench-db")
         target = LocalTarget(servers.ACCOUNT, home, mariadb_args=(f"--socket={tgt.socket}",))
         copier = DbCopier(
-            parse_db_url(f"mysql://olduser@127.0.0.1:{servers.PORT_DB_OLD}/shop"),
+            parse_db_url(f"mysql://olduser@127.0.0.1:{servers.PORT_DB_OLD}/shop?tls=no"),
             data.DB_PASSWORD,
             target,
         )

@@ -226,6 +226,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         TIMINGS["lab server applied"] = time.monotonic() - start
         box_pw = base / "mailbox-password"
         box_pw.write_text(MAILBOX_PASSWORD + "\n")
+        box_pw.chmod(0o600)
         bubble("account", "mailbox", ACCOUNT, MAILBOX, "--password-file", str(box_pw))
         # The server's own IMAP certificate, fetched over the authenticated ssh channel.
         server_cert = base / "mig1-imap.pem"
@@ -242,7 +243,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         world = World(bubble, address, base, site, old_db, password_file, server_cert)
         world.urls = [
             "--files", f"ftps://{servers.OLD_USER}@127.0.0.1:{PORT_FTPS}/?cafile={cert}",
-            "--db", f"mysql://olduser@127.0.0.1:{PORT_DB}/shop",
+            # the old MariaDB on loopback has no TLS (tests/integration covers verified TLS)
+            "--db", f"mysql://olduser@127.0.0.1:{PORT_DB}/shop?tls=no",
             "--mail",
             f"imaps://{data.OLD_MAIL_USER}@127.0.0.1:{PORT_IMAPS}?cafile={cert}={MAILBOX}",
         ]  # fmt: skip
