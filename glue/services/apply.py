@@ -147,12 +147,11 @@ def apply(ctx: Context, report: Report, only: Sequence[str] | None = None) -> Ap
     addresses: dict[str, str] = {}
     for provider in stacks_in_use(ctx, catalog):
         addresses.update(terraform_apply(ctx, provider, report))
-    with ctx.editing() as catalog:
-        updated = with_addresses(catalog, addresses)
-        if updated != catalog:
-            save_servers(updated)
-            render(ctx, updated)
-            catalog = updated
+    if with_addresses(catalog, addresses) != catalog:
+        with ctx.editing() as current:  # the catalog as it is now, not as it was read
+            catalog = with_addresses(current, addresses)
+            save_servers(catalog)
+            render(ctx, catalog)
     result = converge(ctx, catalog, list(live_servers(catalog, only)), report)
     finish_removals(ctx, catalog, result.created + result.updated, report)
     return result
