@@ -137,7 +137,7 @@ def test_a_create_that_failed_on_the_server_is_finished_by_the_same_command(
 def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: Bubble) -> None:
     bubble("account", "create", "carol", "--domain", "carol.example")
     bubble("account", "exec", "alice", "--", "sh", "-c", "echo keep-me > www/precious.txt")
-    lab_call("stop", SERVER)
+    lab_call("stop_server", SERVER)
     try:
         started = time.monotonic()
         for name, extra in (("alice", ()), ("bob", ("--purge",))):
