@@ -226,6 +226,8 @@ def delete(
         carried = remove_account(context(ctx), name, purge, report)
     if carried.done:
         say(f"deleted account {name} ({kept})")
+    elif not carried.pending:
+        say(f"deleted account {name} (its server was never built: nothing to remove there)")
     say_pending(carried)
 
 

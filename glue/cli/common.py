@@ -116,7 +116,7 @@ def say_pending(carried: Carried) -> None:
     """One line per server the change did not reach; exit PENDING_EXIT if one is built but
     did not answer (not built or not configured yet is the normal order: exit 0)."""
     for pending in carried.pending:
-        later = " when it is back" if pending.fault else ""
+        later = " when it is back" if pending.why in ("down", "silent") else ""
         say(f"{pending}: the change waits in the catalog; run `bubble apply`{later}")
     if any(pending.fault for pending in carried.pending):
         raise typer.Exit(PENDING_EXIT)

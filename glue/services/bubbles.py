@@ -136,7 +136,7 @@ def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> Carr
     server = catalog.servers[server_name]
     if not server.address:  # never created: no bubble can exist anywhere
         finish_removals(ctx, catalog, [server_name], report)
-        return Carried([server_name])
+        return Carried()
     ready, pending = probe(ctx, catalog, [server_name])
     if ready:
         leaving = {
