@@ -200,10 +200,18 @@ def check_references(catalog: Catalog) -> list[str]:
             problems.append(f"{source}: plan: unknown plan {account.plan!r} (known: {known})")
         if account.server not in catalog.servers:
             problems.append(f"{source}: server: unknown server {account.server!r}")
+        # Accounts being removed keep their domains until the server confirmed the removal:
+        # a domain is never served by two bubbles at once.
         for domain in account.domains:
             if domain in domains:
+                owner = domains[domain]
+                leaving = (
+                    " (being removed: `bubble apply` finishes that)"
+                    if catalog.accounts[owner].state.leaving
+                    else ""
+                )
                 problems.append(
-                    f"{source}: domains: {domain!r} already belongs to account {domains[domain]!r}"
+                    f"{source}: domains: {domain!r} already belongs to account {owner!r}{leaving}"
                 )
             else:
                 domains[domain] = name

@@ -225,6 +225,15 @@ class Server(Strict):
 class AccountState(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    # Deletion asked for, not yet confirmed by the server: the bubble is removed on the next
+    # converge (archived, or not when purging), then the catalog file goes. Until then the
+    # account keeps its domains, so no other account can serve them twice.
+    REMOVING = "removing"
+    PURGING = "purging"
+
+    @property
+    def leaving(self) -> bool:
+        return self in (AccountState.REMOVING, AccountState.PURGING)
 
 
 class Overrides(Strict):

@@ -43,11 +43,12 @@ class ServerLoad:
 
 
 def server_loads(catalog: Catalog, today: dt.date) -> dict[str, ServerLoad]:
-    """Accounts and committed base per server, in one pass over the accounts."""
+    """Accounts and committed base per server, in one pass over the accounts. Accounts
+    being removed do not count: their room is free as soon as their removal is asked for."""
     counts = dict.fromkeys(catalog.servers, 0)
     committed = {name: dict.fromkeys(RESOURCES, 0) for name in catalog.servers}
     for account in catalog.accounts.values():
-        if account.server not in counts:
+        if account.server not in counts or account.state.leaving:
             continue
         counts[account.server] += 1
         base = effective_base(catalog.plans[account.plan], account, today)

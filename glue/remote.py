@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from glue.errors import BubbleError
@@ -113,9 +115,13 @@ def account_exec_argv(root: Path, name: str, server: Server, account: str) -> li
     return ssh_argv(root, name, server, shlex.join(in_bubble(account, ["sh", "-s"])))
 
 
-def connection_inventory(root: Path, servers: dict[str, Server]) -> Path:
+@contextmanager
+def connection_inventory(root: Path, servers: dict[str, Server]) -> Iterator[Path]:
     """A second inventory with how to reach each server from this machine (never committed:
-    it names local key paths), beside the generated one that the catalog fully determines."""
+    it names local key paths), beside the generated one that the catalog fully determines.
+
+    Written for one run into a private directory of its own (0700) and removed after it:
+    two commands at once, on different servers, each read their own."""
     lines = ["# Written by bubble for this machine's ssh settings. Not generated from the catalog.",
              "all:", "  hosts:"]  # fmt: skip
     for name in sorted(servers):
@@ -128,7 +134,9 @@ def connection_inventory(root: Path, servers: dict[str, Server]) -> Path:
             f"      ansible_ssh_private_key_file: {key!r}",
             f"      ansible_ssh_common_args: {common!r}",
         ]
-    path = state_dir(root) / "ansible" / "connection.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    parent = state_dir(root) / "ansible"
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=parent) as private:
+        path = Path(private) / "connection.yml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield path

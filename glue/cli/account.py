@@ -10,12 +10,13 @@ from glue.cli.common import (
     ApplyOption,
     JsonOption,
     apply_limits_now,
+    carrying,
     context,
     given,
     print_json,
     print_table,
-    progress,
     say,
+    say_pending,
 )
 
 account_app = typer.Typer(
@@ -43,13 +44,19 @@ def create(
     from glue.services.accounts import create_account
 
     created = create_account(context(ctx), name, domain, plan, server, email)
-    say(f"created account {name} on {created.placement.server}: {created.placement.reason}")
+    where = created.placement.server
+    if created.again:
+        say(f"account {name}: {created.placement.reason}")
+    else:
+        say(f"created account {name} on {where}: {created.placement.reason}")
     if apply:
         from glue.services.bubbles import apply_accounts
 
-        with progress() as report:
-            apply_accounts(context(ctx), [created.placement.server], report)
-        say(f"account {name} is live on {created.placement.server}")
+        with carrying(f"account {name} is") as report:
+            carried = apply_accounts(context(ctx), [where], report)
+        if carried.done:
+            say(f"account {name} is live on {where}")
+        say_pending(carried)
 
 
 @account_app.command("show")
@@ -114,7 +121,7 @@ def set_(
     if not changes and not clear:
         raise typer.BadParameter("give --cpu, --memory, --disk, --processes or --clear")
     account = set_overrides(context(ctx), name, changes, clear)
-    say(f"account {name}: overrides {'cleared' if clear and not changes else 'set'}")
+    say(f"account {name}: overrides {'cleared' if clear and not changes else 'set'} in the catalog")
     if apply:
         apply_limits_now(ctx, [account.server])
 
@@ -140,10 +147,13 @@ def _set_state(ctx: typer.Context, name: str, state: str, apply: bool) -> None:
     from glue.services.bubbles import apply_accounts
 
     account = set_state(context(ctx), name, AccountState(state))
-    say(f"account {name} is now {state}")
+    say(f"account {name} is now {state} in the catalog")
     if apply:
-        with progress() as report:
-            apply_accounts(context(ctx), [account.server], report)
+        with carrying(f"account {name} is {state}") as report:
+            carried = apply_accounts(context(ctx), [account.server], report)
+        if carried.done:
+            say(f"account {name} is {state} on {account.server}")
+        say_pending(carried)
 
 
 @account_app.command("suspend")
@@ -204,19 +214,29 @@ def delete(
     ),
     apply: bool = ApplyOption,
 ) -> None:
-    """Delete an account: its bubble on the server (archived unless --purge), then the catalog."""
+    """Delete an account: its bubble on the server (archived unless --purge), then the catalog.
+
+    Until its server confirmed the removal the account stays in the catalog as `removing`
+    (its domains reserved); the same command or `bubble apply` finishes the job."""
+    kept = "purged" if purge else "archived under /srv/.archive on its server"
     if not apply:
         from glue.services.accounts import delete_account
 
-        account = delete_account(context(ctx), name)
-        say(f"deleted account {name} from the catalog (its bubble on {account.server} stays)")
+        account = delete_account(context(ctx), name, purge)
+        say(
+            f"account {name}: removal recorded in the catalog ({account.state}); its bubble on "
+            f"{account.server} goes with the next `bubble apply`"
+        )
         return
     from glue.services.bubbles import remove_account
 
-    with progress() as report:
-        remove_account(context(ctx), name, purge, report)
-    kept = "purged" if purge else "archived under /srv/.archive on its server"
-    say(f"deleted account {name} ({kept})")
+    with carrying(f"the removal of account {name} is") as report:
+        carried = remove_account(context(ctx), name, purge, report)
+    if carried.done:
+        say(f"deleted account {name} ({kept})")
+    elif not carried.pending:
+        say(f"deleted account {name} (its server was never built: nothing to remove there)")
+    say_pending(carried)
 
 
 @account_app.command(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:  # imported lazily: `bubble --help` must start fast
+    from glue.services.bubbles import Carried
     from glue.services.context import Context
 
 RootOption = typer.Option(
@@ -96,10 +97,42 @@ def progress() -> Iterator[Callable[[str], None]]:
         yield report
 
 
+# `bubble account ...` exit code when the change is in the catalog but a built server did
+# not answer: `bubble apply` (or the same command) carries it there later.
+PENDING_EXIT = 3
+
+
+@contextmanager
+def carrying(what: str) -> Iterator[Callable[[str], None]]:
+    """Progress for carrying a change that is already in the catalog to its servers; a
+    failure on the way says the change is kept and how to finish it."""
+    from glue.errors import BubbleError
+
+    try:
+        with progress() as report:
+            yield report
+    except BubbleError as exc:
+        raise BubbleError(
+            f"{exc} ({what} in the catalog: run the same command again to finish)"
+        ) from exc
+
+
+def say_pending(carried: Carried) -> None:
+    """One line per server the change did not reach; exit PENDING_EXIT if one is built but
+    did not answer (not built or not configured yet is the normal order: exit 0)."""
+    for pending in carried.pending:
+        later = " when it is back" if pending.why in ("down", "silent") else ""
+        say(f"{pending}: the change waits in the catalog; run `bubble apply`{later}")
+    if any(pending.fault for pending in carried.pending):
+        raise typer.Exit(PENDING_EXIT)
+
+
 def apply_limits_now(ctx: typer.Context, servers: Sequence[str]) -> None:
     """Carry changed limits to these servers, live, with progress shown."""
     from glue.services.bubbles import apply_limits
 
-    with progress() as report:
-        apply_limits(context(ctx), servers, report)
-    say(f"limits in force on {', '.join(servers)}")
+    with carrying("the new limits are") as report:
+        carried = apply_limits(context(ctx), servers, report)
+    if carried.done:
+        say(f"limits in force on {', '.join(carried.done)}")
+    say_pending(carried)

@@ -153,10 +153,9 @@ def validate(ctx: typer.Context) -> None:
 @app.command("render")
 def render(ctx: typer.Context) -> None:
     """Regenerate the Ansible inventory and Terraform variables from catalog + state."""
-    from glue.services.root import render as run_render
+    from glue.services.root import render_current
 
-    c = context(ctx)
-    changed = run_render(c, c.catalog())
+    _, changed = render_current(context(ctx))
     say(f"rendered: {len(changed)} file(s) changed" if changed else "rendered: up to date")
     for path in changed:
         say(f"  {path}")

@@ -26,7 +26,10 @@ def render_all(
 
 
 def write_rendered(root: Path, files: Mapping[Path, str]) -> list[Path]:
-    """Write what differs, delete generated files that are no longer rendered; return changes."""
+    """Write what differs, delete generated files that are no longer rendered; return changes.
+
+    Each file is replaced whole (temp file + rename). The caller holds the catalog lock, so
+    two renders never interleave; dot files are temp files in flight and never pruned."""
     changed: list[Path] = []
     for rel, text in sorted(files.items()):
         path = root / rel
@@ -38,7 +41,7 @@ def write_rendered(root: Path, files: Mapping[Path, str]) -> list[Path]:
             continue
         for path in sorted(directory.rglob("*")):
             rel = path.relative_to(root)
-            if path.is_file() and rel not in files:
+            if path.is_file() and rel not in files and not path.name.startswith("."):
                 path.unlink()
                 changed.append(rel)
     return changed

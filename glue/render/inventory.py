@@ -43,12 +43,21 @@ def account_vars(account: Account, limits: Limits, server: Server) -> dict[str, 
     }
 
 
+def removal_vars(account: Account) -> dict[str, Any]:
+    """An account being removed: the role removes it (archived unless purge) on the next
+    converge; glue deletes its catalog file once the server confirmed that."""
+    return {"state": "absent", "purge": account.state is AccountState.PURGING}
+
+
 def render_inventory(
     catalog: Catalog, boosts: Mapping[str, Mapping[str, int]], today: dt.date
 ) -> dict[str, str]:
     per_server: dict[str, dict[str, Any]] = {name: {} for name in catalog.servers}
     for name in sorted(catalog.accounts):
         account = catalog.accounts[name]
+        if account.state.leaving:
+            per_server[account.server][name] = removal_vars(account)
+            continue
         server = catalog.servers[account.server]
         base = effective_base(catalog.plans[account.plan], account, today)
         limits = limits_in_force(base, boosts.get(name, {}))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from glue.catalog import Catalog, account_path, save_account, validated
+from glue.catalog import Catalog, remove_account_file, save_account, validated
 from glue.errors import BubbleError
 from glue.limits import effective_base, limits_in_force
 from glue.models import (
@@ -21,7 +21,8 @@ from glue.models import (
 )
 from glue.placement import Placement, choose_server
 from glue.services.context import Context
-from glue.state.limits_store import boosts_by_account
+from glue.services.root import render
+from glue.state.limits_store import boosts_by_account, clear_boosts
 from glue.state.purchases import paid_upgrades, purchased, record_purchase
 from glue.units import format_cpu, format_money, format_size
 
@@ -36,16 +37,62 @@ def account_web_root(name: str) -> str:
     return f"/srv/{name}/www"
 
 
-def require_account(catalog: Catalog, name: str) -> Account:
+def require_account(catalog: Catalog, name: str, leaving_ok: bool = False) -> Account:
+    """The account; one being removed only where `leaving_ok` (delete, show): nothing else
+    may change or use an account whose bubble is on its way out."""
     if name not in catalog.accounts:
         raise BubbleError(f"unknown account {name!r}")
-    return catalog.accounts[name]
+    account = catalog.accounts[name]
+    if account.state.leaving and not leaving_ok:
+        raise BubbleError(
+            f"account {name!r} is being removed (`bubble account delete {name}` or "
+            "`bubble apply` finishes that)"
+        )
+    return account
 
 
 @dataclass(frozen=True)
 class Created:
     account: Account
     placement: Placement
+    again: bool = False  # it was in the catalog already, as asked: only carried to its server
+
+
+def _differences(
+    account: Account, domains: list[str], plan: str, server: str | None, email: str | None
+) -> list[str]:
+    """How a create request differs from the account already in the catalog."""
+    asked: dict[str, Any] = {"domains": list(domains), "plan": plan, "email": email}
+    have: dict[str, Any] = {"domains": list(account.domains), "plan": account.plan,
+                            "email": account.email}  # fmt: skip
+    if server is not None:
+        asked["server"], have["server"] = server, account.server
+
+    def shown(value: Any) -> str:
+        return " ".join(value) if isinstance(value, list) else str(value or "none")
+
+    return [
+        f"{key} {shown(have[key])} (asked: {shown(asked[key])})"
+        for key in asked
+        if asked[key] != have[key]
+    ]
+
+
+def _again(name: str, account: Account, differences: list[str]) -> Created:
+    """A create of an account already in the catalog: the same request is carried to the
+    server again (a re-run after a failed server step); a different one is refused."""
+    if account.state.leaving:
+        raise BubbleError(
+            f"account {name!r} is being removed; create it again once that is done "
+            f"(`bubble account delete {name}` or `bubble apply` finishes the removal)"
+        )
+    if differences:
+        raise BubbleError(
+            f"account {name!r} already exists on {account.server} with other settings: "
+            + "; ".join(differences)
+        )
+    reason = f"already in the catalog on {account.server}, as asked"
+    return Created(account, Placement(account.server, reason), again=True)
 
 
 def create_account(
@@ -63,9 +110,8 @@ def create_account(
         )
     with ctx.editing() as catalog:
         if name in catalog.accounts:
-            raise BubbleError(
-                f"account {name!r} already exists (on {catalog.accounts[name].server})"
-            )
+            existing = catalog.accounts[name]
+            return _again(name, existing, _differences(existing, domains, plan, server, email))
         if plan not in catalog.plans:
             raise BubbleError(f"unknown plan {plan!r} (known: {', '.join(sorted(catalog.plans))})")
         base = catalog.plans[plan].base
@@ -176,11 +222,46 @@ def buy_upgrade(
     return Purchase(account, -entry.amount_cents, expires, balance, key, entry.created)
 
 
-def delete_account(ctx: Context, name: str) -> Account:
-    catalog = ctx.catalog()
-    account = require_account(catalog, name)
-    account_path(ctx.root, name).unlink()
-    return account
+def delete_account(ctx: Context, name: str, purge: bool = False) -> Account:
+    """Ask for the account's removal: the catalog records it (`state: removing`, or `purging`
+    without an archive); the next converge of its server removes the bubble, and only then
+    does `finish_removals` delete the catalog file. Asking again records the latest wish."""
+    state = AccountState.PURGING if purge else AccountState.REMOVING
+    with ctx.editing() as catalog:
+        account = require_account(catalog, name, leaving_ok=True)
+        updated = account.model_copy(update={"state": state})
+        if updated != account:
+            save_account(catalog.with_account(name, updated), name)
+    return updated
+
+
+def finish_removals(
+    ctx: Context, catalog: Catalog, servers: Sequence[str], report: Callable[[str], None]
+) -> list[str]:
+    """After a converge of `servers` succeeded: the accounts being removed there in `catalog`
+    (the one that converge was rendered from) are gone from their server, so their catalog
+    files and boosts go too, under the catalog lock, and the inventory is rendered again."""
+    asked = {
+        name: account
+        for name, account in catalog.accounts.items()
+        if account.state.leaving and account.server in servers
+    }
+    if not asked:
+        return []
+    done: list[str] = []
+    with ctx.editing() as current:
+        for name, account in sorted(asked.items()):
+            now = current.accounts.get(name)
+            if now is None or not now.state.leaving or now.server != account.server:
+                continue
+            remove_account_file(ctx.root, name)
+            clear_boosts(ctx.engine, name)
+            current = current.without_account(name)
+            done.append(name)
+            report(f"{account.server}: account {name} removed")
+        if done:
+            render(ctx, current)
+    return done
 
 
 def limits_dict(limits: Limits) -> dict[str, Any]:
@@ -202,7 +283,7 @@ def _summary(name: str, account: Account, base: Limits) -> dict[str, Any]:
 
 def describe_account(ctx: Context, name: str) -> dict[str, Any]:
     catalog = ctx.catalog()
-    account = require_account(catalog, name)
+    account = require_account(catalog, name, leaving_ok=True)
     base = effective_base(catalog.plans[account.plan], account, ctx.today)
     in_force = limits_in_force(base, boosts_by_account(ctx.engine).get(name, {}))
     return {

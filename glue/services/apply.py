@@ -27,7 +27,7 @@ from glue.models import Server, ServerState
 from glue.paths import TOOLKIT_DIR, inventory_dir, state_dir, tfvars_dir
 from glue.remote import connection_inventory, public_key, ssh_argv, wait_for_ssh
 from glue.services.context import Context
-from glue.services.root import render
+from glue.services.root import render, render_current
 from glue.terraform import Terraform
 
 Report = Callable[[str], None]
@@ -124,14 +124,13 @@ def playbook(
     extra_vars: dict[str, Any] | None = None,
 ) -> PlaybookResult:
     """Run one playbook on `servers` (under their locks) with the generated inventory."""
-    inventories = [inventory_dir(ctx.root) / "hosts.yml", connection_inventory(ctx.root, servers)]
     logs = state_dir(ctx.root) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with locked(ctx, list(servers)):
+    with connection_inventory(ctx.root, servers) as connection, locked(ctx, list(servers)):
         report(f"ansible {name} on {', '.join(servers)}")
         return run_playbook(
             name,
-            inventories,
+            [inventory_dir(ctx.root) / "hosts.yml", connection],
             limit=list(servers),
             extra_vars=extra_vars,
             on_task=lambda task: report(f"  {task}"),
@@ -140,18 +139,22 @@ def playbook(
 
 
 def apply(ctx: Context, report: Report, only: Sequence[str] | None = None) -> ApplyResult:
-    """Terraform for every stack in use, then Ansible on the live servers (or `only` those)."""
-    catalog = ctx.catalog()
-    render(ctx, catalog)
+    """Terraform for every stack in use, then Ansible on the live servers (or `only` those);
+    accounts being removed leave the catalog once their server confirmed it."""
+    from glue.services.accounts import finish_removals
+
+    catalog, _ = render_current(ctx)
     addresses: dict[str, str] = {}
     for provider in stacks_in_use(ctx, catalog):
         addresses.update(terraform_apply(ctx, provider, report))
-    updated = with_addresses(catalog, addresses)
-    if updated != catalog:
-        save_servers(updated)
-        render(ctx, updated)
-        catalog = updated
-    return converge(ctx, catalog, list(live_servers(catalog, only)), report)
+    if with_addresses(catalog, addresses) != catalog:
+        with ctx.editing() as current:  # the catalog as it is now, not as it was read
+            catalog = with_addresses(current, addresses)
+            save_servers(catalog)
+            render(ctx, catalog)
+    result = converge(ctx, catalog, list(live_servers(catalog, only)), report)
+    finish_removals(ctx, catalog, result.created + result.updated, report)
+    return result
 
 
 def converge(

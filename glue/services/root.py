@@ -54,6 +54,16 @@ def validate(ctx: Context) -> Catalog:
 
 def render(ctx: Context, catalog: Catalog) -> list[Path]:
     """Regenerate inventory and Terraform variables from `catalog` (the caller's, already
-    loaded: with 10,000 accounts a load is seconds) and the state DB; return what changed."""
+    loaded: with 10,000 accounts a load is seconds) and the state DB; return what changed.
+
+    The caller holds the catalog lock and loaded `catalog` under it (inside `ctx.editing()`):
+    so two renders never interleave, and none writes an older catalog over a newer one."""
     files = render_all(catalog, boosts_by_account(ctx.engine), ctx.today)
     return write_rendered(ctx.root, files)
+
+
+def render_current(ctx: Context) -> tuple[Catalog, list[Path]]:
+    """The catalog as it is now, rendered under the catalog lock; for commands that render
+    without changing the catalog themselves."""
+    with ctx.editing() as catalog:
+        return catalog, render(ctx, catalog)

@@ -71,6 +71,17 @@ def test_fewest_accounts_wins() -> None:
     assert choose_server(cat, PLAN.base, TODAY).server == "b"
 
 
+def test_accounts_being_removed_do_not_count() -> None:
+    leaving = {f"x{i}": account("a", state="removing") for i in range(3)}
+    cat = catalog(
+        {"a": server(), "b": server()},
+        {**leaving, "x9": account("a", state="purging"), "y1": account("b")},
+    )
+    placement = choose_server(cat, PLAN.base, TODAY)
+    assert placement.server == "a"
+    assert placement.reason.startswith("a has the fewest accounts (0)")
+
+
 def test_tie_broken_by_committed_then_name() -> None:
     big = account("a", overrides={"disk": "90GiB"})
     cat = catalog({"a": server(), "b": server(), "c": server()}, {"x": big, "y": account("b")})

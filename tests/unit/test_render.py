@@ -34,6 +34,9 @@ ACCOUNTS = {
     "state: suspended\n",
     "carol": "plan: base\nserver: cloud1\ndomains: [carol.example]\nupgrades:\n"
     "- {resource: memory, amount: 1GiB, expires: 2027-11-22, key: k1}\n",
+    # Being removed: rendered absent (the role removes it), purge recorded.
+    "dave": "plan: base\nserver: web1\ndomains: [dave.example]\nstate: purging\n",
+    "erin": "plan: base\nserver: web2\ndomains: [erin.example]\nstate: removing\n",
 }
 
 
