@@ -17,6 +17,7 @@ from glue.cli.common import (
     progress,
     say,
 )
+from glue.cli.confirm import YesOption, confirm
 
 account_app = typer.Typer(
     help="Accounts: create, show, set limits, upgrade, delete.", no_args_is_help=True
@@ -195,8 +196,11 @@ def delete(
         False, "--purge", help="Do not keep an archive of files and databases."
     ),
     apply: bool = ApplyOption,
+    yes: bool = YesOption,
 ) -> None:
     """Delete an account: its bubble on the server (archived unless --purge), then the catalog."""
+    if purge:
+        confirm(f"delete account {name} and its files, databases and mail without an archive", yes)
     if not apply:
         from glue.services.accounts import delete_account
 
