@@ -107,8 +107,8 @@ def apply(
     with plan:
         for line in plan.summary():
             say(line)
-        if plan.destroyed:
-            confirm(f"destroy or replace server(s) {', '.join(plan.destroyed)}", yes)
+        if plan.losses():
+            confirm(f"destroy or replace {plan.losses()}", yes)
         with progress() as report:
             result = run_apply(c, plan, report, server or None, full=full)
     for name in result.created:

@@ -127,19 +127,33 @@ def _action(actions: Sequence[str]) -> str | None:
     return None  # no-op, read, forget
 
 
+def _changes(plan: Mapping[str, Any]) -> Iterator[tuple[Any, str, str]]:
+    """(for_each key, address, action) of every managed resource the plan changes."""
+    for change in plan.get("resource_changes") or []:
+        action = _action(change.get("change", {}).get("actions", []))
+        if change.get("mode") == "managed" and action is not None:
+            yield change.get("index"), str(change.get("address", "")), action
+
+
 def server_actions(plan: Mapping[str, Any]) -> dict[str, str]:
     """What a plan (`terraform show -json`) does to each server. The stacks key every
     per-server resource by the server's name (for_each), so a managed resource with a string
     key is that server's; the most harmful action among a server's resources wins."""
     found: dict[str, str] = {}
-    for change in plan.get("resource_changes") or []:
-        key = change.get("index")
-        action = _action(change.get("change", {}).get("actions", []))
-        if change.get("mode") != "managed" or not isinstance(key, str) or action is None:
-            continue
-        if key not in found or ACTIONS.index(action) > ACTIONS.index(found[key]):
+    for key, _, action in _changes(plan):
+        if isinstance(key, str) and (
+            key not in found or ACTIONS.index(action) > ACTIONS.index(found[key])
+        ):
             found[key] = action
     return dict(sorted(found.items()))
+
+
+def other_losses(plan: Mapping[str, Any]) -> dict[str, str]:
+    """Resources of no one server (a firewall, a key) that the plan destroys or replaces."""
+    lost = {
+        a: act for key, a, act in _changes(plan) if not isinstance(key, str) and act in LOSES_DATA
+    }
+    return dict(sorted(lost.items()))
 
 
 @dataclass(frozen=True)
@@ -147,7 +161,8 @@ class StackPlan:
     provider: str
     file: Path  # the saved plan, applied as it is
     pending: bool  # anything to apply (resources or outputs)
-    servers: dict[str, str]  # server -> create, update, replace or destroy
+    servers: dict[str, str] = field(default_factory=dict)  # server -> ACTIONS
+    others: dict[str, str] = field(default_factory=dict)  # other resource address -> LOSES_DATA
 
 
 @dataclass
@@ -160,17 +175,20 @@ class FleetPlan:
     def summary(self) -> list[str]:
         lines = []
         for stack in self.stacks:
-            changes = [f"{action} {name}" for name, action in stack.servers.items()]
-            other = " (other resources only)" if stack.pending and not changes else ""
-            lines.append(
-                f"terraform {stack.provider}: {', '.join(changes) or 'no server changes'}{other}"
-            )
+            changes = [f"{a} {name}" for name, a in {**stack.servers, **stack.others}.items()]
+            shown = ", ".join(changes) or ("other changes only" if stack.pending else "no changes")
+            lines.append(f"terraform {stack.provider}: {shown}")
         return lines
 
     @property
     def destroyed(self) -> list[str]:
         """Servers the plan destroys or replaces (their disks go)."""
         return sorted(n for s in self.stacks for n, a in s.servers.items() if a in LOSES_DATA)
+
+    def losses(self) -> str:
+        """What the plan destroys or replaces, for the question asked first ("": nothing)."""
+        servers = [f"server(s) {', '.join(self.destroyed)}"] if self.destroyed else []
+        return ", ".join(servers + [address for s in self.stacks for address in s.others])
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -224,7 +242,10 @@ def plan_stack(ctx: Context, provider: str, directory: Path, report: Report) -> 
     tf.init()
     file = directory / f"{provider}.tfplan"
     pending = tf.plan(var_file if var_file.exists() else None, stack_variables(ctx, provider), file)
-    return StackPlan(provider, file, pending, server_actions(tf.show(file)) if pending else {})
+    if not pending:
+        return StackPlan(provider, file, pending)
+    shown = tf.show(file)
+    return StackPlan(provider, file, pending, server_actions(shown), other_losses(shown))
 
 
 def apply_stack(ctx: Context, stack: StackPlan, report: Report) -> dict[str, str]:
@@ -312,10 +333,8 @@ def converged_version(ctx: Context, name: str, server: Server, timeout: float = 
         if done.returncode == 0:
             break
         if time.monotonic() >= deadline:
-            last = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-            raise RemoteError(
-                f"server {name}: ssh did not answer within {timeout:.0f} s ({last[0]})"
-            )
+            within = f" within {timeout:.0f} s" if timeout else ""
+            raise RemoteError(f"server {name}: ssh did not answer{within} ({_last_line(done)})")
         time.sleep(1)
     if not done.stdout.strip():
         return None
@@ -335,8 +354,14 @@ def mark_converged(ctx: Context, name: str, server: Server, version: str) -> Non
         f"printf 'toolkit: %s\\nconverged_at: %s\\n' {shlex.quote(version)} "
         f'"$(date -u +%FT%TZ)" > {mark}.new && mv {mark}.new {mark}'
     )
-    subprocess.run(ssh_argv(ctx.root, name, server, remote), check=True,
-                   capture_output=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    done = subprocess.run(ssh_argv(ctx.root, name, server, remote), capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    if done.returncode != 0:
+        raise RemoteError(f"server {name}: could not write {CONVERGED_MARK} ({_last_line(done)})")
+
+
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
 
 
 @contextmanager

@@ -20,9 +20,17 @@ from typer.testing import CliRunner
 
 from glue.cli.main import app
 from glue.errors import BubbleError
-from glue.services.apply import FleetPlan, apply, plan_servers, terraform_for
+from glue.services.apply import (
+    FleetPlan,
+    apply,
+    other_losses,
+    plan_servers,
+    server_actions,
+    terraform_for,
+)
 from glue.services.context import Context
 from glue.services.root import init_root
+from glue.terraform import Terraform
 
 pytestmark = [
     pytest.mark.integration,
@@ -159,3 +167,63 @@ def test_a_plan_that_destroys_is_asked_about_and_refused_without_a_terminal(
     assert recorded() == [["lab", "server-create"], ["lab", "server-create"]]
     assert terraform_for(Context(root=root), "lab").output()["servers"].keys() == {"web1", "web2"}
     assert leftover_plans(root) == []
+
+
+# A stack shaped like the cloud ones: per-server resources keyed by name, shared ones not.
+CLOUDLIKE = """
+variable "servers" {
+  type = map(object({ disk = number, tag = string }))
+}
+
+variable "firewall" {
+  type = string
+}
+
+resource "terraform_data" "server" {
+  for_each         = var.servers
+  triggers_replace = each.value.disk
+  input            = each.value.tag
+}
+
+resource "terraform_data" "volume" {
+  for_each = var.servers
+  input    = each.value.disk
+}
+
+resource "terraform_data" "firewall" {
+  triggers_replace = var.firewall
+}
+"""
+
+
+def test_a_plan_is_read_per_server_and_the_worst_action_wins(tmp_path: Path) -> None:
+    stack = tmp_path / "cloudlike"
+    stack.mkdir()
+    (stack / "main.tf").write_text(CLOUDLIKE)
+    tf = Terraform(stack, tmp_path / "state")
+    tf.init()
+    saved = tmp_path / "plan.tfplan"
+
+    def planned(servers: dict[str, dict[str, object]], firewall: str) -> dict[str, object]:
+        tf.plan(None, {"servers": servers, "firewall": firewall}, out=saved)
+        return tf.show(saved)
+
+    first = {"a": {"disk": 10, "tag": "x"}, "b": {"disk": 10, "tag": "x"}}
+    shown = planned(first, "v1")
+    assert server_actions(shown) == {"a": "create", "b": "create"}
+    assert other_losses(shown) == {}
+    tf.apply(saved)
+
+    # a: a new tag (update) and a new disk size on its volume (update) -> update;
+    # b: a new disk -> its server is replaced (the volume only updated): replace wins;
+    # c: new; the shared firewall is replaced.
+    second = {"a": {"disk": 10, "tag": "y"}, "b": {"disk": 20, "tag": "x"},
+              "c": {"disk": 10, "tag": "x"}}  # fmt: skip
+    shown = planned(second, "v2")
+    assert server_actions(shown) == {"a": "update", "b": "replace", "c": "create"}
+    assert other_losses(shown) == {"terraform_data.firewall": "replace"}
+    tf.apply(saved)
+
+    shown = planned({"c": second["c"]}, "v2")
+    assert server_actions(shown) == {"a": "destroy", "b": "destroy"}
+    assert other_losses(shown) == {}
