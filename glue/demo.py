@@ -52,7 +52,7 @@ def catalog_demo(root: Path) -> None:
     bubble(root, "account upgrade alice --cpu +1GHz --no-apply")
     bubble(root, "account elastic alice on")
     bubble(root, "account set bob --memory 3GiB --no-apply")
-    bubble(root, "plan set base --disk 40GiB --no-apply")
+    bubble(root, "plan set base --disk 40GiB --no-apply --yes")
     bubble(root, "render")
     bubble(root, "server list")
     bubble(root, "account show alice")
@@ -68,7 +68,7 @@ def lab_demo(root: Path) -> None:
     if root.exists():
         print(f"\n(taking down the previous demo in {root})")
         subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", "--root", str(root), "lab", "down"],
+            [sys.executable, "-m", "glue.cli.main", "--root", str(root), "lab", "down", "--yes"],
             check=False,
         )
         shutil.rmtree(root)
@@ -98,7 +98,7 @@ def lab_demo(root: Path) -> None:
         print(f"  {name}.example on {server_name}: curl -H 'Host: {name}.example' {url}")
         print(f"      -> {answer}")
     print(f"\nThe lab is up. Look around: bubble --root {root} server ssh web1")
-    print(f"Take it down:    bubble --root {root} lab down")
+    print(f"Take it down:    bubble --root {root} lab down --yes")
 
 
 def main() -> None:

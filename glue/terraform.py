@@ -8,6 +8,9 @@ stack, the step and Terraform's own error message as one line.
 
 Variables are passed as ``-var-file`` and ``-var name=value`` (lists, maps, numbers and booleans
 JSON-encoded, which Terraform reads as HCL). Values are never logged nor put into errors.
+
+Changes are only ever applied from a saved plan (``plan(out=FILE)``, read back with ``show``,
+then ``apply(FILE)``): what was shown is exactly what is applied.
 """
 
 from __future__ import annotations
@@ -155,17 +158,31 @@ class Terraform:
         """``terraform validate -json`` (after init)."""
         self._run("validate", ["validate", "-no-color", "-json"])
 
-    def plan(self, var_file: Path | None = None, variables: Variables | None = None) -> bool:
-        """``terraform plan -detailed-exitcode``; True when applying would change something."""
+    def plan(
+        self,
+        var_file: Path | None = None,
+        variables: Variables | None = None,
+        out: Path | None = None,
+    ) -> bool:
+        """``terraform plan -detailed-exitcode``, saved to ``out`` when given (for ``show`` and
+        ``apply``); True when applying would change something."""
         args = ["plan", "-input=false", "-no-color", "-json", "-detailed-exitcode"]
+        if out is not None:
+            args.append(f"-out={Path(out).resolve()}")
         args += self._var_args(var_file, variables)
         return self._run("plan", args, ok_codes=(0, 2)).returncode == 2
 
-    def apply(self, var_file: Path | None = None, variables: Variables | None = None) -> None:
-        """``terraform apply -auto-approve``."""
-        args = ["apply", "-input=false", "-no-color", "-json", "-auto-approve"]
-        args += self._var_args(var_file, variables)
-        self._run("apply", args)
+    def show(self, plan: Path) -> dict[str, Any]:
+        """``terraform show -json PLAN``: the saved plan as Terraform's JSON document."""
+        result = self._run("show", ["show", "-no-color", "-json", str(Path(plan).resolve())])
+        return self._document("show", result.stdout)
+
+    def apply(self, plan: Path) -> None:
+        """``terraform apply PLAN``: exactly the changes of that saved plan, nothing else
+        (Terraform refuses a plan whose state changed since it was made)."""
+        self._run(
+            "apply", ["apply", "-input=false", "-no-color", "-json", str(Path(plan).resolve())]
+        )
 
     def destroy(self, var_file: Path | None = None, variables: Variables | None = None) -> None:
         """``terraform destroy -auto-approve`` (variables are still needed to evaluate them)."""
@@ -183,12 +200,7 @@ class Terraform:
     def output(self) -> dict[str, Any]:
         """``terraform output -json`` as {output name: value} (empty before the first apply)."""
         result = self._run("output", ["output", "-no-color", "-json"])
-        try:
-            document = json.loads(result.stdout or "{}")
-        except json.JSONDecodeError as exc:
-            raise TerraformError(self.stack, "output", f"unreadable JSON: {exc}") from exc
-        if not isinstance(document, dict):
-            raise TerraformError(self.stack, "output", "expected a JSON object")
+        document = self._document("output", result.stdout or "{}")
         values: dict[str, Any] = {}
         for name, entry in document.items():
             if not isinstance(entry, dict) or "value" not in entry:
@@ -197,6 +209,15 @@ class Terraform:
         return values
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _document(self, step: str, stdout: str) -> dict[str, Any]:
+        try:
+            document = json.loads(stdout)
+        except json.JSONDecodeError as exc:
+            raise TerraformError(self.stack, step, f"unreadable JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise TerraformError(self.stack, step, "expected a JSON object")
+        return document
 
     def _var_args(self, var_file: Path | None, variables: Variables | None) -> list[str]:
         args: list[str] = []

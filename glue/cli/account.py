@@ -18,6 +18,7 @@ from glue.cli.common import (
     say,
     say_pending,
 )
+from glue.cli.confirm import YesOption, confirm
 
 account_app = typer.Typer(
     help="Accounts: create, show, set limits, upgrade, delete.", no_args_is_help=True
@@ -213,11 +214,14 @@ def delete(
         False, "--purge", help="Do not keep an archive of files and databases."
     ),
     apply: bool = ApplyOption,
+    yes: bool = YesOption,
 ) -> None:
     """Delete an account: its bubble on the server (archived unless --purge), then the catalog.
 
     Until its server confirmed the removal the account stays in the catalog as `removing`
     (its domains reserved); the same command or `bubble apply` finishes the job."""
+    if purge:
+        confirm(f"delete account {name} and its files, databases and mail without an archive", yes)
     kept = "purged" if purge else "archived under /srv/.archive on its server"
     if not apply:
         from glue.services.accounts import delete_account

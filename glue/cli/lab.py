@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from glue.cli.common import context, progress
+from glue.cli.confirm import YesOption, confirm
 
 # glue.lab is imported inside each command: `bubble --help` must not pay for it.
 lab_app = typer.Typer(
@@ -86,15 +87,18 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
 
 
 @lab_app.command("down")
-def down_cmd(ctx: typer.Context) -> None:
+def down_cmd(ctx: typer.Context, yes: bool = YesOption) -> None:
     """Destroy the root's lab servers (terraform destroy), then every lab server and the
     bridge; nothing stays running or mounted."""
     from glue import lab
     from glue.services.apply import destroy_stack
 
+    cfg = lab.LabConfig()
+    servers = lab.server_names(cfg)
+    if servers:
+        confirm(f"destroy {len(servers)} lab server(s) in {cfg.dir}: {', '.join(servers)}", yes)
     with progress() as report:
         destroy_stack(context(ctx), "lab", report)
-    cfg = lab.LabConfig()
     names = lab.down(cfg)
     typer.echo(f"lab down: destroyed {len(names)} server(s), bridge {cfg.bridge} removed")
 

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from glue.cli.account import account_app
 from glue.cli.common import RootOption, context, progress, say
+from glue.cli.confirm import YesOption, confirm
 from glue.cli.lab import lab_app
 from glue.cli.migrate import migrate
 from glue.cli.plan import plan_app
@@ -165,14 +166,28 @@ def render(ctx: typer.Context) -> None:
 def apply(
     ctx: typer.Context,
     server: list[str] | None = typer.Option(None, "--server", help="Only these servers."),
+    full: bool = typer.Option(False, "--full", help="The full site.yml on every server."),
+    yes: bool = YesOption,
 ) -> None:
-    """Render, create/destroy servers with Terraform, configure them with Ansible."""
+    """Plan, then create/destroy servers with Terraform and configure them with Ansible."""
     from glue.services.apply import apply as run_apply
+    from glue.services.apply import plan_servers
 
+    c = context(ctx)
     with progress() as report:
-        result = run_apply(context(ctx), report, server or None)
+        plan = plan_servers(c, report)
+    with plan:
+        for line in plan.summary():
+            say(line)
+        if plan.losses():
+            confirm(f"destroy or replace {plan.losses()}", yes)
+        with progress() as report:
+            result = run_apply(c, plan, report, server or None, full=full)
     for name in result.created:
         say(f"{name}: configured from scratch ({result.changed.get(name, 0)} changes)")
+    for name in result.upgraded:
+        changes = result.changed.get(name, 0)
+        say(f"{name}: full converge to toolkit {result.toolkit} ({changes} changes)")
     for name in result.updated:
         say(f"{name}: up to date ({result.changed.get(name, 0)} changes)")
 

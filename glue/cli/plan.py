@@ -14,6 +14,7 @@ from glue.cli.common import (
     print_table,
     say,
 )
+from glue.cli.confirm import YesOption, confirm
 
 plan_app = typer.Typer(help="Plans: list, show, set.", no_args_is_help=True)
 
@@ -60,13 +61,17 @@ def set_(
     disk: str | None = typer.Option(None, help="Base disk, e.g. 30GiB."),
     processes: int | None = typer.Option(None, help="Base process limit."),
     apply: bool = ApplyOption,
+    yes: bool = YesOption,
 ) -> None:
     """Change a plan's base; every account on it without an override follows."""
-    from glue.services.plans import set_plan
+    from glue.services.plans import accounts_changed_by, set_plan
 
     changes = given(cpu=cpu, memory=memory, disk=disk, processes=processes)
     if not changes:
         raise typer.BadParameter("give at least one of --cpu, --memory, --disk, --processes")
+    changed = accounts_changed_by(context(ctx), name, changes)
+    if changed:
+        confirm(f"change the limits of {len(changed)} account(s) on plan {name}", yes)
     change = set_plan(context(ctx), name, changes)
     say(f"plan {name} updated; {change.following} account(s) follow it")
     if apply and change.servers:

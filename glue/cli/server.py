@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from glue.cli.common import JsonOption, context, print_json, print_table, say
+from glue.cli.confirm import YesOption, confirm
 
 server_app = typer.Typer(help="Servers: add, list, drain, activate, remove.", no_args_is_help=True)
 
@@ -79,10 +80,11 @@ def activate(ctx: typer.Context, name: str) -> None:
 
 
 @server_app.command("remove")
-def remove(ctx: typer.Context, name: str) -> None:
-    """Remove an empty server from the catalog."""
+def remove(ctx: typer.Context, name: str, yes: bool = YesOption) -> None:
+    """Remove an empty server from the catalog (`bubble apply` then destroys it)."""
     from glue.services.servers import remove_server
 
+    confirm(f"remove server {name} (the next `bubble apply` destroys it)", yes)
     remove_server(context(ctx), name)
     say(f"removed server {name} from the catalog; `bubble apply` destroys it")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from glue.catalog import plan_data, save_plans, validated
+from glue.catalog import Catalog, plan_data, save_plans, validated
 from glue.errors import BubbleError
+from glue.limits import effective_base
 from glue.models import Plan
 from glue.services.context import Context
 
@@ -21,6 +22,15 @@ class PlanChange:
 def set_plan(ctx: Context, name: str, base_changes: dict[str, str | int]) -> PlanChange:
     """Change (or, with cpu, memory and disk all given, create) a plan's base."""
     catalog = ctx.catalog()
+    plan = changed_plan(catalog, name, base_changes)
+    save_plans(catalog.with_plan(name, plan))
+    on_plan = [account for account in catalog.accounts.values() if account.plan == name]
+    following = sum(1 for a in on_plan if not a.overrides.model_dump(exclude_none=True))
+    return PlanChange(plan, following, sorted({a.server for a in on_plan}))
+
+
+def changed_plan(catalog: Catalog, name: str, base_changes: dict[str, str | int]) -> Plan:
+    """The plan with these base changes (a new plan when cpu, memory and disk are given)."""
     if name in catalog.plans:
         data: dict[str, Any] = plan_data(catalog.plans[name])
         data["base"] = {**data["base"], **base_changes}
@@ -28,11 +38,22 @@ def set_plan(ctx: Context, name: str, base_changes: dict[str, str | int]) -> Pla
         data = {"base": dict(base_changes)}
     else:
         raise BubbleError(f"unknown plan {name!r} (give --cpu, --memory and --disk to create it)")
-    plan = validated(Plan, data, f"plan {name!r}")
-    save_plans(catalog.with_plan(name, plan))
-    on_plan = [account for account in catalog.accounts.values() if account.plan == name]
-    following = sum(1 for a in on_plan if not a.overrides.model_dump(exclude_none=True))
-    return PlanChange(plan, following, sorted({a.server for a in on_plan}))
+    return validated(Plan, data, f"plan {name!r}")
+
+
+def accounts_changed_by(ctx: Context, name: str, base_changes: dict[str, str | int]) -> list[str]:
+    """Accounts whose base limits `set_plan` with these changes would alter (asked before
+    it is done; bad input raises here, before anything is written)."""
+    catalog = ctx.catalog()
+    new = changed_plan(catalog, name, base_changes)
+    old = catalog.plans.get(name)
+    return sorted(
+        account_name
+        for account_name, account in catalog.accounts.items()
+        if old is not None
+        and account.plan == name
+        and effective_base(old, account, ctx.today) != effective_base(new, account, ctx.today)
+    )
 
 
 def get_plan(ctx: Context, name: str) -> Plan:

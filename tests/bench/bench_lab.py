@@ -140,7 +140,7 @@ def run() -> list[str]:
 
             out.append(line("limit change -> limit in force", clock(raise_limit), ping))
         finally:
-            bubble(root, "lab", "down")
+            bubble(root, "lab", "down", "--yes")
     return out
 
 

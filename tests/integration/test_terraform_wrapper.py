@@ -103,6 +103,13 @@ def throwaway(tmp_path: Path) -> tuple[Terraform, Path]:
     return Terraform(stack, tmp_path / "state" / "throwaway"), out
 
 
+def plan_and_apply(tf: Terraform, var_file: Path | None, variables: dict[str, object]) -> None:
+    """The only way the wrapper applies: a saved plan, applied as it is."""
+    plan = tf.state_dir / "test.tfplan"
+    tf.plan(var_file, variables, out=plan)
+    tf.apply(plan)
+
+
 def _assert_one_line(error: TerraformError) -> None:
     text = str(error)
     assert "\n" not in text
@@ -118,8 +125,14 @@ def test_lifecycle_init_plan_apply_output_destroy(
     variables = {"out_dir": str(out)}
 
     tf.init()
-    assert tf.plan(var_file, variables) is True
-    tf.apply(var_file, variables)
+    plan = tmp_path / "items.tfplan"
+    assert tf.plan(var_file, variables, out=plan) is True
+    shown = tf.show(plan)
+    assert sorted((c["index"], c["change"]["actions"]) for c in shown["resource_changes"]) == [
+        ("alpha", ["create"]),
+        ("beta", ["create"]),
+    ]
+    tf.apply(plan)
     assert (out / "alpha").read_text() == "one"
     assert (out / "beta").read_text() == "two"
     assert tf.output() == {"items": {"alpha": str(out / "alpha"), "beta": str(out / "beta")}}
@@ -137,6 +150,29 @@ def test_lifecycle_init_plan_apply_output_destroy(
     assert sorted(out.iterdir()) == []
     assert tf.output() == {}
     assert tf.plan(var_file, variables) is True
+
+
+def test_a_saved_plan_is_applied_exactly_and_never_when_stale(
+    throwaway: tuple[Terraform, Path], tmp_path: Path
+) -> None:
+    """What was shown is what is applied: variables changed after planning change nothing,
+    and a plan made before another apply is refused instead of undoing that apply."""
+    tf, out = throwaway
+    tf.init()
+    var_file = tmp_path / "items.tfvars.json"
+    var_file.write_text(json.dumps({"items": {"alpha": "one"}}))
+    first, second = tmp_path / "first.tfplan", tmp_path / "second.tfplan"
+    tf.plan(var_file, {"out_dir": str(out)}, out=first)
+    tf.plan(var_file, {"out_dir": str(out)}, out=second)
+    var_file.write_text(json.dumps({"items": {"beta": "two"}}))
+    tf.apply(first)
+    assert sorted(p.name for p in out.iterdir()) == ["alpha"]
+    with pytest.raises(TerraformError) as caught:
+        tf.apply(second)
+    assert caught.value.step == "apply"
+    assert "Saved plan is stale" in caught.value.message
+    _assert_one_line(caught.value)
+    assert sorted(p.name for p in out.iterdir()) == ["alpha"]
 
 
 def test_output_before_apply_is_empty(throwaway: tuple[Terraform, Path]) -> None:
@@ -166,7 +202,7 @@ def test_provisioner_failure_raises_from_apply(throwaway: tuple[Terraform, Path]
     tf.init()
     variables = {"items": {"alpha": "one"}, "out_dir": str(out), "fail": True}
     with pytest.raises(TerraformError) as caught:
-        tf.apply(None, variables)
+        plan_and_apply(tf, None, variables)
     error = caught.value
     assert error.step == "apply"
     assert "the-provisioner-broke" in error.message
@@ -245,14 +281,14 @@ def test_lab_stack_runs_the_lab_cli_contract(tmp_path: Path) -> None:
     tf = Terraform(LAB_STACK, tmp_path / "state" / "lab")
     tf.init()
     assert tf.plan(var_file, variables) is True
-    tf.apply(var_file, variables)
+    plan_and_apply(tf, var_file, variables)
     assert tf.output() == {"servers": {"web1": {"address": "198.18.0.11"}}}
     assert tf.plan(var_file, variables) is False
 
     # A bigger disk means a new server: destroy then create.
     servers["web1"]["disk_gib"] = 50
     var_file.write_text(json.dumps({"servers": servers}))
-    tf.apply(var_file, variables)
+    plan_and_apply(tf, var_file, variables)
     tf.destroy(var_file, variables)
 
     create = ["lab", "server-create", "--address", "198.18.0.11", "--ssh-key", SSH_KEY]
@@ -358,7 +394,7 @@ def test_s3_backend_keeps_state_in_the_bucket(tmp_path: Path, moto_s3: str) -> N
     )
     variables = {"items": {"alpha": "one"}, "out_dir": str(out)}
     tf.init()
-    tf.apply(None, variables)
+    plan_and_apply(tf, None, variables)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bubble-state")["Contents"]]
     assert keys == ["s3stack/terraform.tfstate"]
     state = json.loads(s3.get_object(Bucket="bubble-state", Key=keys[0])["Body"].read())

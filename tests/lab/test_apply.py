@@ -81,7 +81,7 @@ def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
     try:
         yield cli
     finally:
-        cli("lab", "down", check=False)
+        cli("lab", "down", "--yes", check=False)
 
 
 def servers(bubble: Bubble) -> dict[str, dict[str, object]]:
@@ -215,12 +215,12 @@ def test_delete_keeps_an_archive_unless_purged(bubble: Bubble) -> None:
     assert (
         bubble.on_server("e2e1", "id carol >/dev/null 2>&1 && echo yes || echo no").strip() == "no"
     )
-    bubble("account", "delete", "erin", "--purge")
+    bubble("account", "delete", "erin", "--purge", "--yes")
     assert "erin" not in bubble.on_server("e2e3", "ls /srv/.archive 2>/dev/null; true")
 
 
 def test_lab_down_leaves_nothing_behind(bubble: Bubble) -> None:
-    bubble("lab", "down")
+    bubble("lab", "down", "--yes")
     lab_dir = LAB_ENV["BUBBLE_LAB_DIR"]
     assert lab_dir not in Path("/proc/mounts").read_text()
     loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout

@@ -203,7 +203,7 @@ def test_cli_server_outlives_cli_and_down_leaves_nothing(
     assert '"ssh_ready": true' in status.stdout, status.stdout
     assert any(str(cfg.dir) in line for line in _losetup())
 
-    down = _cli(cfg, tmp_path, "down")
+    down = _cli(cfg, tmp_path, "down", "--yes")
     assert down.returncode == 0, down.stderr
     assert not lab.is_running(state)
     assert not any(str(cfg.dir) in line for line in Path("/proc/mounts").read_text().splitlines())
@@ -217,7 +217,7 @@ def test_cli_server_outlives_cli_and_down_leaves_nothing(
     # No process of that server survives (zombies left by the non-reaping PID 1 are dead).
     assert not _live_processes_mentioning("--machine=labt-down")
     # down is idempotent.
-    assert _cli(cfg, tmp_path, "down").returncode == 0
+    assert _cli(cfg, tmp_path, "down", "--yes").returncode == 0
     assert _cli(cfg, tmp_path, "server-destroy", "labt-down").returncode == 0
 
 

@@ -69,8 +69,7 @@ def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
     try:
         yield cli
     finally:
-        if cli.run("lab", "down", "--yes").returncode != 0:  # --yes where it is asked for
-            cli.run("lab", "down")
+        cli.run("lab", "down", "--yes")
 
 
 def lab_call(function: str, *args: object) -> None:
@@ -140,7 +139,7 @@ def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: B
     lab_call("stop_server", SERVER)
     try:
         started = time.monotonic()
-        for name, extra in (("alice", ()), ("bob", ("--purge",))):
+        for name, extra in (("alice", ()), ("bob", ("--purge", "--yes"))):
             done = bubble.run("account", "delete", name, *extra)
             assert done.returncode == 3, done.stderr
             last = done.stdout.splitlines()[-1]
@@ -155,7 +154,7 @@ def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: B
     finally:
         restart(bubble)
     # The same command again finishes the job: every removal waiting on that server.
-    out = bubble("account", "delete", "bob", "--purge")
+    out = bubble("account", "delete", "bob", "--purge", "--yes")
     assert out.splitlines()[-1] == "deleted account bob (purged)"
     listed = json.loads(bubble("account", "list", "--json"))
     assert [row["name"] for row in listed] == ["carol"]

@@ -251,7 +251,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield world
     finally:
         start = time.monotonic()
-        bubble.run("lab", "down")
+        bubble.run("lab", "down", "--yes")
         TIMINGS["lab down"] = time.monotonic() - start
         for server in reversed(running):
             server.stop()

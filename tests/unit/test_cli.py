@@ -80,7 +80,7 @@ def test_plan_change_is_followed_unless_overridden(bubble: Bubble) -> None:
     bubble("account", "create", "alice", "--domain", "alice.example")
     bubble("account", "create", "bob", "--domain", "bob.example")
     assert bubble("account", "set", "bob", "--memory", "6GiB")[0] == 0
-    code, out, _ = bubble("plan", "set", "base", "--cpu", "1500MHz", "--memory", "3GiB")
+    code, out, _ = bubble("plan", "set", "base", "--cpu", "1500MHz", "--memory", "3GiB", "--yes")
     assert code == 0 and "1 account(s) follow it" in out
     alice = json.loads(bubble("account", "show", "alice", "--json")[1])["base"]
     bob = json.loads(bubble("account", "show", "bob", "--json")[1])["base"]
@@ -176,7 +176,7 @@ def test_wallet_credit_upgrade_and_refusal(bubble: Bubble, root: Path) -> None:
             ),
             "'Web3' is not a valid server name",
         ),
-        (("server", "remove", "web1"), "server 'web1' still hosts 1 account(s): alice"),
+        (("server", "remove", "web1", "--yes"), "server 'web1' still hosts 1 account(s): alice"),
         (("plan", "set", "base", "--disk", "-1GiB"), "is not a size"),
     ],
 )

@@ -73,7 +73,7 @@ def test_create_again_with_other_arguments_says_what_differs(bubble: Bubble, roo
 @pytest.mark.usefixtures("two_servers")
 def test_delete_is_a_state_until_the_server_confirms(bubble: Bubble, root: Path) -> None:
     assert bubble(*CREATE)[0] == 0
-    code, out, err = bubble("account", "delete", "alice", "--purge")
+    code, out, err = bubble("account", "delete", "alice", "--purge", "--yes")
     assert code == 0, err
     assert "removal recorded in the catalog (purging)" in out
     assert show(bubble, "alice")["state"] == "purging"

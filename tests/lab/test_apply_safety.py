@@ -1,0 +1,179 @@
+"""`bubble apply` on real lab servers: a server converged by another toolkit gets the full
+converge (and `--full` forces it), a plan that would replace a server holding accounts is
+refused with the server untouched, and destroying an empty server is asked about first.
+
+An isolated lab (its own directory, bridge and subnet; servers named ops-*), a fresh operator
+root, and only the `bubble` CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glue import lab
+from glue.services.apply import toolkit_version
+
+pytestmark = pytest.mark.lab
+
+LAB_ENV = {
+    "BUBBLE_LAB_DIR": "/var/lib/bubblehost/lab-ops",
+    "BUBBLE_LAB_BRIDGE": "bubble-ops",
+    "BUBBLE_LAB_GATEWAY": "198.18.4.1/24",
+    "BUBBLE_APPLY": "1",
+}
+LAB = lab.LabConfig(
+    dir=Path(LAB_ENV["BUBBLE_LAB_DIR"]),
+    bridge=LAB_ENV["BUBBLE_LAB_BRIDGE"],
+    gateway=LAB_ENV["BUBBLE_LAB_GATEWAY"],
+)
+LAB_SERVER = ("--provider", "lab", "--cores", "2", "--core-ghz", "2", "--memory", "4GiB",
+              "--disk", "80GiB")  # fmt: skip
+MARK = "/etc/bubblehost/converged"
+# Installed by the baseline role (site.yml) and by nothing accounts.yml runs.
+BASELINE_FILE = "/etc/logrotate.d/bubblehost"
+NO_TERMINAL = "pass --yes to confirm (no terminal to ask on)"
+
+
+class Bubble:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, **LAB_ENV, "BUBBLE_ROOT": str(root)}
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The CLI with no terminal on stdin (as in a script or CI)."""
+        return subprocess.run(
+            [sys.executable, "-m", "glue.cli.main", *args],
+            env=self.env,
+            text=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=1200,
+            check=False,
+        )
+
+    def __call__(self, *args: str) -> str:
+        done = self.run(*args)
+        assert done.returncode == 0, f"bubble {' '.join(args)} failed: {done.stderr.strip()}"
+        return done.stdout
+
+    def on_server(self, server: str, command: str) -> str:
+        return self("server", "ssh", server, "--", "sh", "-c", command)
+
+
+def errors(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """stderr without progress lines."""
+    return [line for line in done.stderr.splitlines() if not line.startswith("- ")]
+
+
+def leader(name: str) -> int:
+    state = lab.load_state(LAB, name)
+    assert state is not None and lab.is_running(state), name
+    return state.pid
+
+
+@pytest.fixture(scope="module")
+def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
+    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
+        pytest.skip("lab tests need root and systemd-nspawn")
+    root = tmp_path_factory.mktemp("ops") / "root"
+    cli = Bubble(root)
+    subprocess.run([sys.executable, "-m", "glue.cli.main", "init", str(root)], check=True)
+    cli("server", "add", "ops-1", *LAB_SERVER)
+    cli("account", "create", "alice", "--domain", "alice.example", "--no-apply")
+    out = cli("apply")
+    assert "terraform lab: create ops-1" in out
+    assert "ops-1: configured from scratch" in out
+    try:
+        yield cli
+    finally:
+        cli.run("lab", "down", "--yes")
+
+
+def test_the_converged_mark_carries_the_toolkit_version(bubble: Bubble) -> None:
+    mark = bubble.on_server("ops-1", f"cat {MARK}")
+    assert mark.splitlines()[0] == f"toolkit: {toolkit_version()}"
+    assert mark.splitlines()[1].startswith("converged_at: ")
+    out = bubble("apply")
+    assert "terraform lab: no changes" in out
+    assert "ops-1: up to date" in out
+
+
+@pytest.mark.parametrize(
+    "stale",
+    ["toolkit: 0000000000000000\\nconverged_at: 2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"],
+    ids=["other-version", "mark-before-versions"],
+)
+def test_a_server_of_another_toolkit_gets_the_full_converge(bubble: Bubble, stale: str) -> None:
+    bubble.on_server("ops-1", f"printf '{stale}\\n' > {MARK}; rm {BASELINE_FILE}")
+    out = bubble("apply")
+    assert f"ops-1: full converge to toolkit {toolkit_version()}" in out
+    assert bubble.on_server("ops-1", f"test -f {BASELINE_FILE} && head -1 {MARK}") == (
+        f"toolkit: {toolkit_version()}\n"
+    )
+    assert "ops-1: up to date" in bubble("apply")
+
+
+def test_full_forces_the_full_converge(bubble: Bubble) -> None:
+    bubble.on_server("ops-1", f"rm {BASELINE_FILE}")
+    assert "ops-1: up to date" in bubble("apply")
+    assert bubble.on_server("ops-1", f"test -f {BASELINE_FILE} || echo missing") == "missing\n"
+    out = bubble("apply", "--full")
+    assert f"ops-1: full converge to toolkit {toolkit_version()}" in out
+    bubble.on_server("ops-1", f"test -f {BASELINE_FILE}")
+
+
+def test_replacing_a_server_that_holds_accounts_is_refused(bubble: Bubble) -> None:
+    servers = bubble.root / "catalog" / "servers.yml"
+    catalog = servers.read_text()
+    before = leader("ops-1")
+    bubble.on_server("ops-1", "echo precious > /srv/alice/www/keep.txt")
+    # A bigger disk means a new lab server: alice's files would go with the old one.
+    servers.write_text(catalog.replace("disk: 80GiB", "disk: 90GiB"))
+    try:
+        done = bubble.run("apply", "--yes")
+    finally:
+        servers.write_text(catalog)
+    assert done.returncode == 1
+    assert errors(done) == [
+        "error: refusing to replace server ops-1, which holds 1 account(s) (alice): nothing "
+        "applied (move or delete its accounts first, or undo the catalog change)"
+    ]
+    assert leader("ops-1") == before
+    assert bubble.on_server("ops-1", "cat /srv/alice/www/keep.txt") == "precious\n"
+
+
+def test_destroying_an_empty_server_is_asked_about(bubble: Bubble) -> None:
+    bubble("server", "add", "ops-2", *LAB_SERVER)
+    out = bubble("apply", "--server", "ops-1")  # Terraform boots ops-2; Ansible on ops-1 only
+    assert "terraform lab: create ops-2" in out
+    leader("ops-2")
+
+    done = bubble.run("server", "remove", "ops-2")
+    assert done.returncode == 1
+    removal = "remove server ops-2 (the next `bubble apply` destroys it)"
+    assert errors(done) == [f"error: this would {removal}: {NO_TERMINAL}"]
+    bubble("server", "remove", "ops-2", "--yes")
+    done = bubble.run("apply", "--server", "ops-1")
+    assert done.returncode == 1
+    assert "terraform lab: destroy ops-2" in done.stdout
+    assert errors(done) == [f"error: this would destroy or replace server(s) ops-2: {NO_TERMINAL}"]
+    leader("ops-2")
+    out = bubble("apply", "--server", "ops-1", "--yes")
+    assert "terraform lab: destroy ops-2" in out
+    assert lab.load_state(LAB, "ops-2") is None
+
+
+def test_lab_down_is_asked_about(bubble: Bubble) -> None:
+    done = bubble.run("lab", "down")
+    assert done.returncode == 1
+    assert errors(done) == [
+        f"error: this would destroy 1 lab server(s) in {LAB.dir}: ops-1: {NO_TERMINAL}"
+    ]
+    leader("ops-1")
