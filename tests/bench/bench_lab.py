@@ -6,34 +6,14 @@ ping, one ssh round-trip. Runs in an isolated lab that it takes down at the end.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ENV = {
-    **os.environ,
-    "BUBBLE_LAB_DIR": "/var/lib/bubblehost/lab-bench",
-    "BUBBLE_LAB_BRIDGE": "bubble-bench",
-    "BUBBLE_LAB_GATEWAY": "198.18.2.1/24",
-    "BUBBLE_APPLY": "1",
-}
+from tests.lab.cli import Bubble, isolated_lab, lab_available, server_args
 
-
-def bubble(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "glue.cli.main", "--root", str(root), *args],
-        env=ENV,
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"bench: bubble {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout
+LAB_ENV = isolated_lab("bench", 2)
 
 
 def clock(action: object) -> float:
@@ -47,88 +27,42 @@ def line(name: str, seconds: float, baseline: float) -> str:
 
 
 def run() -> list[str]:
-    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
+    if not lab_available():
         return ["lab benchmark skipped: needs root and systemd-nspawn"]
     out = []
     with tempfile.TemporaryDirectory(prefix="bubble-bench-") as tmp:
-        root = Path(tmp) / "ops"
-        subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", "init", str(root)],
-            check=True,
-            env=ENV,
-            capture_output=True,
-        )
+        bubble = Bubble(Path(tmp) / "ops", LAB_ENV)
+        bubble.init()
         try:
             from glue.remote import public_key
 
             boot = clock(
-                lambda: bubble(
-                    root,
-                    "lab",
-                    "server-create",
-                    "bench0",
-                    "--address",
-                    "198.18.2.200",
-                    "--ssh-key",
-                    public_key(root),
-                    "--disk-gib",
-                    "4",
-                )
-            )
-            bubble(root, "lab", "server-destroy", "bench0")
+                lambda: bubble("lab", "server-create", "bench0", "--address", "198.18.2.200",
+                               "--ssh-key", public_key(bubble.root), "--disk-gib", "4")
+            )  # fmt: skip
+            bubble("lab", "server-destroy", "bench0")
             out.append(line("baseline: boot a bare lab server", boot, boot))
 
             def add_server() -> None:
-                bubble(
-                    root,
-                    "server",
-                    "add",
-                    "bench1",
-                    "--provider",
-                    "lab",
-                    "--cores",
-                    "2",
-                    "--core-ghz",
-                    "2",
-                    "--memory",
-                    "4GiB",
-                    "--disk",
-                    "80GiB",
-                )
-                bubble(root, "apply")
+                bubble("server", "add", "bench1", *server_args(memory="4GiB", disk="80GiB"))
+                bubble("apply")
 
             out.append(line("server add -> configured server", clock(add_server), boot))
 
-            ping = clock(lambda: bubble(root, "server", "ssh", "bench1", "--", "true"))
+            ping = clock(lambda: bubble("server", "ssh", "bench1", "--", "true"))
             out.append(line("baseline: one ssh round-trip", ping, ping))
 
             def create_account() -> None:
-                bubble(root, "account", "create", "site1", "--domain", "site1.example")
+                bubble("account", "create", "site1", "--domain", "site1.example")
                 address = "198.18.2.11"
-                subprocess.run(
-                    [
-                        "curl",
-                        "-sf",
-                        "--max-time",
-                        "10",
-                        "-H",
-                        "Host: site1.example",
-                        f"http://{address}/",
-                    ],
-                    check=False,
-                    capture_output=True,
-                )
+                curl = ["curl", "-sf", "--max-time", "10", "-H", "Host: site1.example"]
+                subprocess.run([*curl, f"http://{address}/"], check=False, capture_output=True)
 
             out.append(line("account create -> site answering", clock(create_account), ping))
 
             def raise_limit() -> None:
-                bubble(root, "account", "set", "site1", "--cpu", "2GHz")
-                shown = bubble(
-                    root,
-                    "server",
-                    "ssh",
-                    "bench1",
-                    "--",
+                bubble("account", "set", "site1", "--cpu", "2GHz")
+                quota = (
                     "systemctl",
                     "show",
                     "acct-site1.slice",
@@ -136,11 +70,12 @@ def run() -> list[str]:
                     "CPUQuotaPerSecUSec",
                     "--value",
                 )
+                shown = bubble("server", "ssh", "bench1", "--", *quota)
                 assert shown.strip() == "1s", shown
 
             out.append(line("limit change -> limit in force", clock(raise_limit), ping))
         finally:
-            bubble(root, "lab", "down", "--yes")
+            bubble("lab", "down", "--yes")
     return out
 
 

@@ -7,72 +7,26 @@ other test's servers), a fresh operator root, and only the `bubble` CLI: `server
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
+
 pytestmark = pytest.mark.lab
 
-LAB_ENV = {
-    "BUBBLE_LAB_DIR": "/var/lib/bubblehost/lab-e2e",
-    "BUBBLE_LAB_BRIDGE": "bubble-e2e",
-    "BUBBLE_LAB_GATEWAY": "198.18.1.1/24",
-    "BUBBLE_APPLY": "1",
-}
-
-
+LAB_ENV = isolated_lab("e2e", 1)
 # Every server of this test: 2 cores at 2 GHz (so 1 GHz = CPUQuota 50%), room for accounts.
-LAB_SERVER = ("--provider", "lab", "--cores", "2", "--core-ghz", "2", "--memory", "4GiB",
-              "--disk", "80GiB")  # fmt: skip
-
-
-class Bubble:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**os.environ, **LAB_ENV, "BUBBLE_ROOT": str(root)}
-
-    def __call__(self, *args: str, check: bool = True, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", *args],
-            env=self.env,
-            text=True,
-            capture_output=True,
-            input=stdin,
-            timeout=1200,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"bubble {' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout
-
-    def background(self, *args: str) -> subprocess.Popen[bytes]:
-        """The same command, left running (the caller waits for it)."""
-        argv = [sys.executable, "-m", "glue.cli.main", *args]
-        return subprocess.Popen(
-            argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    def json(self, *args: str) -> object:
-        return json.loads(self(*args, "--json"))
-
-    def on_server(self, server: str, command: str) -> str:
-        return self("server", "ssh", server, "--", "sh", "-c", command)
+LAB_SERVER = server_args(memory="4GiB", disk="80GiB")
 
 
 @pytest.fixture(scope="module")
 def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
-    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
-        pytest.skip("lab tests need root and systemd-nspawn")
-    root = tmp_path_factory.mktemp("ops") / "root"
-    cli = Bubble(root)
-    subprocess.run([sys.executable, "-m", "glue.cli.main", "init", str(root)], check=True)
+    cli = fresh_bubble(tmp_path_factory, LAB_ENV)
     for name in ("e2e1", "e2e2"):
         cli("server", "add", name, *LAB_SERVER)
     for name in ("alice", "bob", "carol"):
@@ -81,7 +35,7 @@ def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
     try:
         yield cli
     finally:
-        cli("lab", "down", "--yes", check=False)
+        cli.run("lab", "down", "--yes")
 
 
 def servers(bubble: Bubble) -> dict[str, dict[str, object]]:
@@ -162,9 +116,7 @@ def test_site_answers_with_php_as_the_account_in_its_slice(bubble: Bubble) -> No
         'shell_exec("cat /proc/self/cgroup");'
     )
     for name in ("alice", "dave"):
-        bubble(
-            "account", "exec", name, "--", "sh", "-c", f"cat > www/index.php <<'EOF'\n{php}\nEOF"
-        )
+        bubble.as_account(name, f"cat > www/index.php <<'EOF'\n{php}\nEOF")
         address = servers(bubble)[str(account(bubble, name)["server"])]["address"]
         user, cgroups = http(address, f"{name}.example", "/index.php").split("|", 1)
         assert user == name
@@ -190,7 +142,7 @@ def test_cpu_limit_is_measured_and_raised_live(bubble: Bubble) -> None:
         assert raised > 0.75, raised
         assert bubble.on_server("e2e1", pid).strip() == master_before
     finally:
-        bubble("account", "exec", "alice", "--", "pkill", "-f", "while :", check=False)
+        bubble.run("account", "exec", "alice", "--", "pkill", "-f", "while :")
         proc.wait(60)
     assert account(bubble, "alice")["in_force"]["cpu_mhz"] == 3000  # type: ignore[index]
 
@@ -207,7 +159,7 @@ def test_a_new_server_is_configured_by_apply(bubble: Bubble) -> None:
 
 
 def test_delete_keeps_an_archive_unless_purged(bubble: Bubble) -> None:
-    bubble("account", "exec", "carol", "--", "sh", "-c", "echo keep-me > www/precious.txt")
+    bubble.as_account("carol", "echo keep-me > www/precious.txt")
     bubble("account", "delete", "carol")
     assert "carol" not in bubble("account", "list")
     archive = bubble.on_server("e2e1", "ls /srv/.archive")

@@ -8,10 +8,7 @@ root, and only the `bubble` CLI.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,52 +16,21 @@ import pytest
 
 from glue import lab
 from glue.services.apply import toolkit_version
+from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = {
-    "BUBBLE_LAB_DIR": "/var/lib/bubblehost/lab-ops",
-    "BUBBLE_LAB_BRIDGE": "bubble-ops",
-    "BUBBLE_LAB_GATEWAY": "198.18.4.1/24",
-    "BUBBLE_APPLY": "1",
-}
+LAB_ENV = isolated_lab("ops", 4)
 LAB = lab.LabConfig(
     dir=Path(LAB_ENV["BUBBLE_LAB_DIR"]),
     bridge=LAB_ENV["BUBBLE_LAB_BRIDGE"],
     gateway=LAB_ENV["BUBBLE_LAB_GATEWAY"],
 )
-LAB_SERVER = ("--provider", "lab", "--cores", "2", "--core-ghz", "2", "--memory", "4GiB",
-              "--disk", "80GiB")  # fmt: skip
+LAB_SERVER = server_args(memory="4GiB", disk="80GiB")
 MARK = "/etc/bubblehost/converged"
 # Installed by the baseline role (site.yml) and by nothing accounts.yml runs.
 BASELINE_FILE = "/etc/logrotate.d/bubblehost"
 NO_TERMINAL = "pass --yes to confirm (no terminal to ask on)"
-
-
-class Bubble:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**os.environ, **LAB_ENV, "BUBBLE_ROOT": str(root)}
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """The CLI with no terminal on stdin (as in a script or CI)."""
-        return subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", *args],
-            env=self.env,
-            text=True,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            timeout=1200,
-            check=False,
-        )
-
-    def __call__(self, *args: str) -> str:
-        done = self.run(*args)
-        assert done.returncode == 0, f"bubble {' '.join(args)} failed: {done.stderr.strip()}"
-        return done.stdout
-
-    def on_server(self, server: str, command: str) -> str:
-        return self("server", "ssh", server, "--", "sh", "-c", command)
 
 
 def errors(done: subprocess.CompletedProcess[str]) -> list[str]:
@@ -80,11 +46,7 @@ def leader(name: str) -> int:
 
 @pytest.fixture(scope="module")
 def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
-    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
-        pytest.skip("lab tests need root and systemd-nspawn")
-    root = tmp_path_factory.mktemp("ops") / "root"
-    cli = Bubble(root)
-    subprocess.run([sys.executable, "-m", "glue.cli.main", "init", str(root)], check=True)
+    cli = fresh_bubble(tmp_path_factory, LAB_ENV)
     cli("server", "add", "ops-1", *LAB_SERVER)
     cli("account", "create", "alice", "--domain", "alice.example", "--no-apply")
     out = cli("apply")

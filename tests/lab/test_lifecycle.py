@@ -9,67 +9,34 @@ An isolated lab of its own (directory, bridge, subnet), torn down at the end.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
+
 pytestmark = pytest.mark.lab
 
-LAB_ENV = {
-    "BUBBLE_LAB_DIR": "/var/lib/bubblehost/lab-life",
-    "BUBBLE_LAB_BRIDGE": "bubble-life",
-    "BUBBLE_LAB_GATEWAY": "198.18.3.1/24",
-    "BUBBLE_APPLY": "1",
-}
+LAB_ENV = isolated_lab("life", 3)
 SERVER = "life1"
-LAB_SERVER = ("--provider", "lab", "--cores", "2", "--core-ghz", "2", "--memory", "8GiB",
-              "--disk", "200GiB")  # fmt: skip
-
-
-class Bubble:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**os.environ, **LAB_ENV, "BUBBLE_ROOT": str(root)}
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", *args],
-            env=self.env, text=True, capture_output=True, timeout=1200,
-        )  # fmt: skip
-
-    def __call__(self, *args: str) -> str:
-        done = self.run(*args)
-        if done.returncode != 0:
-            raise AssertionError(f"bubble {' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout
-
-    def account(self, name: str) -> dict[str, object]:
-        data = json.loads(self("account", "show", name, "--json"))
-        assert isinstance(data, dict)
-        return data
-
-    def on_server(self, command: str) -> str:
-        return self("server", "ssh", SERVER, "--", "sh", "-c", command)
+LAB_SERVER = server_args(memory="8GiB", disk="200GiB")
 
 
 @pytest.fixture(scope="module")
 def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
-    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
-        pytest.skip("lab tests need root and systemd-nspawn")
-    root = tmp_path_factory.mktemp("life") / "root"
-    cli = Bubble(root)
-    cli("init", str(root))
+    cli = fresh_bubble(tmp_path_factory, LAB_ENV, "life")
     cli("server", "add", SERVER, *LAB_SERVER)
     try:
         yield cli
     finally:
         cli.run("lab", "down", "--yes")
+
+
+def account(bubble: Bubble, name: str) -> dict[str, object]:
+    data = bubble.json("account", "show", name)
+    assert isinstance(data, dict)
+    return data
 
 
 def lab_call(function: str, *args: object) -> None:
@@ -106,36 +73,39 @@ def test_changes_for_a_server_never_built_are_said_at_once(bubble: Bubble) -> No
     assert time.monotonic() - started < 30
     bubble("apply")
     quota = "systemctl show acct-alice.slice -p CPUQuotaPerSecUSec --value"
-    assert bubble.on_server(quota).strip() == "1s"  # 2 GHz on 2 GHz cores
+    assert bubble.on_server(SERVER, quota).strip() == "1s"  # 2 GHz on 2 GHz cores
 
 
 def test_a_create_that_failed_on_the_server_is_finished_by_the_same_command(
     bubble: Bubble,
 ) -> None:
     # A plain file where bob's home subvolume must go: the server step fails half-way.
-    bubble.on_server("touch /srv/bob")
+    bubble.on_server(SERVER, "touch /srv/bob")
     failed = bubble.run("account", "create", "bob", "--domain", "bob.example")
     assert failed.returncode == 1
     error = failed.stderr.strip().splitlines()[-1]
     assert error.startswith("error: ansible accounts.yml: server life1, task ")
     assert error.endswith("(account bob is in the catalog: run the same command again to finish)")
-    assert bubble.account("bob")["server"] == SERVER
+    assert account(bubble, "bob")["server"] == SERVER
     other = bubble.run("account", "create", "bob", "--domain", "bob.example", "--plan", "gold")
     assert other.returncode == 1
     assert "already exists on life1 with other settings: plan base (asked: gold)" in other.stderr
-    bubble.on_server("rm /srv/bob")
+    bubble.on_server(SERVER, "rm /srv/bob")
     out = bubble("account", "create", "bob", "--domain", "bob.example")
     assert out.splitlines() == [
         f"account bob: already in the catalog on {SERVER}, as asked",
         f"account bob is live on {SERVER}",
     ]
-    assert bubble.on_server("id -un bob").strip() == "bob"
-    assert bubble.on_server("btrfs subvolume show /srv/bob >/dev/null && echo yes").strip() == "yes"
+    assert bubble.on_server(SERVER, "id -un bob").strip() == "bob"
+    assert (
+        bubble.on_server(SERVER, "btrfs subvolume show /srv/bob >/dev/null && echo yes").strip()
+        == "yes"
+    )
 
 
 def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: Bubble) -> None:
     bubble("account", "create", "carol", "--domain", "carol.example")
-    bubble("account", "exec", "alice", "--", "sh", "-c", "echo keep-me > www/precious.txt")
+    bubble.as_account("alice", "echo keep-me > www/precious.txt")
     lab_call("stop_server", SERVER)
     try:
         started = time.monotonic()
@@ -146,8 +116,8 @@ def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: B
             assert last.startswith(f"server {SERVER} does not answer (ssh: ")
             assert last.endswith("run `bubble apply` when it is back")
         assert time.monotonic() - started < 60
-        assert bubble.account("alice")["state"] == "removing"
-        assert bubble.account("bob")["state"] == "purging"
+        assert account(bubble, "alice")["state"] == "removing"
+        assert account(bubble, "bob")["state"] == "purging"
         taken = bubble.run("account", "create", "dave", "--domain", "alice.example")
         assert taken.returncode == 1
         assert "'alice.example' already belongs to account 'alice' (being removed" in taken.stderr
@@ -160,8 +130,8 @@ def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: B
     assert [row["name"] for row in listed] == ["carol"]
     gone = "id {0} >/dev/null 2>&1 || test -e /etc/nginx/conf.d/acct-{0}.conf || echo gone"
     for name in ("alice", "bob"):
-        assert bubble.on_server(gone.format(name)).strip() == "gone", name
-    archives = bubble.on_server("ls /srv/.archive").split()
+        assert bubble.on_server(SERVER, gone.format(name)).strip() == "gone", name
+    archives = bubble.on_server(SERVER, "ls /srv/.archive").split()
     assert [a.split("-")[0] for a in archives] == ["alice"]  # bob was purged
     bubble("account", "create", "dave", "--domain", "alice.example")
 
@@ -175,8 +145,11 @@ def test_a_delete_recorded_in_the_catalog_is_carried_out_by_apply(bubble: Bubble
     )
     out = bubble("account", "delete", "carol", "--no-apply")
     assert "removal recorded in the catalog (removing)" in out
-    assert bubble.on_server("id -un carol").strip() == "carol"  # still there
+    assert bubble.on_server(SERVER, "id -un carol").strip() == "carol"  # still there
     bubble("apply")
     assert not (bubble.root / "catalog/accounts/carol.yml").exists()
-    assert bubble.on_server("id carol >/dev/null 2>&1 || echo gone").strip() == "gone"
-    assert bubble.on_server("systemctl is-active php-fpm-acct@dave.service").strip() == "active"
+    assert bubble.on_server(SERVER, "id carol >/dev/null 2>&1 || echo gone").strip() == "gone"
+    assert (
+        bubble.on_server(SERVER, "systemctl is-active php-fpm-acct@dave.service").strip()
+        == "active"
+    )

@@ -17,7 +17,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,15 +31,11 @@ from imapclient import IMAPClient
 from migrator.sources import TlsOptions
 from migrator.tlsutil import context
 from tests.integration.migration import data, servers
+from tests.lab.cli import Bubble, isolated_lab, lab_available, server_args
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = {
-    "BUBBLE_LAB_DIR": "/var/lib/bubblehost/lab-mig",
-    "BUBBLE_LAB_BRIDGE": "bubble-mig",
-    "BUBBLE_LAB_GATEWAY": "198.18.3.1/24",
-    "BUBBLE_APPLY": "1",
-}
+LAB_ENV = isolated_lab("mig", 3)
 SERVER = "mig1"
 ACCOUNT = "shop"
 DOMAIN = "shop.example"
@@ -102,38 +97,6 @@ EXPECTED_FOLDERS = {
 TIMINGS: dict[str, float] = {}
 
 
-class Bubble:
-    """The `bubble` CLI against this test's root and isolated lab."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**os.environ, **LAB_ENV, "BUBBLE_ROOT": str(root)}
-        for key in [k for k in self.env if k.startswith("BUBBLE_MIGRATE_")]:
-            del self.env[key]  # passwords only from the file this test writes
-
-    def run(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", *args],
-            env=self.env,
-            text=True,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def __call__(self, *args: str) -> str:
-        done = self.run(*args)
-        if done.returncode != 0:
-            raise AssertionError(f"bubble {' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout
-
-    def on_server(self, command: str) -> str:
-        return self("server", "ssh", SERVER, "--", "sh", "-c", command)
-
-    def as_account(self, command: str) -> str:
-        return self("account", "exec", ACCOUNT, "--", "sh", "-c", command)
-
-
 @dataclass
 class World:
     bubble: Bubble
@@ -188,12 +151,14 @@ def _old_mailbox(cert: Path) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
+    if not lab_available():
         pytest.skip("lab tests need root and systemd-nspawn")
     base = Path(tempfile.mkdtemp(prefix="bubble-miglab-"))
     base.chmod(0o755)  # Dovecot (its own user) and nobody-owned maildirs lie below
     root = tmp_path_factory.mktemp("ops") / "root"
-    bubble = Bubble(root)
+    bubble = Bubble(root, LAB_ENV)
+    for variable in [k for k in bubble.env if k.startswith("BUBBLE_MIGRATE_")]:
+        del bubble.env[variable]  # passwords only from the file this test writes
     running: list[Any] = []
     try:
         # The old host, on loopback.
@@ -214,13 +179,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
         # A fresh root, one lab server, the account and its mailbox: only the CLI.
         start = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-m", "glue.cli.main", "init", str(root)],
-            check=True,
-            capture_output=True,
-        )
-        bubble("server", "add", SERVER, "--provider", "lab", "--cores", "2", "--core-ghz", "2",
-               "--memory", "4GiB", "--disk", "80GiB")  # fmt: skip
+        bubble.init()
+        bubble("server", "add", SERVER, *server_args(memory="4GiB", disk="80GiB"))
         bubble("account", "create", ACCOUNT, "--domain", DOMAIN, "--no-apply")
         bubble("apply")
         TIMINGS["lab server applied"] = time.monotonic() - start
@@ -230,7 +190,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         bubble("account", "mailbox", ACCOUNT, MAILBOX, "--password-file", str(box_pw))
         # The server's own IMAP certificate, fetched over the authenticated ssh channel.
         server_cert = base / "mig1-imap.pem"
-        server_cert.write_text(bubble.on_server("cat /etc/dovecot/private/dovecot.pem"))
+        server_cert.write_text(bubble.on_server(SERVER, "cat /etc/dovecot/private/dovecot.pem"))
         listing = json.loads(bubble("server", "list", "--json"))
         address = str(next(s["address"] for s in listing if s["name"] == SERVER))
 
@@ -307,8 +267,8 @@ def test_check_passes_and_copies_nothing(world: World) -> None:
     assert parts["db"]["detail"] == {"tables": 4, "routines": 2, "triggers": 2}
     assert parts["mail"]["items"] == sum(EXPECTED_FOLDERS.values())
     # Nothing arrived: no site files, no database, an empty mailbox.
-    assert "products.php" not in world.bubble.as_account("ls -A www")
-    assert "shop_shop" not in world.bubble.as_account("mariadb -N -B -e 'SHOW DATABASES'")
+    assert "products.php" not in world.bubble.as_account(ACCOUNT, "ls -A www")
+    assert "shop_shop" not in world.bubble.as_account(ACCOUNT, "mariadb -N -B -e 'SHOW DATABASES'")
     assert sum(imap_counts(world).values()) == 0
 
 
@@ -334,7 +294,7 @@ def test_site_serves_the_migrated_files(world: World) -> None:
         assert body == content, rel
     # On disk: every file, byte-identical, with the old host's mtime, owned by the account.
     lines = world.bubble.as_account(
-        "cd www && find . -type f ! -name config.local.php -printf '%P\\t%s\\t%T@\\t%u\\n'"
+        ACCOUNT, "cd www && find . -type f ! -name config.local.php -printf '%P\\t%s\\t%T@\\t%u\\n'"
     ).splitlines()
     found = {p: (int(s), int(float(t)), u) for p, s, t, u in (x.split("\t") for x in lines)}
     want = {
@@ -346,7 +306,7 @@ def test_site_serves_the_migrated_files(world: World) -> None:
 
 def test_php_page_reads_the_migrated_database(world: World) -> None:
     # What the customer does on the new host: point the site at its new database.
-    world.bubble.as_account(f"cat > www/config.local.php <<'EOF'\n{CONFIG_LOCAL}EOF")
+    world.bubble.as_account(ACCOUNT, f"cat > www/config.local.php <<'EOF'\n{CONFIG_LOCAL}EOF")
     status, body = http_get(world.address, "/products.php")
     text = body.decode()
     assert status == 200, text
@@ -371,7 +331,7 @@ def test_php_page_reads_the_migrated_database(world: World) -> None:
         "SELECT COUNT(*) FROM audit; ROLLBACK"
     )
     mariadb = "mariadb -N -B --default-character-set=utf8mb4 shop_shop"
-    out = world.bubble.as_account(f'{mariadb} -e "{sql}"')
+    out = world.bubble.as_account(ACCOUNT, f'{mariadb} -e "{sql}"')
     slug, audits = out.split()
     assert slug == "neu-ä" and int(audits) == 4 + BULK_ROWS + 1
 
