@@ -18,7 +18,7 @@ from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = isolated_lab("life", 3)
+LAB_ENV = isolated_lab("life", 5)
 SERVER = "life1"
 LAB_SERVER = server_args(memory="8GiB", disk="200GiB")
 
