@@ -216,7 +216,7 @@ done
 
 
 def test_database_writes_are_refused_past_the_disk_limit(space: Any) -> None:
-    server, _ = space
+    server, inv = space
     pid = _mariadb_pid(server)
     filled = exec_as(server, "alice", FILL_DB, timeout=300)
     assert "refused at" in filled.stdout, filled.stdout[-2000:]
@@ -225,6 +225,14 @@ def test_database_writes_are_refused_past_the_disk_limit(space: Any) -> None:
     assert shown["over"] and shown["writes"] == "refused", shown
     # Overshoot is bounded by what alice writes in one guard period (5 s).
     assert shown["used"] <= (DISK_MIB + 60) * MIB, shown
+    # A converge meanwhile keeps the writes refused (and changes nothing).
+    converged = inv.run("accounts.yml")
+    assert converged.returncode == 0, converged.output[-4000:]
+    assert converged.changed(SERVER) == 0, "\n".join(converged.changed_tasks())
+    still = exec_as(
+        server, "alice", 'mariadb alice_site -e "INSERT INTO big (b) VALUES (1)" 2>&1\n'
+    )
+    assert "command denied" in still.stdout, still.stdout
     # The server never went down, and bob's database takes writes.
     assert _mariadb_pid(server) == pid
     bob = exec_as(
