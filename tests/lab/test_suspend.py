@@ -22,6 +22,8 @@ SERVER = "spc-web1"
 ADDRESS = "198.18.0.71"
 FTP_PASSWORD = "alice-ftp-pw-7"
 MAILBOX, MAIL_PASSWORD = "info@alice.example", "alice-mail-pw-7"
+# A mailbox in alice's home under a domain she no longer serves: refused all the same.
+FORMER = "old@former.example"
 WHO_PHP = "<?php echo posix_getpwuid(posix_geteuid())['name'], \"\\n\";\n"
 
 
@@ -34,7 +36,8 @@ def suspend_lab(lab_server: Any, tmp_path_factory: pytest.TempPathFactory) -> tu
     done = inv.run("site.yml")
     assert done.returncode == 0, done.output[-6000:]
     server.ssh("bubble-ftp-password alice", input=f"{FTP_PASSWORD}\n")
-    server.ssh(f"bubble-mailbox-password alice {MAILBOX}", input=f"{MAIL_PASSWORD}\n")
+    for mailbox in (MAILBOX, FORMER):
+        server.ssh(f"bubble-mailbox-password alice {mailbox}", input=f"{MAIL_PASSWORD}\n")
     for name in ("alice", "bob"):
         put_file(server, name, f"/srv/{name}/www/who.php", WHO_PHP)
     return server, inv
@@ -47,13 +50,13 @@ def _ftp() -> ftplib.FTP:
     return ftp
 
 
-def _imap() -> imaplib.IMAP4:
+def _imap(mailbox: str = MAILBOX) -> imaplib.IMAP4:
     imap = imaplib.IMAP4(ADDRESS, 143, timeout=15)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # the lab server's own self-signed certificate
     imap.starttls(ssl_context=ctx)
-    imap.login(MAILBOX, MAIL_PASSWORD)
+    imap.login(mailbox, MAIL_PASSWORD)
     return imap
 
 
@@ -89,8 +92,9 @@ def test_suspend_ends_sessions_and_refuses_logins_resume_restores(suspend_lab: A
     # ... new logins are refused, the web answers 503, nothing of alice's runs ...
     with pytest.raises(ftplib.error_perm):
         _ftp()
-    with pytest.raises(imaplib.IMAP4.error):
-        _imap()
+    for mailbox in (MAILBOX, FORMER):
+        with pytest.raises(imaplib.IMAP4.error):
+            _imap(mailbox)
     assert http_get(ADDRESS, "alice.example", "/who.php")[0] == 503
     assert server.ssh("pgrep -u alice", check=False).returncode == 1
     assert server.ssh("systemctl is-active acct-alice.slice", check=False).stdout.strip() in (
@@ -108,7 +112,8 @@ def test_suspend_ends_sessions_and_refuses_logins_resume_restores(suspend_lab: A
     ftp = _ftp()
     assert ftp.pwd() == "/"
     ftp.quit()
-    imap = _imap()
-    assert imap.select("INBOX")[0] == "OK"
-    imap.logout()
+    for mailbox in (MAILBOX, FORMER):
+        imap = _imap(mailbox)
+        assert imap.select("INBOX")[0] == "OK"
+        imap.logout()
     assert http_get(ADDRESS, "alice.example", "/who.php") == (200, "alice\n")
