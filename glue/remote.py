@@ -99,12 +99,28 @@ def wait_for_ssh(root: Path, name: str, server: Server, timeout: float = 120) ->
 def in_bubble(account: str, argv: Sequence[str], max_seconds: int = EXEC_MAX_SECONDS) -> list[str]:
     """The remote command line that runs `argv` as the account: in its slice, in its home,
     under bubble-confine (the seccomp filter its PHP runs under: no nested btrfs subvolumes),
-    stopped after `max_seconds` even if the ssh client goes away."""
+    stopped after `max_seconds` even if the ssh client goes away.
+
+    Sandboxed like its PHP-FPM master: it writes only in its home (inside its disk limit) and in
+    private /tmp, /var/tmp, /dev/shm and /run/lock, small tmpfs charged to its slice's memory
+    (never in the server's shared world-writable places); its System V IPC and POSIX queues
+    are its own."""
+    home, tmp, shm = f"/srv/{account}", "64M", "16M"  # the web role's sizes for its PHP
+    sandbox = [
+        "PrivateDevices=yes", "PrivateIPC=yes", "ProtectSystem=strict", "ProtectHome=yes",
+        "ProtectProc=invisible", "NoNewPrivileges=yes", "RestrictSUIDSGID=yes",
+        f"ReadWritePaths={home}",
+        f"TemporaryFileSystem=/tmp:mode=1777,nosuid,nodev,size={tmp}",
+        f"TemporaryFileSystem=/var/tmp:mode=1777,nosuid,nodev,size={tmp}",
+        f"TemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev,noexec,size={shm}",
+        "TemporaryFileSystem=/run/lock:mode=1777,nosuid,nodev,noexec,size=1M",
+    ]  # fmt: skip
     return [
         "systemd-run", "--quiet", "--wait", "--pipe", "--collect",
         "-p", f"RuntimeMaxSec={max_seconds}",
+        *(arg for prop in sandbox for arg in ("-p", prop)),
         f"--slice=acct-{account}.slice", f"--uid={account}",
-        f"--working-directory=/srv/{account}",
+        f"--working-directory={home}",
         "--", CONFINE, *argv,
     ]  # fmt: skip
 
