@@ -137,6 +137,10 @@ def _section(path: Path, source: str, key: str, problems: list[str]) -> dict[str
 
 def load_catalog(root: Path) -> Catalog:
     """Load and validate the whole catalog; raise CatalogError listing every problem."""
+    if not catalog_dir(root).is_dir():  # a mistyped --root is not an empty, valid catalog
+        raise BubbleError(
+            f"no catalog at {catalog_dir(root)} (run `bubble init {root}`, or give --root)"
+        )
     problems: list[str] = []
     rel = Path("catalog")
     plans: dict[str, Plan] = {}

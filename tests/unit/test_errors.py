@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,3 +143,17 @@ def test_an_unreachable_state_db_is_one_line(root: Path) -> None:
 def test_a_bug_keeps_its_traceback() -> None:
     with pytest.raises(KeyError), _one_line_errors():
         raise KeyError("a bug")
+
+
+def test_a_mistyped_root_is_not_an_empty_valid_catalog(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "glue.cli.main", "--root", str(tmp_path / "nowhere"), "validate"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: no catalog at {tmp_path / 'nowhere' / 'catalog'} "
+        f"(run `bubble init {tmp_path / 'nowhere'}`, or give --root)"
+    )
