@@ -3,7 +3,7 @@ stack: what each server would undergo is shown, a plan that destroys or replaces
 still holding accounts is refused with nothing applied, and a destructive plan is asked about.
 
 The lab stack's `bubble_command` is a recorder here (booting lab servers needs root and
-systemd-nspawn: tests/lab/test_apply_safety.py does it for real), so the recorded calls are
+systemd-nspawn: tests/lab/test_apply_safety_lab.py does it for real), so the recorded calls are
 exactly the servers Terraform created or destroyed.
 """
 
