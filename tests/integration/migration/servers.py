@@ -6,9 +6,11 @@ Ports (127.0.0.1 only, picked to stay clear of the other test suites):
   23423 sshd (SFTP)
   23424 vsftpd, odd tree     23470-23479 its passive range
   23425 pyftpdlib FTPS with quirks, odd tree   23480-23489 its passive range
+  23426 vsftpd, a tree with a file the user may not read   23500-23509 its passive range
   23406 MariaDB "old host" (TLS, our own CA)   23407 MariaDB "target"
   23408 MariaDB "old host" without TLS
   23993 Dovecot "old host" (IMAPS)   23143 Dovecot "target" (IMAP)
+  23994 Dovecot "modern old host" (IMAPS, folder names with dots)
 Every server is a child Popen'ed here and stopped by its PID with wait(): PID 1 on these
 machines does not reap orphans.
 """
@@ -39,6 +41,8 @@ PORT_DB_TARGET = 23407
 PORT_DB_PLAIN = 23408
 PORT_IMAPS_OLD = 23993
 PORT_IMAP_TARGET = 23143
+PORT_IMAPS_NAMES = 23994
+PORT_VSFTPD_REFUSED = 23426
 
 
 RUNNING: dict[str, Server] = {}  # for tests that break a server's sessions on purpose
