@@ -244,7 +244,8 @@ def names_messages() -> list[tuple[str, bytes]]:
 
 
 # A site with a file the old host refuses to the customer (root's, mode 0600).
-REFUSED_FILES = {"index.html": b"<p>refusing host</p>\n", "logs/access.log": b"GET /\n"}
+REFUSED_FILES = {"index.html": b"<p>refusing host</p>\n", "logs/access.log": b"GET /\n",
+                 "docs/readme.txt": b"nothing refused below docs/\n"}  # fmt: skip
 REFUSED_FILE = "logs/error.log"
 
 
