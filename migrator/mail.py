@@ -3,7 +3,9 @@
 Reads with EXAMINE + BODY.PEEK[] so the old host's \\Seen flags never change. A message is
 known by its Message-ID (a hash of Date/From/Subject when it has none) plus RFC822.SIZE;
 duplicates count: two identical source messages give two target messages. A re-run appends
-only what is missing and brings flags (keywords included) in line with the source.
+only what is missing and brings flags (keywords included) in line with the source. A folder
+the target refuses (its name, or a NO while copying it) is reported and skipped; every other
+folder is still copied. A broken connection fails the whole part.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from email.parser import BytesHeaderParser
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from migrator.errors import MigrationError
 from migrator.sources import MailSource, TlsOptions
@@ -268,6 +270,8 @@ class MailCopier:
             for folder, target_name in plan:
                 try:
                     self._copy_folder(src, dst, folder, target_name, result, progress)
+                except IMAPClientAbortError:
+                    raise  # the connection broke: the whole part fails
                 except IMAPClientError as exc:  # this folder only (the server said NO)
                     result.folders.pop(target_name, None)
                     result.skipped_folders[folder.name] = f"not copied: {_text(exc)}"
@@ -313,6 +317,8 @@ class MailCopier:
                 continue
             try:
                 dst.create_folder(sub)
+            except IMAPClientAbortError:
+                raise  # the connection broke: not this folder's fault
             except IMAPClientError as exc:
                 if "ALREADYEXISTS" not in _text(exc).upper():
                     return f"the mailbox refuses to create {sub}: {_text(exc)}"
