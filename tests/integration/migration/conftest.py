@@ -48,8 +48,9 @@ def site(base: Path, users: None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (base / "old").chmod(0o755)
     data.make_site(root, pw.pw_uid, pw.pw_gid)
-    # vsftpd changes into the user's home before applying local_root.
-    subprocess.run(["usermod", "-d", str(root), servers.OLD_USER], check=True)
+    # vsftpd changes into the user's home before applying local_root: one that no run of this
+    # suite deletes (parallel runs share the user; each vsftpd names its tree in local_root).
+    subprocess.run(["usermod", "-d", "/", servers.OLD_USER], check=True)
     return root
 
 
@@ -69,7 +70,9 @@ def odd_site(base: Path, site: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def vsftpd_odd(base: Path, odd_site: Path) -> Iterator[str]:
-    s = servers.start_vsftpd(base, odd_site, servers.PORT_VSFTPD_ODD, (23470, 23479), "vsftpd-odd")
+    s = servers.start_vsftpd(
+        base, odd_site, servers.PORT_VSFTPD_ODD, servers.passive(23470), "vsftpd-odd"
+    )
     yield f"ftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_VSFTPD_ODD}/"
     s.stop()
 
@@ -77,7 +80,7 @@ def vsftpd_odd(base: Path, odd_site: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def ftps_odd(base: Path, odd_site: Path, cert: tuple[Path, Path]) -> Iterator[str]:
     s = servers.start_pyftpdlib(
-        base, odd_site, *cert, servers.PORT_FTPS_ODD, (23480, 23490), quirks=True
+        base, odd_site, *cert, servers.PORT_FTPS_ODD, servers.passive(23480, 11), quirks=True
     )
     yield f"ftps://{servers.OLD_USER}@127.0.0.1:{servers.PORT_FTPS_ODD}/?cafile={cert[0]}"
     s.stop()
@@ -219,7 +222,7 @@ def refused_site(base: Path, site: Path) -> Path:
 @pytest.fixture(scope="session")
 def vsftpd_refused(base: Path, refused_site: Path) -> Iterator[str]:
     s = servers.start_vsftpd(
-        base, refused_site, servers.PORT_VSFTPD_REFUSED, (23500, 23509), "vsftpd-refused"
+        base, refused_site, servers.PORT_VSFTPD_REFUSED, servers.passive(23500), "vsftpd-refused"
     )
     yield f"ftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_VSFTPD_REFUSED}/"
     s.stop()

@@ -11,6 +11,7 @@ Ports (127.0.0.1 only, picked to stay clear of the other test suites):
   23408 MariaDB "old host" without TLS
   23993 Dovecot "old host" (IMAPS)   23143 Dovecot "target" (IMAP)
   23994 Dovecot "modern old host" (IMAPS, folder names with dots)
+BUBBLE_MIGTEST_PORT_OFFSET=N moves every port and range by N (two runs of this suite at once).
 Every server is a child Popen'ed here and stopped by its PID with wait(): PID 1 on these
 machines does not reap orphans.
 """
@@ -31,18 +32,24 @@ OLD_USER = "bbmold"  # the customer's login on the old host (FTP, SFTP)
 OLD_PASSWORD = "old pass 1!"
 ACCOUNT = "bbmacct"  # the Bubblehost account on the "server" (a local system user)
 
-PORT_VSFTPD = 23421
-PORT_FTPS = 23422
-PORT_SSHD = 23423
-PORT_VSFTPD_ODD = 23424
-PORT_FTPS_ODD = 23425
-PORT_DB_OLD = 23406
-PORT_DB_TARGET = 23407
-PORT_DB_PLAIN = 23408
-PORT_IMAPS_OLD = 23993
-PORT_IMAP_TARGET = 23143
-PORT_IMAPS_NAMES = 23994
-PORT_VSFTPD_REFUSED = 23426
+OFFSET = int(os.environ.get("BUBBLE_MIGTEST_PORT_OFFSET", "0"))
+PORT_VSFTPD = 23421 + OFFSET
+PORT_FTPS = 23422 + OFFSET
+PORT_SSHD = 23423 + OFFSET
+PORT_VSFTPD_ODD = 23424 + OFFSET
+PORT_FTPS_ODD = 23425 + OFFSET
+PORT_DB_OLD = 23406 + OFFSET
+PORT_DB_TARGET = 23407 + OFFSET
+PORT_DB_PLAIN = 23408 + OFFSET
+PORT_IMAPS_OLD = 23993 + OFFSET
+PORT_IMAP_TARGET = 23143 + OFFSET
+PORT_IMAPS_NAMES = 23994 + OFFSET
+PORT_VSFTPD_REFUSED = 23426 + OFFSET
+
+
+def passive(low: int, n: int = 10) -> tuple[int, int]:
+    """A passive port range (first, last) from its base port, moved by OFFSET."""
+    return low + OFFSET, low + OFFSET + n - 1
 
 
 RUNNING: dict[str, Server] = {}  # for tests that break a server's sessions on purpose
@@ -155,7 +162,7 @@ def start_vsftpd(
     base: Path,
     site: Path,
     port: int = PORT_VSFTPD,
-    passive: tuple[int, int] = (23430, 23439),
+    passive: tuple[int, int] = (23430 + OFFSET, 23439 + OFFSET),
     name: str = "vsftpd",
 ) -> Server:
     d = base / name
@@ -231,7 +238,7 @@ def start_pyftpdlib(
     cert: Path,
     key: Path,
     port: int = PORT_FTPS,
-    passive: tuple[int, int] = (23440, 23460),
+    passive: tuple[int, int] = (23440 + OFFSET, 23460 + OFFSET),
     quirks: bool = False,
 ) -> Server:
     """FTPS (pyftpdlib) serving site; other suites pass a port and passive range of their own."""
