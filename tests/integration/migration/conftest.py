@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pwd
 import shutil
 import ssl
@@ -47,8 +48,9 @@ def site(base: Path, users: None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (base / "old").chmod(0o755)
     data.make_site(root, pw.pw_uid, pw.pw_gid)
-    # vsftpd changes into the user's home before applying local_root.
-    subprocess.run(["usermod", "-d", str(root), servers.OLD_USER], check=True)
+    # vsftpd changes into the user's home before applying local_root: one that no run of this
+    # suite deletes (parallel runs share the user; each vsftpd names its tree in local_root).
+    subprocess.run(["usermod", "-d", "/", servers.OLD_USER], check=True)
     return root
 
 
@@ -68,7 +70,9 @@ def odd_site(base: Path, site: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def vsftpd_odd(base: Path, odd_site: Path) -> Iterator[str]:
-    s = servers.start_vsftpd(base, odd_site, servers.PORT_VSFTPD_ODD, (23470, 23479), "vsftpd-odd")
+    s = servers.start_vsftpd(
+        base, odd_site, servers.PORT_VSFTPD_ODD, servers.passive(23470), "vsftpd-odd"
+    )
     yield f"ftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_VSFTPD_ODD}/"
     s.stop()
 
@@ -76,7 +80,7 @@ def vsftpd_odd(base: Path, odd_site: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def ftps_odd(base: Path, odd_site: Path, cert: tuple[Path, Path]) -> Iterator[str]:
     s = servers.start_pyftpdlib(
-        base, odd_site, *cert, servers.PORT_FTPS_ODD, (23480, 23490), quirks=True
+        base, odd_site, *cert, servers.PORT_FTPS_ODD, servers.passive(23480, 11), quirks=True
     )
     yield f"ftps://{servers.OLD_USER}@127.0.0.1:{servers.PORT_FTPS_ODD}/?cafile={cert[0]}"
     s.stop()
@@ -172,7 +176,53 @@ def old_imap(base: Path, cert: tuple[Path, Path]) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def target_imap(base: Path, cert: tuple[Path, Path]) -> Iterator[servers.Dovecot]:
-    users = {data.TARGET_MAILBOX: "", data.TINY_MAILBOX: "userdb_quota_rule=*:storage=2K"}
+    users = {data.TARGET_MAILBOX: "", data.TINY_MAILBOX: "userdb_quota_rule=*:storage=2K",
+             data.NAMES_MAILBOX: ""}  # fmt: skip
     server = servers.Dovecot(base, "target", servers.PORT_IMAP_TARGET, "target", cert, users)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def names_imap(base: Path, cert: tuple[Path, Path]) -> Iterator[str]:
+    """A modern old host whose folder names hold dots, '&' and non-ASCII (data.NAMES_FOLDERS)."""
+    user = data.NAMES_MAIL_USER
+    server = servers.Dovecot(base, "names", servers.PORT_IMAPS_NAMES, "modern", cert, {user: ""})
+    ctx = ssl.create_default_context(cafile=str(cert[0]))
+    c = IMAPClient("127.0.0.1", servers.PORT_IMAPS_NAMES, ssl=True, ssl_context=ctx)
+    c.login(user, servers.MAIL_PASSWORD)
+    for folder, count in data.NAMES_FOLDERS.items():
+        if count is not None and folder != "INBOX":
+            c.create_folder(folder)
+            if folder not in data.NAMES_UNSUBSCRIBED:
+                c.subscribe_folder(folder)
+    for folder, msg in data.names_messages():
+        c.append(folder, msg)
+    c.logout()
+    yield f"imaps://{user}@127.0.0.1:{servers.PORT_IMAPS_NAMES}?cafile={cert[0]}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def refused_site(base: Path, site: Path) -> Path:
+    """The customer's files and one the old host keeps from it (root's, 0600)."""
+    pw = pwd.getpwnam(servers.OLD_USER)
+    root = base / "old" / "refused"
+    for rel, content in data.REFUSED_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(content)
+    for p in [root, *root.rglob("*")]:
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+    refused = root / data.REFUSED_FILE
+    refused.write_bytes(b"root only\n")
+    refused.chmod(0o600)  # owned by root: the FTP user may list it, not read it
+    return root
+
+
+@pytest.fixture(scope="session")
+def vsftpd_refused(base: Path, refused_site: Path) -> Iterator[str]:
+    s = servers.start_vsftpd(
+        base, refused_site, servers.PORT_VSFTPD_REFUSED, servers.passive(23500), "vsftpd-refused"
+    )
+    yield f"ftp://{servers.OLD_USER}@127.0.0.1:{servers.PORT_VSFTPD_REFUSED}/"
+    s.stop()

@@ -217,6 +217,38 @@ def mail_messages() -> list[tuple[str, bytes, list[bytes], datetime]]:
     return out
 
 
+# A modern old host ('/' separator, no prefix) whose folder names the maildir++ layout refuses:
+# folder -> messages in it (None: never created, only implied by a child).
+NAMES_MAIL_USER = "bob"
+NAMES_MAILBOX = "names@example.com"
+NAMES_FOLDERS: dict[str, int | None] = {
+    "INBOX": 2,
+    "lists.example.org": 4,  # a dot: maildir++ refuses it
+    "Résumés & CVs": 3,  # '&' and non-ASCII: modified UTF-7 on the wire
+    "Parent": 0,  # an empty parent...
+    "Parent/Child": 2,  # ...with a child
+    "Implied": None,  # exists only as the parent of its child
+    "Implied/lists.example.net": 1,
+    "Hidden": 2,  # not subscribed
+    "Locked/Child": 2,  # the target refuses it (see test_mail_names)
+}
+NAMES_UNSUBSCRIBED = {"Hidden"}
+
+
+def names_messages() -> list[tuple[str, bytes]]:
+    return [
+        (folder, _msg(200 + 10 * i + n, f"{folder} {n}", f"names-{i}-{n}@old.example"))
+        for i, (folder, count) in enumerate(NAMES_FOLDERS.items())
+        for n in range(count or 0)
+    ]
+
+
+# A site with a file the old host refuses to the customer (root's, mode 0600).
+REFUSED_FILES = {"index.html": b"<p>refusing host</p>\n", "logs/access.log": b"GET /\n",
+                 "docs/readme.txt": b"nothing refused below docs/\n"}  # fmt: skip
+REFUSED_FILE = "logs/error.log"
+
+
 # An old host's tree with what breaks naive walkers: links back up the tree (a server that
 # follows links lists them as directories), names that are not UTF-8 or hold a line break, a
 # directory the FTP user may not list, and files whose MLSD entry lacks `modify` (the quirky

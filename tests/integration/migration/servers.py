@@ -6,9 +6,12 @@ Ports (127.0.0.1 only, picked to stay clear of the other test suites):
   23423 sshd (SFTP)
   23424 vsftpd, odd tree     23470-23479 its passive range
   23425 pyftpdlib FTPS with quirks, odd tree   23480-23489 its passive range
+  23426 vsftpd, a tree with a file the user may not read   23500-23509 its passive range
   23406 MariaDB "old host" (TLS, our own CA)   23407 MariaDB "target"
   23408 MariaDB "old host" without TLS
   23993 Dovecot "old host" (IMAPS)   23143 Dovecot "target" (IMAP)
+  23994 Dovecot "modern old host" (IMAPS, folder names with dots)
+BUBBLE_MIGTEST_PORT_OFFSET=N moves every port and range by N (two runs of this suite at once).
 Every server is a child Popen'ed here and stopped by its PID with wait(): PID 1 on these
 machines does not reap orphans.
 """
@@ -29,16 +32,24 @@ OLD_USER = "bbmold"  # the customer's login on the old host (FTP, SFTP)
 OLD_PASSWORD = "old pass 1!"
 ACCOUNT = "bbmacct"  # the Bubblehost account on the "server" (a local system user)
 
-PORT_VSFTPD = 23421
-PORT_FTPS = 23422
-PORT_SSHD = 23423
-PORT_VSFTPD_ODD = 23424
-PORT_FTPS_ODD = 23425
-PORT_DB_OLD = 23406
-PORT_DB_TARGET = 23407
-PORT_DB_PLAIN = 23408
-PORT_IMAPS_OLD = 23993
-PORT_IMAP_TARGET = 23143
+OFFSET = int(os.environ.get("BUBBLE_MIGTEST_PORT_OFFSET", "0"))
+PORT_VSFTPD = 23421 + OFFSET
+PORT_FTPS = 23422 + OFFSET
+PORT_SSHD = 23423 + OFFSET
+PORT_VSFTPD_ODD = 23424 + OFFSET
+PORT_FTPS_ODD = 23425 + OFFSET
+PORT_DB_OLD = 23406 + OFFSET
+PORT_DB_TARGET = 23407 + OFFSET
+PORT_DB_PLAIN = 23408 + OFFSET
+PORT_IMAPS_OLD = 23993 + OFFSET
+PORT_IMAP_TARGET = 23143 + OFFSET
+PORT_IMAPS_NAMES = 23994 + OFFSET
+PORT_VSFTPD_REFUSED = 23426 + OFFSET
+
+
+def passive(low: int, n: int = 10) -> tuple[int, int]:
+    """A passive port range (first, last) from its base port, moved by OFFSET."""
+    return low + OFFSET, low + OFFSET + n - 1
 
 
 RUNNING: dict[str, Server] = {}  # for tests that break a server's sessions on purpose
@@ -151,7 +162,7 @@ def start_vsftpd(
     base: Path,
     site: Path,
     port: int = PORT_VSFTPD,
-    passive: tuple[int, int] = (23430, 23439),
+    passive: tuple[int, int] = (23430 + OFFSET, 23439 + OFFSET),
     name: str = "vsftpd",
 ) -> Server:
     d = base / name
@@ -227,7 +238,7 @@ def start_pyftpdlib(
     cert: Path,
     key: Path,
     port: int = PORT_FTPS,
-    passive: tuple[int, int] = (23440, 23460),
+    passive: tuple[int, int] = (23440 + OFFSET, 23460 + OFFSET),
     quirks: bool = False,
 ) -> Server:
     """FTPS (pyftpdlib) serving site; other suites pass a port and passive range of their own."""
@@ -333,7 +344,9 @@ class Dovecot:
     """A Dovecot 2.3 of its own: IMAP only, passwd-file users, maildirs owned by nobody.
 
     style "old": Courier-like namespace (prefix INBOX., separator '.'), IMAPS with our cert.
-    style "target": separator '/', no prefix, special-use folders, per-user quotas.
+    style "target": separator '/', no prefix, special-use folders, per-user quotas, and the
+    servers' mail layout (LAYOUT=fs: folder names may hold dots).
+    style "modern": an old host like "target" (IMAPS), whose folder names hold dots.
     """
 
     def __init__(self, base: Path, name: str, port: int, style: str, cert: tuple[Path, Path],
@@ -350,6 +363,7 @@ class Dovecot:
         ]
         (d / "passwd").write_text("\n".join(lines) + "\n")
         old = style == "old"
+        tls = style in ("old", "modern")
         ns = (
             "namespace inbox {\n inbox = yes\n separator = .\n prefix = INBOX.\n}\n"
             if old
@@ -362,7 +376,7 @@ class Dovecot:
         listener = (
             f"inet_listener imap {{\n  port = 0\n }}\n inet_listener imaps {{\n  port = {port}\n"
             "  ssl = yes\n }\n"
-            if old
+            if tls
             else f"inet_listener imap {{\n  port = {port}\n }}\n inet_listener imaps {{\n"
             "  port = 0\n }\n"
         )
@@ -374,7 +388,7 @@ state_dir = {d}/state
 log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = {"required" if old else "no"}
+ssl = {"required" if tls else "no"}
 ssl_cert = <{cert[0]}
 ssl_key = <{cert[1]}
 ssl_dh = </usr/share/dovecot/dh.pem
@@ -388,7 +402,7 @@ userdb {{
  driver = passwd-file
  args = {d}/passwd
 }}
-mail_location = maildir:~/Maildir
+mail_location = maildir:~/Maildir{"" if old else ":LAYOUT=fs"}
 mail_plugins = $mail_plugins quota
 protocol imap {{
  mail_plugins = $mail_plugins imap_quota
