@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrator.errors import MigrationError
-from migrator.files import CHUNK, RemoteFile, RemoteTree, TransientError, shown
+from migrator.files import CHUNK, RemoteFile, RemoteLink, RemoteTree, TransientError, shown
 from migrator.sources import FilesSource
 from migrator.tlsutil import context
 
@@ -43,19 +43,20 @@ def _mdtm_to_epoch(value: str) -> int:
     return calendar.timegm(time.strptime(value[:14], "%Y%m%d%H%M%S"))
 
 
-def _parse_list_line(line: bytes) -> tuple[str, bytes, int] | None:
-    """(kind, raw name, size) from a Unix-style LIST line; kind is 'd', '-', 'l' or other."""
+def _parse_list_line(line: bytes) -> tuple[str, bytes, int, bytes] | None:
+    """(kind, raw name, size, link target) from a Unix-style LIST line; kind is 'd', '-', 'l'
+    or other; the target is empty but for links."""
     fields = line.split(None, 8)
     if len(fields) < 9 or fields[0][:1] not in (b"d", b"l", b"-", b"b", b"c", b"p", b"s"):
         return None
-    kind, name = fields[0][:1].decode(), fields[8]
+    kind, name, target = fields[0][:1].decode(), fields[8], b""
     if kind == "l":
-        name = name.split(b" -> ", 1)[0]
+        name, _, target = name.partition(b" -> ")
     try:
         size = int(fields[4])
     except ValueError:
         return None
-    return kind, name, size
+    return kind, name, size, target
 
 
 def _digest(lines: list[bytes]) -> bytes:
@@ -110,6 +111,17 @@ class _Walk:
     def _skip(self, rel: str, reason: str) -> None:
         self.tree.skipped.append(f"{rel}: {reason}")
 
+    def _links_in(self, rel: str) -> dict[bytes, bytes]:
+        """Raw name -> target of the links in a directory, from LIST: servers that follow
+        links in MLSD (pyftpdlib) still show them as links there."""
+        self.s.ftp.cwd(self.s.full(rel))
+        links = {}
+        for line in self.s.lines("LIST -a"):
+            parsed = _parse_list_line(line)
+            if parsed and parsed[0] == "l":
+                links[parsed[1]] = parsed[3]
+        return links
+
     def _dir(self, rel: str, lines: list[bytes], depth: int) -> None:
         digest = _digest(lines)
         self.above[digest] = rel or "/"
@@ -149,8 +161,25 @@ class _Walk:
             return None
         return f"{rel}/{name}" if rel else name
 
+    def _link(self, path: str, raw_target: bytes) -> None:
+        try:
+            target = raw_target.decode("utf-8")
+        except UnicodeDecodeError:
+            self._skip(path, "a link whose target is not valid UTF-8")
+            return
+        if not target or not target.isprintable():
+            self._skip(path, "a link without a usable target")
+            return
+        self.tree.links.append(RemoteLink(path, target))
+
     def _mlsd(self, rel: str, lines: list[bytes]) -> list[tuple[str, str | None]]:
         subdirs: list[tuple[str, str | None]] = []
+        links = self._links_in(rel)
+        for raw in set(links) - {line.partition(b" ")[2] for line in lines}:
+            # A dangling link, or one the server could not follow: absent from MLSD.
+            path = self._entry(rel, raw)
+            if path is not None:
+                self._link(path, links[raw])
         for line in lines:
             raw_facts, sep, raw = line.partition(b" ")
             facts = _facts(raw_facts)
@@ -165,7 +194,11 @@ class _Walk:
             path = self._entry(rel, raw)
             if path is None:
                 continue
-            if kind == "dir":
+            if raw in links:
+                self._link(path, links[raw])
+            elif kind.startswith("os.unix=slink:"):  # the target in the type fact
+                self._link(path, facts["type"].partition(":")[2].encode())
+            elif kind == "dir":
                 subdirs.append((path, facts.get("unique")))
             elif kind == "file":
                 self._file(path, facts.get("size"), facts.get("modify"))
@@ -181,7 +214,7 @@ class _Walk:
                 if not line.startswith(b"total "):
                     self._skip(rel or "/", f"unreadable listing line {shown(line)!r}")
                 continue
-            kind, raw, size = parsed
+            kind, raw, size, target = parsed
             path = self._entry(rel, raw)
             if path is None:
                 continue
@@ -189,8 +222,10 @@ class _Walk:
                 subdirs.append((path, None))
             elif kind == "-":
                 self._file(path, str(size), None)  # MDTM: LIST shows minutes only
+            elif kind == "l":
+                self._link(path, target)
             else:
-                self._skip(path, "a symbolic link" if kind == "l" else "a special file")
+                self._skip(path, "a special file")
         return subdirs
 
     def _file(self, rel: str, size: str | None, modify: str | None) -> None:
