@@ -90,6 +90,8 @@ class MailResult:
     flags_synced: int = 0
     verified: bool = False
     mismatches: list[str] = field(default_factory=list)
+    # Source folder name -> why it was not copied; every other folder still is.
+    skipped_folders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -262,9 +264,13 @@ class MailCopier:
         result = MailResult(self.src.label, self.dst.user)
         src, dst = self._source(), self._target()
         try:
-            plan = self._plan(src, dst)
+            plan = self._plan(src, dst, result)
             for folder, target_name in plan:
-                self._copy_folder(src, dst, folder, target_name, result, progress)
+                try:
+                    self._copy_folder(src, dst, folder, target_name, result, progress)
+                except IMAPClientError as exc:  # this folder only (the server said NO)
+                    result.folders.pop(target_name, None)
+                    result.skipped_folders[folder.name] = f"not copied: {_text(exc)}"
         except IMAPClientError as exc:
             raise MigrationError(self.src.label, "copy", _text(exc)) from None
         finally:
@@ -273,7 +279,9 @@ class MailCopier:
         result.verified = not result.mismatches
         return result
 
-    def _plan(self, src: IMAPClient, dst: IMAPClient) -> list[tuple[Folder, str]]:
+    def _plan(
+        self, src: IMAPClient, dst: IMAPClient, result: MailResult
+    ) -> list[tuple[Folder, str]]:
         src_prefix = _prefix(src)
         dst_folders = _folders(dst)
         dst_delim = dst_folders[0].delimiter if dst_folders else "/"
@@ -287,26 +295,32 @@ class MailCopier:
         plan: list[tuple[Folder, str]] = []
         for folder in _folders(src):
             name = map_folder(folder, src_prefix, dst_delim, dst_prefix, special)
-            if name not in existing:
-                # Parents first (servers without auto-create of the hierarchy).
-                parts = name.split(dst_delim)
-                for i in range(1, len(parts) + 1):
-                    sub = dst_delim.join(parts[:i])
-                    if sub not in existing:
-                        try:
-                            dst.create_folder(sub)
-                        except IMAPClientError as exc:
-                            if "ALREADYEXISTS" not in _text(exc).upper():
-                                raise MigrationError(
-                                    f"mailbox {self.dst.user}", f"create folder {sub}", _text(exc)
-                                ) from None
-                        existing.add(sub)
-                        # A subscription is a convenience, not data.
-                        with contextlib.suppress(IMAPClientError):
-                            dst.subscribe_folder(sub)
-            if folder.selectable:
+            why = self._create(dst, name, dst_delim, existing)
+            if why:
+                # Reported and skipped: one folder the target refuses stops no other.
+                result.skipped_folders[folder.name] = why
+            elif folder.selectable:
                 plan.append((folder, name))
         return plan
+
+    def _create(self, dst: IMAPClient, name: str, delim: str, existing: set[str]) -> str:
+        """Creates the folder and its parents (servers without auto-create of the hierarchy);
+        the target's refusal, or "" when it exists."""
+        parts = name.split(delim)
+        for i in range(1, len(parts) + 1):
+            sub = delim.join(parts[:i])
+            if sub in existing:
+                continue
+            try:
+                dst.create_folder(sub)
+            except IMAPClientError as exc:
+                if "ALREADYEXISTS" not in _text(exc).upper():
+                    return f"the mailbox refuses to create {sub}: {_text(exc)}"
+            existing.add(sub)
+            # A subscription is a convenience, not data.
+            with contextlib.suppress(IMAPClientError):
+                dst.subscribe_folder(sub)
+        return ""
 
     def _copy_folder(
         self,

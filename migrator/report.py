@@ -7,6 +7,10 @@ from typing import Any
 
 MIB = 1024 * 1024
 
+# What a run ends as, and the exit code `bubble migrate` gives for it.
+VERIFIED, WARNINGS, FAILED = "verified", "verified with warnings", "failed"
+EXIT_CODES = {VERIFIED: 0, FAILED: 1, WARNINGS: 3}
+
 
 @dataclass
 class PartCheck:
@@ -41,18 +45,47 @@ class PreflightReport:
         )
 
 
+@dataclass(frozen=True)
+class ItemWarning:
+    """One thing of a part that was not moved, and why: the part is still verified."""
+
+    item: str  # a path, a folder name...
+    why: str  # e.g. "refused by the source"
+
+
 @dataclass
 class PartReport:
     kind: str
     source: str
     target: str
-    state: str = "pending"  # pending | skipped (resumed) | verified | failed
+    # pending | skipped (resumed) | verified | verified with warnings | failed
+    state: str = "pending"
     copied: int = 0
     copied_bytes: int = 0
     skipped: int = 0
     failed: int = 0
     details: list[str] = field(default_factory=list)
+    warnings: list[ItemWarning] = field(default_factory=list)
     error: str = ""
+    seconds: float = 0.0  # wall time of the copy and verify
+
+    @property
+    def bytes_per_second(self) -> int:
+        """Bytes read from the old host (copied or compared) per second of the part."""
+        return int(self.copied_bytes / self.seconds) if self.seconds > 0 else 0
+
+    def settle(self, verified: bool) -> None:
+        """The part's state once copied: warnings turn "verified" into "verified with
+        warnings"; they never hide a failure."""
+        if not verified:
+            self.state = FAILED
+        else:
+            self.state = WARNINGS if self.warnings else VERIFIED
+
+
+def warn(part: PartReport, item: str, why: str) -> None:
+    """The one way every part notes an item it did not move (the run ends with warnings)."""
+    part.warnings.append(ItemWarning(item, why))
 
 
 @dataclass
@@ -69,11 +102,27 @@ class MigrationReport:
     def ok(self) -> bool:
         if self.error:
             return False
-        return all(p.state in ("verified", "skipped") for p in self.parts) or self.check_only
+        done = (VERIFIED, WARNINGS, "skipped")
+        return all(p.state in done for p in self.parts) or self.check_only
+
+    @property
+    def outcome(self) -> str:
+        """verified | verified with warnings | failed."""
+        if not self.ok:
+            return FAILED
+        return WARNINGS if any(p.warnings for p in self.parts) else VERIFIED
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["ok"] = self.ok
+        out["outcome"] = self.outcome
+        for part, d in zip(self.parts, out["parts"], strict=True):
+            d["seconds"] = round(part.seconds, 3)
+            d["bytes_per_second"] = part.bytes_per_second
         if self.preflight:
             out["preflight"]["total_bytes"] = self.preflight.total_bytes
             out["preflight"]["fits"] = self.preflight.fits
@@ -102,6 +151,7 @@ class MigrationReport:
                 line += f", {p.failed} failed"
             out.append(line)
             out.extend(f"         {d}" for d in p.details)
+            out.extend(f"         warning: {w.item}: {w.why}" for w in p.warnings)
             if p.error:
                 out.append(f"         error: {p.error}")
         return out  # self.error is the caller's to show (the CLI: one `error:` line on stderr)

@@ -3,6 +3,7 @@ part (files, databases, mailboxes), recording each step in the job record."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -13,7 +14,14 @@ from migrator.files import RemoteTree
 from migrator.files_copy import copy_files, scan
 from migrator.jobs import JobStore
 from migrator.mail import MailCopier, MailInfo, MailTarget
-from migrator.report import MigrationReport, PartCheck, PartReport, PreflightReport
+from migrator.report import (
+    WARNINGS,
+    MigrationReport,
+    PartCheck,
+    PartReport,
+    PreflightReport,
+    warn,
+)
 from migrator.secrets import Secrets
 from migrator.sources import DbSource, FilesSource, MailJob
 from migrator.target import Target
@@ -182,10 +190,12 @@ class Runner:
                 part.state = "skipped"
                 part.details.append("verified by an earlier run of this job")
                 continue
+            started = time.monotonic()
             try:
                 self._run_part(kind, label, part)
             except MigrationError as exc:
                 part.state, part.error = "failed", str(exc)
+            part.seconds = time.monotonic() - started
             self._record(report.job_id, part)
         self._finish(report, "done" if report.ok else "failed")
         return report
@@ -204,13 +214,16 @@ class Runner:
                 _Bytes(self.events, label),
             )
             part.copied, part.copied_bytes, part.skipped = res.copied, res.copied_bytes, res.skipped
-            part.failed = len(res.failed)
-            part.details += [f"source refused: {f}" for f in res.failed]
-            part.details += [f"not copied: {f}" for f in res.not_copied]
+            for path in res.failed:
+                warn(part, path, "refused by the source")
+            for entry in res.not_copied:
+                path, _, why = entry.partition(": ")
+                warn(part, path, why)
             part.details += res.mismatches
             if res.resumed:
                 part.details.append(f"{res.resumed} partial file(s) resumed")
-            part.state = "verified" if res.verified else "failed"
+            # What the old host refuses to the customer is a warning, not a failure.
+            part.settle(not res.mismatches)
         elif kind == "db":
             db = next(d for d in self.plan.databases if d.label == label)
             dres = DbCopier(db, self._pw(label), self.target).copy(
@@ -221,7 +234,7 @@ class Runner:
             part.copied_bytes = dres.copied_bytes
             part.details += dres.mismatches
             part.details.append(f"{dres.tables} tables, row counts and CHECKSUM TABLE compared")
-            part.state = "verified" if dres.verified else "failed"
+            part.settle(dres.verified)
         else:
             job = next(m for m in self.plan.mail if m.label == label)
             mres = self._mail_copier(job).copy(lambda n: self.events.advance(label, n))
@@ -236,21 +249,32 @@ class Runner:
             ]
             if mres.flags_synced:
                 part.details.append(f"flags brought in line on {mres.flags_synced} message(s)")
+            for name, why in mres.skipped_folders.items():
+                warn(part, name, why)
             part.details += mres.mismatches
-            part.state = "verified" if mres.verified else "failed"
+            part.settle(mres.verified)
         self.events.done(label, part.state)
 
     def _record(self, job_id: int | None, part: PartReport) -> None:
         if self.store and job_id is not None and part.state != "skipped":
+            # The job record keeps "verified" (its warnings in the detail): a resumed job has
+            # nothing to redo for such a part, and the column holds the short states.
+            state = "verified" if part.state == WARNINGS else part.state
             self.store.update_part(
                 job_id,
                 part.source,
-                part.state,
+                state,
                 copied=part.copied,
                 copied_bytes=part.copied_bytes,
                 skipped=part.skipped,
                 failed=part.failed,
-                detail="\n".join([*part.details, part.error]).strip(),
+                detail="\n".join(
+                    [
+                        *part.details,
+                        *(f"warning: {w.item}: {w.why}" for w in part.warnings),
+                        part.error,
+                    ]
+                ).strip(),
             )
 
     def _finish(self, report: MigrationReport, state: str) -> None:

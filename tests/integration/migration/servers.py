@@ -333,7 +333,9 @@ class Dovecot:
     """A Dovecot 2.3 of its own: IMAP only, passwd-file users, maildirs owned by nobody.
 
     style "old": Courier-like namespace (prefix INBOX., separator '.'), IMAPS with our cert.
-    style "target": separator '/', no prefix, special-use folders, per-user quotas.
+    style "target": separator '/', no prefix, special-use folders, per-user quotas, and the
+    servers' mail layout (LAYOUT=fs: folder names may hold dots).
+    style "modern": an old host like "target" (IMAPS), whose folder names hold dots.
     """
 
     def __init__(self, base: Path, name: str, port: int, style: str, cert: tuple[Path, Path],
@@ -350,6 +352,7 @@ class Dovecot:
         ]
         (d / "passwd").write_text("\n".join(lines) + "\n")
         old = style == "old"
+        tls = style in ("old", "modern")
         ns = (
             "namespace inbox {\n inbox = yes\n separator = .\n prefix = INBOX.\n}\n"
             if old
@@ -362,7 +365,7 @@ class Dovecot:
         listener = (
             f"inet_listener imap {{\n  port = 0\n }}\n inet_listener imaps {{\n  port = {port}\n"
             "  ssl = yes\n }\n"
-            if old
+            if tls
             else f"inet_listener imap {{\n  port = {port}\n }}\n inet_listener imaps {{\n"
             "  port = 0\n }\n"
         )
@@ -374,7 +377,7 @@ state_dir = {d}/state
 log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = {"required" if old else "no"}
+ssl = {"required" if tls else "no"}
 ssl_cert = <{cert[0]}
 ssl_key = <{cert[1]}
 ssl_dh = </usr/share/dovecot/dh.pem
@@ -388,7 +391,7 @@ userdb {{
  driver = passwd-file
  args = {d}/passwd
 }}
-mail_location = maildir:~/Maildir
+mail_location = maildir:~/Maildir{"" if old else ":LAYOUT=fs"}
 mail_plugins = $mail_plugins quota
 protocol imap {{
  mail_plugins = $mail_plugins imap_quota
