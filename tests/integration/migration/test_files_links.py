@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from migrator.files_copy import copy_files
+from migrator.runner import Plan, Runner
+from migrator.secrets import Secrets
 from migrator.sink import Sink, SinkError
 from migrator.sources import parse_files_url
 from migrator.target import LocalTarget
@@ -128,3 +130,18 @@ def test_the_receiver_refuses_a_link_that_resolves_outside(target: LocalTarget) 
         sink.link("ok", "sub/page.php")  # dangling but inside: made
     assert os.readlink(web / "ok") == "sub/page.php"
     assert not os.path.lexists(web / "x") and not os.path.lexists(web / "y")
+
+
+@pytest.mark.parametrize("links_url", ["vsftpd"], indirect=True)
+def test_outside_links_are_warnings_of_a_verified_part(links_url: str, target: LocalTarget) -> None:
+    src = parse_files_url(links_url)
+    runner = Runner(
+        Plan(servers.ACCOUNT, files=src), Secrets({src.label: servers.OLD_PASSWORD}), target
+    )
+    report = runner.run()
+    part = report.parts[0]
+    assert part.state == "verified with warnings" and report.exit_code == 3, report.lines()
+    warned = {w.item: w.why for w in part.warnings}
+    assert warned == {
+        rel: f"a link pointing outside the tree (-> {dest})" for rel, dest in OUTSIDE.items()
+    }
