@@ -11,8 +11,9 @@ import posixpath
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from migrator.errors import MigrationError
 from migrator.sink import Sink, SinkError, TargetListing, part_name
@@ -166,12 +167,13 @@ def copy_tree(
 
     def worker() -> None:
         session: FileSession | None = None
+        finishing: list[tuple[str, Future[dict[str, Any]]]] = []
         try:
             while not fatal:
                 try:
                     handle, f, offset = work.get_nowait()
                 except queue.Empty:
-                    return
+                    break
                 done, session = _copy_one(
                     label, connect, session, sink, handle, f, offset, progress
                 )
@@ -179,9 +181,15 @@ def copy_tree(
                     if done is None:
                         result.failed.append(f.path)
                     else:
+                        finishing.append((f.path, done[1]))
                         result.copied += 1
-                        result.copied_bytes += done
+                        result.copied_bytes += done[0]
                         result.resumed += 1 if offset else 0
+            for path, fut in finishing:
+                try:
+                    sink.settled(fut)
+                except SinkError as exc:
+                    raise MigrationError(label, f"write {path} to the account", str(exc)) from None
         except MigrationError as exc:
             fatal.append(exc)
         finally:
@@ -196,6 +204,8 @@ def copy_tree(
     if fatal:
         raise fatal[0]
     try:
+        if todo:
+            sink.sync()
         copy_links(sink, tree, listing, result)
     except SinkError as exc:
         raise MigrationError(label, "write to the account", str(exc)) from None
@@ -212,8 +222,9 @@ def _copy_one(
     f: RemoteFile,
     offset: int,
     progress: Progress | None,
-) -> tuple[int | None, FileSession | None]:
-    """Stream one file; returns (bytes copied or None if the source refused it, session)."""
+) -> tuple[tuple[int, Future[dict[str, Any]]] | None, FileSession | None]:
+    """Stream one file; returns ((bytes copied, the receiver's pending answer) or None if the
+    source refused it, session)."""
     part = part_name(f.path, f.size, f.mtime)
     pos = offset
     attempt = 0
@@ -229,8 +240,7 @@ def _copy_one(
                     progress.advance(len(chunk))
             if pos != f.size:
                 raise TransientError(f"{f.path}: got {pos} of {f.size} bytes")
-            sink.finish(handle, part, f.path, f.size, f.mtime)
-            return pos - offset, session
+            return (pos - offset, sink.finish(handle, part, f.path, f.size, f.mtime)), session
         except TransientError as exc:
             sink.abort(handle)
             if session:

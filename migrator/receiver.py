@@ -145,8 +145,7 @@ def main() -> None:
                 f = handles.pop(h)
                 err = errors.pop(h, None)
                 try:
-                    f.flush()
-                    os.fsync(f.fileno())
+                    f.flush()  # on disk at the 'sync' that ends the copy, not one by one
                 except OSError as exc:
                     err = err or exc.strerror or str(exc)
                 f.close()
@@ -168,6 +167,9 @@ def main() -> None:
                 reply(dict(_listing(_safe(req["root"])), id=req["id"]))
             elif op == "link":
                 _link(_safe(req["root"]), _safe(req["dest"]), req["target"])
+                reply({"id": req["id"], "ok": True})
+            elif op == "sync":
+                os.sync()
                 reply({"id": req["id"], "ok": True})
             elif op == "mkdir":
                 os.makedirs(_safe(req["path"]), exist_ok=True)

@@ -146,11 +146,26 @@ class Sink:
     def abort(self, handle: int) -> None:
         self._send({"op": "abort", "h": handle}, want_reply=False)
 
-    def finish(self, handle: int, part: str, rel: str, size: int, mtime: int) -> None:
+    def finish(
+        self, handle: int, part: str, rel: str, size: int, mtime: int
+    ) -> Future[dict[str, Any]]:
+        """Put the file in place. Not waited for (no round trip per file): check the reply
+        with `settled` before relying on it."""
         dest = f"{self.target.web_root}/{rel}"
-        self._call(
-            {"op": "finish", "h": handle, "part": part, "dest": dest, "size": size, "mtime": mtime}
-        )
+        header = {"op": "finish", "h": handle, "part": part, "dest": dest, "size": size}
+        fut = self._send(dict(header, mtime=mtime), want_reply=True)
+        assert fut is not None
+        return fut
+
+    @staticmethod
+    def settled(fut: Future[dict[str, Any]], timeout: float = 3600) -> None:
+        msg = fut.result(timeout=timeout)
+        if "error" in msg:
+            raise SinkError(str(msg["error"]))
+
+    def sync(self) -> None:
+        """Every finished file on disk: one sync for the run instead of one per file."""
+        self._call({"op": "sync"})
 
     def cleanup(self) -> None:
         self._call({"op": "cleanup"})
