@@ -115,9 +115,13 @@ class _Walk:
     def _links_in(self, rel: str) -> dict[bytes, bytes]:
         """Raw name -> target of the links in a directory, from LIST: servers that follow
         links in MLSD (pyftpdlib) still show them as links there."""
-        self.s.ftp.cwd(self.s.full(rel))
+        try:
+            self.s.ftp.cwd(self.s.full(rel))
+            lines = self.s.lines("LIST -a")
+        except ftplib.error_perm:
+            return {}  # MLSD listed it: go on without knowing its links
         links = {}
-        for line in self.s.lines("LIST -a"):
+        for line in lines:
             parsed = _parse_list_line(line)
             if parsed and parsed[0] == "l":
                 links[parsed[1]] = parsed[3]

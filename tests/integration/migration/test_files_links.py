@@ -37,6 +37,8 @@ INSIDE = {
     "public_html/wp/home": "../index.php",
     "public_html/dangling": "wp/gone.php",  # inside, even if nothing is there
 }
+# Absolute, into the tree: SFTP knows the root (made relative), FTP does not (reported).
+ABSOLUTE = "public_html/wp/abs.php"
 OUTSIDE = {
     "public_html/passwd": "/etc/passwd",
     "public_html/escape": "../../outside.txt",
@@ -56,6 +58,7 @@ def links_site(base: Path, site: Path) -> Path:
             p.write_bytes(content)
         for rel, dest in {**INSIDE, **OUTSIDE}.items():
             (root / rel).symlink_to(dest)
+        (root / ABSOLUTE).symlink_to(root / "public_html/index.php")
         for d, dirs, files in os.walk(top):
             for n in [*dirs, *files]:
                 os.lchown(os.path.join(d, n), pw.pw_uid, pw.pw_gid)
@@ -86,30 +89,35 @@ def links_url(
 
 @pytest.mark.parametrize("links_url", ["vsftpd", "pyftpdlib", "sftp"], indirect=True)
 def test_inside_links_are_links_and_outside_ones_are_reported(
-    links_url: str, target: LocalTarget
+    links_url: str, links_site: Path, target: LocalTarget
 ) -> None:
     src = parse_files_url(links_url)
     result = copy_files(src, servers.OLD_PASSWORD, target)
     assert result.verified, result.mismatches
     web = target.home / target.web_root
-    for rel, dest in INSIDE.items():
+    inside, outside = dict(INSIDE), dict(OUTSIDE)
+    if src.scheme == "sftp":
+        inside[ABSOLUTE] = "../index.php"
+    else:
+        outside[ABSOLUTE] = f"{links_site}/public_html/index.php"
+    for rel, dest in inside.items():
         assert os.readlink(web / rel) == dest, rel
         resolved = os.path.realpath(web / rel)
         assert resolved.startswith(os.path.realpath(web) + "/"), rel
     assert (web / "www" / "index.php").read_bytes() == FILES["public_html/index.php"]
     assert (web / "public_html/latest.php").read_bytes() == FILES["public_html/wp/load.php"]
-    assert result.links == len(INSIDE)
-    for rel in OUTSIDE:
+    assert result.links == len(inside)
+    for rel in outside:
         assert not os.path.lexists(web / rel), rel
     reported = {line.split(": ")[0]: line for line in result.outside_links}
-    assert set(reported) == set(OUTSIDE)
-    for rel, dest in OUTSIDE.items():
+    assert set(reported) == set(outside)
+    for rel, dest in outside.items():
         assert reported[rel] == f"{rel}: a link pointing outside the tree (-> {dest})"
     assert set(result.outside_links) <= set(result.not_copied)
     # The files themselves, each once (the link to a directory was not walked).
     assert result.files == 2 and result.copied == 2
     again = copy_files(src, servers.OLD_PASSWORD, target)
-    assert again.verified and again.copied == 0 and again.links == len(INSIDE)
+    assert again.verified and again.copied == 0 and again.links == len(inside)
 
 
 def test_the_receiver_refuses_a_link_that_resolves_outside(target: LocalTarget) -> None:
@@ -133,7 +141,9 @@ def test_the_receiver_refuses_a_link_that_resolves_outside(target: LocalTarget) 
 
 
 @pytest.mark.parametrize("links_url", ["vsftpd"], indirect=True)
-def test_outside_links_are_warnings_of_a_verified_part(links_url: str, target: LocalTarget) -> None:
+def test_outside_links_are_warnings_of_a_verified_part(
+    links_url: str, links_site: Path, target: LocalTarget
+) -> None:
     src = parse_files_url(links_url)
     runner = Runner(
         Plan(servers.ACCOUNT, files=src), Secrets({src.label: servers.OLD_PASSWORD}), target
@@ -142,6 +152,7 @@ def test_outside_links_are_warnings_of_a_verified_part(links_url: str, target: L
     part = report.parts[0]
     assert part.state == "verified with warnings" and report.exit_code == 3, report.lines()
     warned = {w.item: w.why for w in part.warnings}
+    outside = {**OUTSIDE, ABSOLUTE: f"{links_site}/public_html/index.php"}
     assert warned == {
-        rel: f"a link pointing outside the tree (-> {dest})" for rel, dest in OUTSIDE.items()
+        rel: f"a link pointing outside the tree (-> {dest})" for rel, dest in outside.items()
     }
