@@ -136,6 +136,12 @@ def test_the_receiver_refuses_a_link_that_resolves_outside(target: LocalTarget) 
         with pytest.raises(SinkError, match="relative"):
             sink.link("z", "/etc/passwd")
         sink.link("ok", "sub/page.php")  # dangling but inside: made
+        # A file is never written through a link on the server.
+        sink.open(1, "p1", 0)
+        sink.write(1, b"x")
+        with pytest.raises(SinkError, match="a directory above it is a link"):
+            sink.settled(sink.finish(1, "p1", "planted/escaped.txt", 1, 1_600_000_000))
+    assert not os.path.lexists(target.home / "escaped.txt")
     assert os.readlink(web / "ok") == "sub/page.php"
     assert not os.path.lexists(web / "x") and not os.path.lexists(web / "y")
 
