@@ -7,11 +7,13 @@ receiver, resumes partial files and verifies the result.
 
 from __future__ import annotations
 
+import posixpath
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from migrator.errors import MigrationError
 from migrator.sink import Sink, SinkError, TargetListing, part_name
@@ -27,11 +29,20 @@ class RemoteFile:
     mtime: int  # seconds since the epoch, UTC
 
 
+@dataclass(frozen=True)
+class RemoteLink:
+    path: str  # relative to the source root
+    target: str  # as the old host stores it: relative or absolute
+
+
 @dataclass
 class RemoteTree:
     files: list[RemoteFile] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
+    links: list[RemoteLink] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: why not copied", reported
+    # The source root as absolute targets name it (SFTP); None where unknown (FTP chroots).
+    root: str | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -71,6 +82,9 @@ class FilesResult:
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
     not_copied: list[str] = field(default_factory=list)  # links, loops, bad names: with why
+    links: int = 0  # links recreated or already there
+    # "path: why (-> target)": links not recreated, as they lead out of the copied tree.
+    outside_links: list[str] = field(default_factory=list)
     verified: bool = False
     mismatches: list[str] = field(default_factory=list)
 
@@ -90,6 +104,39 @@ def plan(tree: RemoteTree, listing: TargetListing) -> tuple[list[tuple[RemoteFil
         offset = listing.parts.get(part_name(f.path, f.size, f.mtime), 0)
         todo.append((f, offset if offset <= f.size else 0))
     return todo, same
+
+
+def link_target(link: RemoteLink, root: str | None) -> str | None:
+    """The relative target to recreate, or None when the link leads out of the copied tree.
+
+    Lexical only: the receiver checks again where the link really resolves on the target."""
+    target = link.target
+    if target.startswith("/"):
+        if root is None or not (target + "/").startswith(root.rstrip("/") + "/"):
+            return None
+        within = posixpath.relpath(target, root.rstrip("/") or "/")
+        target = posixpath.relpath(within, posixpath.dirname(link.path) or ".")
+    where = posixpath.normpath(posixpath.join(posixpath.dirname(link.path), target))
+    if not target or where == ".." or where.startswith("../"):
+        return None
+    return target
+
+
+def copy_links(sink: Sink, tree: RemoteTree, listing: TargetListing, result: FilesResult) -> None:
+    """After every file: links are never written through, nor followed while writing."""
+    for link in tree.links:
+        target = link_target(link, tree.root)
+        if target is None:
+            why = "a link pointing outside the tree"
+            result.outside_links.append(f"{link.path}: {why} (-> {link.target})")
+            continue
+        if listing.links.get(link.path) != target:
+            try:
+                sink.link(link.path, target)
+            except SinkError as exc:
+                result.outside_links.append(f"{link.path}: link not made, {exc} (-> {link.target})")
+                continue
+        result.links += 1
 
 
 def copy_tree(
@@ -120,12 +167,13 @@ def copy_tree(
 
     def worker() -> None:
         session: FileSession | None = None
+        finishing: list[tuple[str, Future[dict[str, Any]]]] = []
         try:
             while not fatal:
                 try:
                     handle, f, offset = work.get_nowait()
                 except queue.Empty:
-                    return
+                    break
                 done, session = _copy_one(
                     label, connect, session, sink, handle, f, offset, progress
                 )
@@ -133,9 +181,15 @@ def copy_tree(
                     if done is None:
                         result.failed.append(f.path)
                     else:
+                        finishing.append((f.path, done[1]))
                         result.copied += 1
-                        result.copied_bytes += done
+                        result.copied_bytes += done[0]
                         result.resumed += 1 if offset else 0
+            for path, fut in finishing:
+                try:
+                    sink.settled(fut)
+                except SinkError as exc:
+                    raise MigrationError(label, f"write {path} to the account", str(exc)) from None
         except MigrationError as exc:
             fatal.append(exc)
         finally:
@@ -149,6 +203,13 @@ def copy_tree(
         t.join()
     if fatal:
         raise fatal[0]
+    try:
+        if todo:
+            sink.sync()
+        copy_links(sink, tree, listing, result)
+    except SinkError as exc:
+        raise MigrationError(label, "write to the account", str(exc)) from None
+    result.not_copied += result.outside_links  # the runner makes each one a warning
     return result
 
 
@@ -161,8 +222,9 @@ def _copy_one(
     f: RemoteFile,
     offset: int,
     progress: Progress | None,
-) -> tuple[int | None, FileSession | None]:
-    """Stream one file; returns (bytes copied or None if the source refused it, session)."""
+) -> tuple[tuple[int, Future[dict[str, Any]]] | None, FileSession | None]:
+    """Stream one file; returns ((bytes copied, the receiver's pending answer) or None if the
+    source refused it, session)."""
     part = part_name(f.path, f.size, f.mtime)
     pos = offset
     attempt = 0
@@ -178,8 +240,7 @@ def _copy_one(
                     progress.advance(len(chunk))
             if pos != f.size:
                 raise TransientError(f"{f.path}: got {pos} of {f.size} bytes")
-            sink.finish(handle, part, f.path, f.size, f.mtime)
-            return pos - offset, session
+            return (pos - offset, sink.finish(handle, part, f.path, f.size, f.mtime)), session
         except TransientError as exc:
             sink.abort(handle)
             if session:
@@ -204,4 +265,10 @@ def verify(tree: RemoteTree, listing: TargetListing, result: FilesResult) -> Non
         got = listing.files.get(f.path)
         if got != (f.size, f.mtime):
             result.mismatches.append(f"{f.path}: source {(f.size, f.mtime)}, account {got}")
+    refused = {line.split(": ", 1)[0] for line in result.outside_links}
+    for link in tree.links:
+        want = link_target(link, tree.root)
+        if link.path not in refused and want and listing.links.get(link.path) != want:
+            got_link = listing.links.get(link.path)
+            result.mismatches.append(f"{link.path}: link to {want}, account {got_link}")
     result.verified = not result.mismatches and not result.failed

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrator.errors import MigrationError
-from migrator.files import CHUNK, RemoteFile, RemoteTree, TransientError, shown
+from migrator.files import CHUNK, RemoteFile, RemoteLink, RemoteTree, TransientError, shown
 from migrator.sources import FilesSource
 from migrator.tlsutil import context
 
 TIMEOUT = 30
+MDTM_BATCH = 100  # MDTM commands sent at once: one round trip per batch, not per file
 MAX_DEPTH = 64  # deeper than any real site: ends a link loop the server shows as directories
 _NET_ERRORS = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
 
@@ -43,19 +44,20 @@ def _mdtm_to_epoch(value: str) -> int:
     return calendar.timegm(time.strptime(value[:14], "%Y%m%d%H%M%S"))
 
 
-def _parse_list_line(line: bytes) -> tuple[str, bytes, int] | None:
-    """(kind, raw name, size) from a Unix-style LIST line; kind is 'd', '-', 'l' or other."""
+def _parse_list_line(line: bytes) -> tuple[str, bytes, int, bytes] | None:
+    """(kind, raw name, size, link target) from a Unix-style LIST line; kind is 'd', '-', 'l'
+    or other; the target is empty but for links."""
     fields = line.split(None, 8)
     if len(fields) < 9 or fields[0][:1] not in (b"d", b"l", b"-", b"b", b"c", b"p", b"s"):
         return None
-    kind, name = fields[0][:1].decode(), fields[8]
+    kind, name, target = fields[0][:1].decode(), fields[8], b""
     if kind == "l":
-        name = name.split(b" -> ", 1)[0]
+        name, _, target = name.partition(b" -> ")
     try:
         size = int(fields[4])
     except ValueError:
         return None
-    return kind, name, size
+    return kind, name, size, target
 
 
 def _digest(lines: list[bytes]) -> bytes:
@@ -110,6 +112,21 @@ class _Walk:
     def _skip(self, rel: str, reason: str) -> None:
         self.tree.skipped.append(f"{rel}: {reason}")
 
+    def _links_in(self, rel: str) -> dict[bytes, bytes]:
+        """Raw name -> target of the links in a directory, from LIST: servers that follow
+        links in MLSD (pyftpdlib) still show them as links there."""
+        try:
+            self.s.ftp.cwd(self.s.full(rel))
+            lines = self.s.lines("LIST -a")
+        except ftplib.error_perm:
+            return {}  # MLSD listed it: go on without knowing its links
+        links = {}
+        for line in lines:
+            parsed = _parse_list_line(line)
+            if parsed and parsed[0] == "l":
+                links[parsed[1]] = parsed[3]
+        return links
+
     def _dir(self, rel: str, lines: list[bytes], depth: int) -> None:
         digest = _digest(lines)
         self.above[digest] = rel or "/"
@@ -149,8 +166,25 @@ class _Walk:
             return None
         return f"{rel}/{name}" if rel else name
 
+    def _link(self, path: str, raw_target: bytes) -> None:
+        try:
+            target = raw_target.decode("utf-8")
+        except UnicodeDecodeError:
+            self._skip(path, "a link whose target is not valid UTF-8")
+            return
+        if not target or not target.isprintable():
+            self._skip(path, "a link without a usable target")
+            return
+        self.tree.links.append(RemoteLink(path, target))
+
     def _mlsd(self, rel: str, lines: list[bytes]) -> list[tuple[str, str | None]]:
         subdirs: list[tuple[str, str | None]] = []
+        links = self._links_in(rel)
+        for raw in set(links) - {line.partition(b" ")[2] for line in lines}:
+            # A dangling link, or one the server could not follow: absent from MLSD.
+            path = self._entry(rel, raw)
+            if path is not None:
+                self._link(path, links[raw])
         for line in lines:
             raw_facts, sep, raw = line.partition(b" ")
             facts = _facts(raw_facts)
@@ -165,7 +199,11 @@ class _Walk:
             path = self._entry(rel, raw)
             if path is None:
                 continue
-            if kind == "dir":
+            if raw in links:
+                self._link(path, links[raw])
+            elif kind.startswith("os.unix=slink:"):  # the target in the type fact
+                self._link(path, facts["type"].partition(":")[2].encode())
+            elif kind == "dir":
                 subdirs.append((path, facts.get("unique")))
             elif kind == "file":
                 self._file(path, facts.get("size"), facts.get("modify"))
@@ -175,22 +213,32 @@ class _Walk:
 
     def _list(self, rel: str, lines: list[bytes]) -> list[tuple[str, str | None]]:
         subdirs: list[tuple[str, str | None]] = []
+        sized: list[tuple[str, int]] = []  # files: exact mtimes asked for all at once below
         for line in lines:
             parsed = _parse_list_line(line)
             if parsed is None:
                 if not line.startswith(b"total "):
                     self._skip(rel or "/", f"unreadable listing line {shown(line)!r}")
                 continue
-            kind, raw, size = parsed
+            kind, raw, size, target = parsed
             path = self._entry(rel, raw)
             if path is None:
                 continue
             if kind == "d":
                 subdirs.append((path, None))
             elif kind == "-":
-                self._file(path, str(size), None)  # MDTM: LIST shows minutes only
+                sized.append((path, size))
+            elif kind == "l":
+                self._link(path, target)
             else:
-                self._skip(path, "a symbolic link" if kind == "l" else "a special file")
+                self._skip(path, "a special file")
+        # LIST shows minutes only: MDTM gives the exact time.
+        mtimes = self.s.mtimes([self.s.full(path) for path, _ in sized])
+        for (path, size), mtime in zip(sized, mtimes, strict=True):
+            if isinstance(mtime, int):
+                self.tree.files.append(RemoteFile(path, size, mtime))
+            else:
+                self._skip(path, f"no size or modification time: {mtime}")
         return subdirs
 
     def _file(self, rel: str, size: str | None, modify: str | None) -> None:
@@ -289,6 +337,23 @@ class FtpSession:
     def mtime(self, path: str) -> int:
         """MDTM: the exact modification time (LIST shows minutes, MLSD may leave it out)."""
         return _mdtm_to_epoch(self.ftp.sendcmd(f"MDTM {path}")[4:])
+
+    def mtimes(self, paths: list[str]) -> list[int | str]:
+        """MDTM of many paths, pipelined: each is the time, or the server's refusal."""
+        out: list[int | str] = []
+        sock: Any = self.ftp.sock
+        for i in range(0, len(paths), MDTM_BATCH):
+            batch = paths[i : i + MDTM_BATCH]
+            # Names were checked (_name): no line break can end a command early.
+            sock.sendall("".join(f"MDTM {p}\r\n" for p in batch).encode("utf-8"))
+            for _ in batch:
+                try:
+                    out.append(_mdtm_to_epoch(self.ftp.getresp()[4:]))
+                except ftplib.error_perm as exc:  # this one file: go on with the rest
+                    out.append(str(exc))
+                except ValueError:
+                    out.append("malformed MDTM reply")
+        return out
 
     def read(self, rel: str, offset: int) -> Iterator[bytes]:
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import paramiko
 
 from migrator.errors import MigrationError
-from migrator.files import CHUNK, RemoteFile, RemoteTree, TransientError, shown
+from migrator.files import CHUNK, RemoteFile, RemoteLink, RemoteTree, TransientError, shown
 from migrator.sources import FilesSource
 
 TIMEOUT = 30
@@ -63,7 +63,7 @@ class SftpSession:
         return f"{base}/{rel}" if rel else base or "/"
 
     def walk(self) -> RemoteTree:
-        tree = RemoteTree()
+        tree = RemoteTree(root=self._full(""))
         try:
             self._walk("", tree)
         except (OSError, paramiko.SSHException) as exc:
@@ -91,8 +91,21 @@ class SftpSession:
                 self._walk(name, tree)
             elif stat.S_ISREG(mode):
                 tree.files.append(RemoteFile(name, int(attr.st_size or 0), int(attr.st_mtime or 0)))
+            elif stat.S_ISLNK(mode):
+                self._link(name, tree)
             else:
                 tree.skipped.append(f"{name}: a link or special file")
+
+    def _link(self, rel: str, tree: RemoteTree) -> None:
+        try:
+            target = self.sftp.readlink(self._full(rel))
+        except (OSError, UnicodeDecodeError) as exc:
+            tree.skipped.append(f"{rel}: a link that cannot be read: {_why(exc)}")
+            return
+        if target:
+            tree.links.append(RemoteLink(rel, target))
+        else:
+            tree.skipped.append(f"{rel}: a link without a target")
 
     def read(self, rel: str, offset: int) -> Iterator[bytes]:
         try:

@@ -8,12 +8,14 @@ rename is atomic) and are named by the source file's identity, so a re-run resum
 """
 
 # os-level calls on purpose: this file runs alone on the server, with no imports of ours.
-# ruff: noqa: PTH103, PTH105, PTH110, PTH112, PTH118, PTH120, PTH123, PTH202, PTH208
+# ruff: noqa: PTH103, PTH105, PTH107, PTH110, PTH112, PTH114, PTH115, PTH118, PTH120, PTH123
+# ruff: noqa: PTH202, PTH208, PTH211
 
 import contextlib
 import json
 import os
 import shutil
+import stat
 import struct
 import sys
 from typing import Any, BinaryIO
@@ -29,25 +31,59 @@ def _safe(rel: str) -> str:
     return os.path.join(*parts)
 
 
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _no_linked_parents(dest: str) -> None:
+    # Files are written through real directories only, never through a link.
+    parent = os.path.dirname(dest) or "."
+    if os.path.realpath(parent) != os.path.normpath(os.path.join(os.path.realpath("."), parent)):
+        raise ValueError("a directory above it is a link: " + dest)
+
+
+def _link(root: str, dest: str, target: str) -> None:
+    """A link made without following anything, kept only if it resolves inside the root."""
+    if not target or target.startswith("/"):
+        raise ValueError("not a relative link target")
+    if not _inside(os.path.normpath(os.path.join(os.path.dirname(dest), target)), root):
+        raise ValueError("leads out of the web root")
+    _no_linked_parents(dest)
+    if os.path.lexists(dest):
+        if not os.path.islink(dest):
+            raise ValueError("something else is there already")
+        if os.readlink(dest) == target:
+            return
+        os.remove(dest)  # removes the link itself, never what it points to
+    os.symlink(target, dest)
+    if not _inside(os.path.realpath(dest), os.path.realpath(root)):
+        os.remove(dest)
+        raise ValueError("resolves outside the web root (through a link on the server)")
+
+
 def _listing(root: str) -> dict[str, Any]:
     files: dict[str, list[int]] = {}
     dirs: list[str] = []
+    links: dict[str, str] = {}
     if os.path.isdir(root):
-        for base, dnames, fnames in os.walk(root):
+        for base, dnames, fnames in os.walk(root):  # does not follow links
             rel_base = os.path.relpath(base, root)
-            for d in dnames:
-                dirs.append(d if rel_base == "." else rel_base + "/" + d)
-            for f in fnames:
-                full = os.path.join(base, f)
+            for name in dnames + fnames:
+                full = os.path.join(base, name)
+                rel = name if rel_base == "." else rel_base + "/" + name
                 st = os.lstat(full)
-                rel = f if rel_base == "." else rel_base + "/" + f
-                files[rel] = [st.st_size, int(st.st_mtime)]
+                if stat.S_ISLNK(st.st_mode):
+                    links[rel] = os.readlink(full)
+                elif name in dnames:
+                    dirs.append(rel)
+                else:
+                    files[rel] = [st.st_size, int(st.st_mtime)]
     parts: dict[str, int] = {}
     pdir = os.path.join(STAGING, "parts")
     if os.path.isdir(pdir):
         for name in os.listdir(pdir):
             parts[name] = os.path.getsize(os.path.join(pdir, name))
-    return {"files": files, "dirs": dirs, "parts": parts}
+    return {"files": files, "dirs": dirs, "links": links, "parts": parts}
 
 
 def _usage() -> int:
@@ -109,8 +145,7 @@ def main() -> None:
                 f = handles.pop(h)
                 err = errors.pop(h, None)
                 try:
-                    f.flush()
-                    os.fsync(f.fileno())
+                    f.flush()  # on disk at the 'sync' that ends the copy, not one by one
                 except OSError as exc:
                     err = err or exc.strerror or str(exc)
                 f.close()
@@ -123,12 +158,19 @@ def main() -> None:
                     reply({"id": req["id"], "error": f"size {size}, expected {req['size']}"})
                     continue
                 dest = _safe(req["dest"])
+                _no_linked_parents(dest)
                 os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
                 os.utime(part, (req["mtime"], req["mtime"]))
                 os.replace(part, dest)
                 reply({"id": req["id"], "ok": True})
             elif op == "list":
                 reply(dict(_listing(_safe(req["root"])), id=req["id"]))
+            elif op == "link":
+                _link(_safe(req["root"]), _safe(req["dest"]), req["target"])
+                reply({"id": req["id"], "ok": True})
+            elif op == "sync":
+                os.sync()
+                reply({"id": req["id"], "ok": True})
             elif op == "mkdir":
                 os.makedirs(_safe(req["path"]), exist_ok=True)
                 reply({"id": req["id"], "ok": True})

@@ -29,6 +29,7 @@ class SinkError(Exception):
 class TargetListing:
     files: dict[str, tuple[int, int]]  # path relative to the web root -> (size, mtime)
     dirs: set[str]
+    links: dict[str, str]  # path -> link target, as stored
     parts: dict[str, int]  # staged partial files -> bytes already there
 
 
@@ -121,6 +122,7 @@ class Sink:
         return TargetListing(
             files={k: (int(v[0]), int(v[1])) for k, v in msg["files"].items()},
             dirs=set(msg["dirs"]),
+            links={str(k): str(v) for k, v in msg["links"].items()},
             parts={k: int(v) for k, v in msg["parts"].items()},
         )
 
@@ -129,6 +131,11 @@ class Sink:
 
     def mkdir(self, rel: str) -> None:
         self._call({"op": "mkdir", "path": f"{self.target.web_root}/{rel}"})
+
+    def link(self, rel: str, target: str) -> None:
+        """A relative link; the receiver refuses one that resolves outside the web root."""
+        root = self.target.web_root
+        self._call({"op": "link", "root": root, "dest": f"{root}/{rel}", "target": target})
 
     def open(self, handle: int, part: str, offset: int) -> None:
         self._send({"op": "open", "h": handle, "part": part, "offset": offset})
@@ -139,11 +146,26 @@ class Sink:
     def abort(self, handle: int) -> None:
         self._send({"op": "abort", "h": handle}, want_reply=False)
 
-    def finish(self, handle: int, part: str, rel: str, size: int, mtime: int) -> None:
+    def finish(
+        self, handle: int, part: str, rel: str, size: int, mtime: int
+    ) -> Future[dict[str, Any]]:
+        """Put the file in place. Not waited for (no round trip per file): check the reply
+        with `settled` before relying on it."""
         dest = f"{self.target.web_root}/{rel}"
-        self._call(
-            {"op": "finish", "h": handle, "part": part, "dest": dest, "size": size, "mtime": mtime}
-        )
+        header = {"op": "finish", "h": handle, "part": part, "dest": dest, "size": size}
+        fut = self._send(dict(header, mtime=mtime), want_reply=True)
+        assert fut is not None
+        return fut
+
+    @staticmethod
+    def settled(fut: Future[dict[str, Any]], timeout: float = 3600) -> None:
+        msg = fut.result(timeout=timeout)
+        if "error" in msg:
+            raise SinkError(str(msg["error"]))
+
+    def sync(self) -> None:
+        """Every finished file on disk: one sync for the run instead of one per file."""
+        self._call({"op": "sync"})
 
     def cleanup(self) -> None:
         self._call({"op": "cleanup"})
