@@ -3,8 +3,9 @@
 One long-lived process per migration takes frames from every download connection, so many
 FTP/SFTP streams funnel into one ssh session. Frames: 4-byte big-endian length, a JSON header,
 then `n` payload bytes. Replies (only to requests carrying an "id") use the same framing.
-Partial files live in a staging directory beside the web root (same filesystem: the final
-rename is atomic) and are named by the source file's identity, so a re-run resumes them.
+Partial files live in a staging directory in the account's tmp/ (same filesystem as the web
+root: the final rename is atomic) and are named by the source file's identity, so a re-run
+resumes them.
 """
 
 # os-level calls on purpose: this file runs alone on the server, with no imports of ours.
@@ -20,7 +21,9 @@ import struct
 import sys
 from typing import Any, BinaryIO
 
-STAGING = ".bubble-migrate"
+# In the account's own tmp/: the home itself is root's (the account cannot create entries
+# there), and tmp/ sits on the same subvolume as the web root, so the final rename is atomic.
+STAGING = "tmp/.bubble-migrate"
 
 
 def _safe(rel: str) -> str:

@@ -98,7 +98,7 @@ def test_killed_midway_then_rerun_is_identical(
          str(target.home)],
         env=env, start_new_session=True,
     )  # fmt: skip
-    parts = target.home / ".bubble-migrate" / "parts"
+    parts = target.home / "tmp" / ".bubble-migrate" / "parts"
     deadline = time.monotonic() + 60
     killed_at = 0
     while time.monotonic() < deadline and proc.poll() is None:
@@ -117,4 +117,4 @@ def test_killed_midway_then_rerun_is_identical(
     assert "1 partial file(s) resumed" in report.parts[0].details
     assert report.parts[0].copied_bytes < data.BIG_SIZE  # it continued, not restarted
     assert data.tree_state(target.home / "www") == data.tree_state(site)
-    assert not (target.home / ".bubble-migrate").exists()
+    assert not (target.home / "tmp" / ".bubble-migrate").exists()
