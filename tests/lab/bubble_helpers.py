@@ -103,9 +103,12 @@ class Inventory:
             *extra,
         ]
         start = time.monotonic()
+        # stdin from /dev/null: Ansible refuses a non-blocking stdin, and an ssh killed by an
+        # earlier test can leave the inherited one non-blocking.
         done = subprocess.run(
-            argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO, check=False
-        )
+            argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO,
+            check=False, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
         seconds = time.monotonic() - start
         run = PlaybookRun(playbook, done.returncode, done.stdout + done.stderr, seconds)
         for line in done.stdout.splitlines():
