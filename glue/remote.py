@@ -1,4 +1,4 @@
-"""Reaching servers: the control plane's ssh key, per-provider ssh options, waiting for ssh,
+"""Reaching servers: the control plane's ssh key, per-provider ssh options,
 running a command on a server or as an account inside its bubble.
 
 Host keys are always checked: lab servers through the lab's own known_hosts (it records
@@ -11,7 +11,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,21 +78,9 @@ def ssh_argv(root: Path, name: str, server: Server, remote: str, tty: bool = Fal
     return ["ssh", *flags, *ssh_options(root, server), f"root@{_address(name, server)}", remote]
 
 
-def wait_for_ssh(root: Path, name: str, server: Server, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    argv = ssh_argv(root, name, server, "true")
-    last = ""
-    while time.monotonic() < deadline:
-        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if done.returncode == 0:
-            return
-        last = (
-            done.stderr.strip().splitlines()[-1]
-            if done.stderr.strip()
-            else f"exit {done.returncode}"
-        )
-        time.sleep(1)
-    raise RemoteError(f"server {name}: ssh did not answer within {timeout:.0f} s ({last})")
+def last_line(done: subprocess.CompletedProcess[str]) -> str:
+    """What a failed remote command said: its last stderr line, else its exit code."""
+    return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
 
 
 def in_bubble(account: str, argv: Sequence[str], max_seconds: int = EXEC_MAX_SECONDS) -> list[str]:

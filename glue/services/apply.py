@@ -39,7 +39,7 @@ from glue.errors import BubbleError
 from glue.locks import server_lock
 from glue.models import Server, ServerState
 from glue.paths import TOOLKIT_DIR, inventory_dir, state_dir, tfvars_dir
-from glue.remote import RemoteError, connection_inventory, public_key, ssh_argv
+from glue.remote import RemoteError, connection_inventory, last_line, public_key, ssh_argv
 from glue.services.context import Context
 from glue.services.root import render, render_current
 from glue.terraform import Terraform
@@ -337,17 +337,12 @@ def converged_version(ctx: Context, name: str, server: Server, timeout: float = 
             break
         if time.monotonic() >= deadline:
             within = f" within {timeout:.0f} s" if timeout else ""
-            raise RemoteError(f"server {name}: ssh did not answer{within} ({_last_line(done)})")
+            raise RemoteError(f"server {name}: ssh did not answer{within} ({last_line(done)})")
         time.sleep(1)
     if not done.stdout.strip():
         return None
     fields = dict(line.partition(": ")[::2] for line in done.stdout.splitlines())
     return fields.get("toolkit", "").strip()
-
-
-def is_converged(ctx: Context, name: str, server: Server) -> bool:
-    """Has the server had a full converge (by any toolkit version)? One ssh call."""
-    return converged_version(ctx, name, server, timeout=0) is not None
 
 
 def mark_converged(ctx: Context, name: str, server: Server, version: str) -> None:
@@ -360,11 +355,7 @@ def mark_converged(ctx: Context, name: str, server: Server, version: str) -> Non
     done = subprocess.run(ssh_argv(ctx.root, name, server, remote), capture_output=True,
                           text=True, stdin=subprocess.DEVNULL)  # fmt: skip
     if done.returncode != 0:
-        raise RemoteError(f"server {name}: could not write {CONVERGED_MARK} ({_last_line(done)})")
-
-
-def _last_line(done: subprocess.CompletedProcess[str]) -> str:
-    return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise RemoteError(f"server {name}: could not write {CONVERGED_MARK} ({last_line(done)})")
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import subprocess
 
 from glue.errors import BubbleError
 from glue.models import MAILBOX_LOCAL_RE
-from glue.remote import RemoteError, ssh_argv
+from glue.remote import RemoteError, last_line, ssh_argv
 from glue.services.accounts import require_account
 from glue.services.context import Context
 
@@ -27,12 +27,7 @@ def _run_script(ctx: Context, account: str, argv: list[str], password: str | Non
         check=False,
     )
     if done.returncode != 0:
-        why = (
-            done.stderr.strip().splitlines()[-1]
-            if done.stderr.strip()
-            else f"exit {done.returncode}"
-        )
-        raise RemoteError(f"server {server_name}: {argv[0].rsplit('/', 1)[-1]}: {why}")
+        raise RemoteError(f"server {server_name}: {argv[0].rsplit('/', 1)[-1]}: {last_line(done)}")
 
 
 def _check_password(password: str) -> None:

@@ -8,7 +8,9 @@ import pytest
 
 from glue.ansible import AnsibleError, run_playbook
 from glue.models import Server
-from glue.remote import RemoteError, wait_for_ssh
+from glue.remote import RemoteError
+from glue.services.apply import converged_version
+from glue.services.context import Context
 
 pytestmark = pytest.mark.integration
 
@@ -60,4 +62,4 @@ def test_ssh_that_never_answers_names_the_server(tmp_path: Path) -> None:
          "core_ghz": "2GHz", "memory": "4GiB", "disk": "40GiB", "address": "127.0.0.1"}
     )  # fmt: skip
     with pytest.raises(RemoteError, match=r"^server web7: ssh did not answer within 2 s \("):
-        wait_for_ssh(tmp_path, "web7", server, timeout=2)
+        converged_version(Context(tmp_path), "web7", server, timeout=2)
