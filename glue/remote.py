@@ -53,7 +53,7 @@ def public_key(root: Path) -> str:
 def ssh_options(root: Path, server: Server) -> list[str]:
     key = control_key(root)
     if server.provider == "lab":
-        from glue.lab import ssh_options as lab_ssh_options
+        from glue.providers.lab import ssh_options as lab_ssh_options
 
         return lab_ssh_options(identity=key)
     return [

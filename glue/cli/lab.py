@@ -1,6 +1,6 @@
 """`bubble lab`: real Debian 12 servers on this machine (systemd-nspawn), for tests and demos.
 
-Commands stay thin: the work is in glue.lab, which never imports typer.
+Commands stay thin: the work is in glue.providers.lab, which never imports typer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import typer
 from glue.cli.common import context, progress
 from glue.cli.confirm import YesOption, confirm
 
-# glue.lab is imported inside each command: `bubble --help` must not pay for it.
+# glue.providers.lab is imported inside each command: `bubble --help` must not pay for it.
 lab_app = typer.Typer(
     help="Lab servers: real Debian 12 hosts on this machine (systemd-nspawn).",
     no_args_is_help=True,
@@ -37,7 +37,7 @@ def image_cmd(
     force: bool = typer.Option(False, "--force", help="Rebuild even if a current image exists."),
 ) -> None:
     """Build and cache the server image (only when its recipe changed); print where it is."""
-    from glue import lab
+    from glue.providers import lab
 
     cfg = lab.LabConfig()
     started = time.monotonic()
@@ -48,7 +48,7 @@ def image_cmd(
 @lab_app.command("up")
 def up_cmd() -> None:
     """Create the shared pieces: bridge, lab ssh key, server image (built if missing)."""
-    from glue import lab
+    from glue.providers import lab
 
     cfg = lab.LabConfig()
     root = lab.up(cfg)
@@ -58,7 +58,7 @@ def up_cmd() -> None:
 @lab_app.command("status")
 def status_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable.")) -> None:
     """Bridge, image and every lab server (address, pid, ssh ready)."""
-    from glue import lab
+    from glue.providers import lab
 
     current = lab.status(lab.LabConfig())
     if as_json:
@@ -90,8 +90,8 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
 def down_cmd(ctx: typer.Context, yes: bool = YesOption) -> None:
     """Destroy the root's lab servers (terraform destroy), then every lab server and the
     bridge; nothing stays running or mounted."""
-    from glue import lab
-    from glue.services.apply import destroy_stack
+    from glue.providers import lab
+    from glue.services.fleet_plan import destroy_stack
 
     cfg = lab.LabConfig()
     servers = lab.server_names(cfg)
@@ -113,7 +113,7 @@ def server_create_cmd(
     disk_gib: int = typer.Option(..., "--disk-gib", help="Size of the btrfs /srv, GiB."),
 ) -> None:
     """Boot a lab server (idempotent); returns when root can log in over ssh."""
-    from glue import lab
+    from glue.providers import lab
 
     key, identity = _public_key(ssh_key)
     started = time.monotonic()
@@ -124,7 +124,7 @@ def server_create_cmd(
 @lab_app.command("server-destroy")
 def server_destroy_cmd(name: str = typer.Argument(..., help="Server name.")) -> None:
     """Stop a lab server and remove its overlay, disk and cgroups (idempotent)."""
-    from glue import lab
+    from glue.providers import lab
 
     lab.destroy_server(name)
     typer.echo(f"{name} destroyed")

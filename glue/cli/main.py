@@ -171,7 +171,7 @@ def apply(
 ) -> None:
     """Plan, then create/destroy servers with Terraform and configure them with Ansible."""
     from glue.services.apply import apply as run_apply
-    from glue.services.apply import plan_servers
+    from glue.services.fleet_plan import plan_servers
 
     c = context(ctx)
     with progress() as report:

@@ -28,7 +28,7 @@ class NewServer:
 
 def next_lab_address(catalog: Catalog) -> str:
     """The first free address of the lab's network (BUBBLE_LAB_GATEWAY, 198.18.0.1/24)."""
-    from glue.lab.config import LabConfig
+    from glue.providers.lab.config import LabConfig
 
     network = LabConfig().gateway_interface.network
     used = {s.address for s in catalog.servers.values() if s.address}

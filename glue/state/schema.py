@@ -41,14 +41,28 @@ ledger_entries = Table(
     UniqueConstraint("key", name="uq_ledger_entries_key"),
 )
 
-# Limits raised above base by the scaler, per account and resource (absolute values).
-limits_in_force = Table(
-    "limits_in_force",
+# Limits raised above base by the scaler: one row per boost with the time range it held (the
+# open one, `until` NULL, is in force); history is never overwritten.
+boosts = Table(
+    "boosts",
     metadata,
-    Column("account", String(64), primary_key=True),
-    Column("resource", String(16), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("resource", String(16), nullable=False),
     Column("value", BigInteger, nullable=False),
     Column("since", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=True, index=True),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+# The address each provider assigned to a server: a runtime fact, not in the catalog.
+server_addresses = Table(
+    "server_addresses",
+    metadata,
+    Column("server", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
 # What each upgrade purchase bought, written in the transaction of its ledger entry: the

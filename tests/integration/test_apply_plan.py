@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from glue.cli.main import app
 from glue.errors import BubbleError
-from glue.services.apply import (
+from glue.services.apply import apply
+from glue.services.fleet_plan import (
     FleetPlan,
-    apply,
     other_losses,
     plan_servers,
     server_actions,
@@ -59,7 +59,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], li
         f"import json, sys; open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:3]) + chr(10))"
     )
     monkeypatch.setattr(
-        "glue.services.apply.bubble_command", lambda: [sys.executable, "-c", recorder]
+        "glue.services.fleet_plan.bubble_command", lambda: [sys.executable, "-c", recorder]
     )
 
     def calls() -> list[list[str]]:

@@ -9,7 +9,7 @@ import pytest
 from glue.ansible import AnsibleError, run_playbook
 from glue.models import Server
 from glue.remote import RemoteError
-from glue.services.apply import converged_version
+from glue.services.converge import converged_version
 from glue.services.context import Context
 
 pytestmark = pytest.mark.integration

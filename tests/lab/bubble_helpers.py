@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from glue import lab
+from glue.providers import lab
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"

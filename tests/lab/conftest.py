@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from glue import lab
-from glue.lab.testing import LabServer, free_address
+from glue.providers import lab
+from glue.providers.lab.testing import LabServer, free_address
 
 
 @pytest.fixture(scope="session")

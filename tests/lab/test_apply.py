@@ -89,7 +89,7 @@ def test_apply_made_two_configured_servers(bubble: Bubble) -> None:
 
 
 def test_second_site_converge_changes_nothing(bubble: Bubble) -> None:
-    from glue.services.apply import live_servers, playbook
+    from glue.services.converge import live_servers, playbook
     from glue.services.context import Context
 
     # In-process, so the isolated lab's settings are set for this test only: later tests'
@@ -181,7 +181,7 @@ def test_lab_down_leaves_nothing_behind(bubble: Bubble) -> None:
     assert "bubble-e2e" not in links
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert not [p for p in procs.splitlines() if "systemd-nspawn" in p and "e2e" in p]
-    from glue.lab.cgroups import plan
+    from glue.providers.lab.cgroups import plan
 
     for name in ("e2e1", "e2e2", "e2e3"):
         assert not [p for p in plan(name) if p.exists()], name

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from glue import lab
-from glue.services.apply import toolkit_version
+from glue.providers import lab
+from glue.services.converge import toolkit_version
 from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
 
 pytestmark = pytest.mark.lab

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from glue import lab
-from glue.lab.testing import LabServer
+from glue.providers import lab
+from glue.providers.lab.testing import LabServer
 
 pytestmark = pytest.mark.lab
 

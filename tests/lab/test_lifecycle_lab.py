@@ -40,11 +40,11 @@ def account(bubble: Bubble, name: str) -> dict[str, object]:
 
 
 def lab_call(function: str, *args: object) -> None:
-    """glue.lab.FUNCTION(*args) with this module's isolated lab settings."""
+    """glue.providers.lab.FUNCTION(*args) with this module's isolated lab settings."""
     with pytest.MonkeyPatch.context() as env:
         for key, value in LAB_ENV.items():
             env.setenv(key, value)
-        from glue import lab
+        from glue.providers import lab
 
         getattr(lab, function)(*args)
 

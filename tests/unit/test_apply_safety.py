@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from glue.paths import TOOLKIT_DIR
-from glue.services.apply import TOOLKIT_PARTS, toolkit_version
+from glue.services.converge import TOOLKIT_PARTS, toolkit_version
 from tests.unit.conftest import CliResult
 
 Bubble = Callable[..., CliResult]

@@ -126,7 +126,7 @@ def test_full_cluster_is_an_error() -> None:
 
 
 def test_cloud_addresses_from_terraform_outputs_are_recorded() -> None:
-    from glue.services.apply import with_addresses
+    from glue.services.fleet_plan import with_addresses
 
     cloud = server(provider="hcloud", type="cx22", region="fsn1", address=None)
     cat = catalog({"c1": cloud, "lab1": server(address="198.18.0.11")}, {})

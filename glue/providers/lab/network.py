@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from glue.lab.config import LabConfig
-from glue.lab.proc import run
+from glue.providers.lab.config import LabConfig
+from glue.providers.lab.proc import run
 
 
 def bridge_exists(cfg: LabConfig) -> bool:

@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from glue.lab import cgroups, customize, image, network, ssh
-from glue.lab.config import LabConfig
-from glue.lab.errors import LabError
-from glue.lab.locks import locked
-from glue.lab.proc import cmdline, is_alive, kill, run, wait_dead
+from glue.providers.lab import cgroups, customize, image, network, ssh
+from glue.providers.lab.config import LabConfig
+from glue.providers.lab.errors import LabError
+from glue.providers.lab.locks import locked
+from glue.providers.lab.proc import cmdline, is_alive, kill, run, wait_dead
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}")
 BOOT_TIMEOUT = 120.0

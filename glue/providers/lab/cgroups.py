@@ -14,7 +14,7 @@ import signal
 import time
 from pathlib import Path
 
-from glue.lab.errors import LabError
+from glue.providers.lab.errors import LabError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Hierarchy directory under /sys/fs/cgroup -> its name in /proc/self/cgroup.

@@ -10,9 +10,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from glue.lab.config import LabConfig
-from glue.lab.locks import locked
-from glue.lab.proc import run
+from glue.providers.lab.config import LabConfig
+from glue.providers.lab.locks import locked
+from glue.providers.lab.proc import run
 
 
 def ensure_lab_key(cfg: LabConfig) -> Path:

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from glue.lab.config import LabConfig
-from glue.lab.errors import LabError
-from glue.lab.locks import locked
-from glue.lab.mounts import umount_all
-from glue.lab.proc import run
+from glue.providers.lab.config import LabConfig
+from glue.providers.lab.errors import LabError
+from glue.providers.lab.locks import locked
+from glue.providers.lab.mounts import umount_all
+from glue.providers.lab.proc import run
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

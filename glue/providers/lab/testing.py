@@ -7,9 +7,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from glue.lab.config import LabConfig
-from glue.lab.server import leader_pid, load_state, server_names
-from glue.lab.ssh import ssh_argv, ssh_options
+from glue.providers.lab.config import LabConfig
+from glue.providers.lab.server import leader_pid, load_state, server_names
+from glue.providers.lab.ssh import ssh_argv, ssh_options
 
 # Addresses handed out when a test does not name one: clear of glue's .11 upwards.
 AUTO_ADDRESSES = range(100, 250)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from glue.lab.errors import LabError
+from glue.providers.lab.errors import LabError
 
 
 def run(

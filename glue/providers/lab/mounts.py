@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from glue.lab.errors import LabError
-from glue.lab.proc import run
+from glue.providers.lab.errors import LabError
+from glue.providers.lab.proc import run
 
 
 def _unescape(field: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glue.lab import image, network, server, ssh
-from glue.lab.config import LabConfig
-from glue.lab.locks import locked
+from glue.providers.lab import image, network, server, ssh
+from glue.providers.lab.config import LabConfig
+from glue.providers.lab.locks import locked
 
 
 @dataclass(frozen=True)

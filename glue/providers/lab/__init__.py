@@ -3,16 +3,16 @@
 Public API; see docs/interfaces.md for the contract with Terraform's lab stack.
 """
 
-from glue.lab.config import LabConfig
-from glue.lab.control import LabStatus, ServerStatus, down, status, up
-from glue.lab.errors import LabError
-from glue.lab.image import build as build_image
-from glue.lab.image import image_paths
-from glue.lab.server import ServerState, is_running, leader_pid, load_state, server_names
-from glue.lab.server import create as create_server
-from glue.lab.server import destroy as destroy_server
-from glue.lab.server import stop as stop_server
-from glue.lab.ssh import (
+from glue.providers.lab.config import LabConfig
+from glue.providers.lab.control import LabStatus, ServerStatus, down, status, up
+from glue.providers.lab.errors import LabError
+from glue.providers.lab.image import build as build_image
+from glue.providers.lab.image import image_paths
+from glue.providers.lab.server import ServerState, is_running, leader_pid, load_state, server_names
+from glue.providers.lab.server import create as create_server
+from glue.providers.lab.server import destroy as destroy_server
+from glue.providers.lab.server import stop as stop_server
+from glue.providers.lab.ssh import (
     ansible_ssh_common_args,
     ensure_lab_key,
     lab_public_key,

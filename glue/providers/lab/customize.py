@@ -12,7 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
-from glue.lab.proc import run
+from glue.providers.lab.proc import run
 
 
 class Layer:

@@ -1,0 +1,1 @@
+"""Where servers come from: one module per provider (lab, hcloud, aws)."""
