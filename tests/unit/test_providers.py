@@ -17,7 +17,7 @@ from glue.catalog import Catalog
 from glue.errors import BubbleError
 from glue.models import Server
 from glue.providers import PROVIDERS, REGISTRY, Provider, provider
-from glue.remote import control_key, ssh_argv, ssh_options, ssh_dir
+from glue.remote import control_key, ssh_argv, ssh_dir, ssh_options
 from glue.render.terraform import render_tfvars
 from glue.services.context import Context
 from glue.services.fleet_plan import stack_variables

@@ -23,11 +23,11 @@ from glue.providers.lab.ssh import (
 )
 
 __all__ = [
+    "PROVIDER",
     "LabConfig",
     "LabError",
     "LabMachine",
     "LabStatus",
-    "PROVIDER",
     "ServerStatus",
     "ansible_ssh_common_args",
     "build_image",
