@@ -192,7 +192,7 @@ class ServerState(StrEnum):
 def _known_provider(value: str) -> str:
     """One module per provider under glue/providers/ decides what exists."""
     if value not in PROVIDERS:
-        raise ValueError(f"{value!r} is not a provider ({', '.join(sorted(PROVIDERS))})")
+        raise ValueError(f"must be one of {', '.join(sorted(PROVIDERS))}")
     return value
 
 
