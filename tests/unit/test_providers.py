@@ -91,7 +91,8 @@ def test_a_cloud_assigns_addresses_and_is_trusted_on_first_use(name: str, tmp_pa
 
 
 def test_the_catalog_names_only_known_providers() -> None:
-    with pytest.raises(ValueError, match=r"provider\n  Value error, must be one of aws, hcloud, lab"):
+    error = r"provider\n  Value error, must be one of aws, hcloud, lab"
+    with pytest.raises(ValueError, match=error):
         Server.model_validate({"provider": "moon", **SIZES})
 
 
