@@ -20,10 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.bubble_helpers import (
-    Inventory,
-    PlaybookRun,
-    account,
+from tests.support.lab_server import (
     as_account,
     cpu_share,
     http_get,
@@ -31,6 +28,7 @@ from tests.lab.bubble_helpers import (
     put_file,
     slice_cgroup,
 )
+from tests.support.playbooks import Inventory, PlaybookRun, account
 
 pytestmark = pytest.mark.lab
 

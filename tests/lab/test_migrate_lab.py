@@ -31,11 +31,12 @@ from imapclient import IMAPClient
 from migrator.sources import TlsOptions
 from migrator.tlsutil import context
 from tests.integration.migration import data, servers
-from tests.lab.cli import Bubble, isolated_lab, lab_available, server_args
+from tests.support.cli import Bubble, server_args
+from tests.support.lab_env import isolated_lab, lab_available, lab_env
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = isolated_lab("mig", 3)
+LAB_ENV = lab_env(isolated_lab("mig", 3))
 SERVER = "mig1"
 ACCOUNT = "shop"
 DOMAIN = "shop.example"
