@@ -33,6 +33,7 @@ from migrator.tlsutil import context
 from tests.integration.migration import data, servers
 from tests.support.cli import Bubble, server_args
 from tests.support.lab_env import isolated_lab, lab_available, lab_env
+from tests.support.timings import step_timings
 
 pytestmark = pytest.mark.lab
 
@@ -99,7 +100,7 @@ EXPECTED_FOLDERS = {
     "Projekte/Ünïcode & Co/日本語": 1,
 }
 
-TIMINGS: dict[str, float] = {}
+TIMINGS = step_timings(__name__)
 
 
 @dataclass
@@ -223,7 +224,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for server in reversed(running):
             server.stop()
         shutil.rmtree(base, ignore_errors=True)
-        print("\ntimings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
 
 
 def http_get(address: str, path: str) -> tuple[int, bytes]:
