@@ -86,12 +86,13 @@ def start(
     entry: Sequence[str] = CLI,
     output: int | TextIO | None = subprocess.PIPE,
     terminal: int | None = None,
+    own_bubble_env: bool = True,
 ) -> subprocess.Popen[str]:
     """`bubble [--root ROOT] ARGS` left running (the caller waits for it); stdin is the
     `terminal` file descriptor given (a pty), else /dev/null."""
     return subprocess.Popen(
         [*entry, *_argv(args, root)],
-        env=environment(env),
+        env=environment(env, own_bubble_env=own_bubble_env),
         stdin=subprocess.DEVNULL if terminal is None else terminal,
         stdout=output,
         stderr=output,
@@ -110,6 +111,7 @@ class Bubble:
 
     def __init__(self, root: Path, env: Mapping[str, str]) -> None:
         self.root = root
+        # The whole environment of every run: a BUBBLE_* variable deleted from it stays away.
         self.env = {**os.environ, **env, "BUBBLE_ROOT": str(root)}
 
     def run(
@@ -131,7 +133,7 @@ class Bubble:
 
     def background(self, *args: str) -> subprocess.Popen[str]:
         """The command left running, its output dropped (the caller waits for it)."""
-        return start(*args, env=self.env, output=subprocess.DEVNULL)
+        return start(*args, env=self.env, output=subprocess.DEVNULL, own_bubble_env=False)
 
     def json(self, *args: str) -> object:
         return json.loads(self(*args, "--json"))
