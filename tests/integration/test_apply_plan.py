@@ -16,9 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from glue.cli.main import app
 from glue.errors import BubbleError
 from glue.services.apply import apply
 from glue.services.context import Context
@@ -34,6 +32,7 @@ from glue.services.fleet_plan import (
 from glue.services.root import init_root, render_current
 from glue.state.addresses import recorded_addresses
 from glue.terraform import Terraform
+from tests.support.cli import invoke
 
 pytestmark = [
     pytest.mark.integration,
@@ -76,7 +75,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], li
 
 
 def bubble(root: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["--root", str(root), *args], env={"BUBBLE_APPLY": "0"})
+    result = invoke(*args, root=root, env={"BUBBLE_APPLY": "0"})
     return result.exit_code, result.stdout, result.stderr
 
 
