@@ -52,7 +52,8 @@ def test_identifiers_quoted_and_stored_queries_compared_loosely() -> None:
     assert quote_ident('we"ird') == '"we\\"ird"'
     assert _same_query(
         "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(*) INTO db.rp.:MEASUREMENT END",
-        'CREATE CONTINUOUS QUERY "cq" ON "db" BEGIN  SELECT mean(*) INTO "db"."rp".:MEASUREMENT END',
+        'CREATE CONTINUOUS QUERY "cq" ON "db" BEGIN  '
+        'SELECT mean(*) INTO "db"."rp".:MEASUREMENT END',
     )
 
 

@@ -124,4 +124,6 @@ def test_tick_buffers_while_influx_is_away_and_reports_a_heartbeat(tmp_path: Pat
     ]
     beats = [line for line in lines if line.startswith("agent,server=web1 ")]
     assert len(beats) == 2
-    assert "seq=2i" in beats[1] and "buffered_points=" in beats[1] and "dropped_points=0i" in beats[1]
+    assert (
+        "seq=2i" in beats[1] and "buffered_points=" in beats[1] and "dropped_points=0i" in beats[1]
+    )
