@@ -28,12 +28,22 @@ import socket
 import stat
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from scaler.agent_buffer import Backoff, PointBuffer
-from scaler.agent_cgroup import Sample, detect_version, read_accounts
+from scaler.agent_cgroup import (
+    BUSY,
+    BUSY_KEYS,
+    FULL,
+    FULL_KEYS,
+    IDLE,
+    Sample,
+    detect_version,
+    read_accounts,
+)
 from scaler.agent_host import NAME_RE, BtrfsDisk, disk_free, failed_units, load, memory
 from scaler.agent_http import Endpoint
 from scaler.agent_lineproto import FieldValue, point
@@ -59,6 +69,9 @@ class AgentConfig:
     disk_paths: tuple[str, ...] = ("/", "/srv")
     buffer_max_bytes: int = 8 * 1024 * 1024
     retry_max_seconds: float = 60.0
+    # Every file of 1/slow_every of the accounts each tick (agent_cgroup's FULL depth), so
+    # limits, pressure and IO bytes are at most slow_every ticks old (new accounts: at once).
+    slow_every: int = 6
     proc: str = "/proc"
 
 
@@ -136,6 +149,7 @@ def load_config(path: str) -> AgentConfig:
         disk_paths=paths,
         buffer_max_bytes=int(_number(agent, "buffer_max_bytes", 8 * 1024 * 1024)) or 1,
         retry_max_seconds=_number(agent, "retry_max_seconds", 60.0),
+        slow_every=max(1, int(_number(agent, "slow_every", 6))),
         proc=agent.get("proc", "/proc"),
     )
 
@@ -170,6 +184,8 @@ class Agent:
         self.disk = BtrfsDisk(config.srv) if config.disk == "btrfs" else None
         self.seq = 0
         self._prev_cpu: dict[str, tuple[int, int]] = {}  # name -> (time ns, usage usec)
+        self._last: dict[str, Sample] = {}  # name -> its sample of the last tick
+        self._accounts = 0
         self._influx_down = False
 
     def account_fields(self, name: str, sample: Sample, now_ns: int) -> dict[str, FieldValue]:
@@ -191,13 +207,43 @@ class Agent:
                     fields["cpu_quota_share"] = round(cores / limit_cores, 4)
         return fields
 
+    def read_accounts(self) -> dict[str, Sample]:
+        """Each account read as deep as needed (agent_cgroup); what was not read is carried."""
+        every = self.config.slow_every
+        turn = self.seq % every
+        last = self._last
+        depths: dict[str, int] = {}
+
+        def depth(name: str, usage: int | None) -> int:
+            before = last.get(name)
+            if before is None or zlib.crc32(name.encode()) % every == turn:
+                level = FULL
+            elif usage is None or before.get("cpu_usage_usec") != usage:
+                level = BUSY
+            else:
+                level = IDLE
+            depths[name] = level
+            return level
+
+        accounts = read_accounts(self.config.cgroup_root, self.version, depth)
+        for name, sample in accounts.items():
+            level = depths.get(name, FULL)
+            if level < FULL:
+                carried = FULL_KEYS if level == BUSY else FULL_KEYS | BUSY_KEYS
+                before = last[name]
+                for key in carried:
+                    if key in before:
+                        sample[key] = before[key]
+        self._last = {name: dict(sample) for name, sample in accounts.items()}
+        return accounts
+
     def collect(self, now_ns: int) -> list[str]:
         """One tick's points (reads only; nothing is sent)."""
         cfg = self.config
         tags = {"server": cfg.server}
         ts = now_ns // 1_000_000
         lines: list[str] = []
-        accounts = read_accounts(cfg.cgroup_root, self.version)
+        accounts = self.read_accounts()
         disks = self.disk.read() if self.disk else {}
         for name, sample in accounts.items():
             if not NAME_RE.fullmatch(name):

@@ -127,3 +127,24 @@ def test_tick_buffers_while_influx_is_away_and_reports_a_heartbeat(tmp_path: Pat
     assert (
         "seq=2i" in beats[1] and "buffered_points=" in beats[1] and "dropped_points=0i" in beats[1]
     )
+
+
+def test_idle_accounts_carry_what_cannot_move_and_full_reads_come_round(tmp_path: Path) -> None:
+    root = v2_tree(tmp_path / "cg", [])
+    v2_account(root, "alice", tasks=7, quota="50000 100000")
+    agent = _agent(root)
+    agent.seq = 1
+    assert agent.read_accounts()["alice"]["tasks"] == 7  # first sight: every file
+    # Same CPU counter (nothing ran): tasks cannot have moved and are carried; a busy
+    # account is read again; every slow_every ticks the whole account is read.
+    v2_account(root, "alice", tasks=9, quota="80000 100000")
+    seen = []
+    for seq in range(2, 2 + agent.config.slow_every):
+        agent.seq = seq
+        sample = agent.read_accounts()["alice"]
+        seen.append((sample["tasks"], sample["cpu_quota_usec"]))
+    assert seen[0] == (7, 50000) and seen[-1] == (9, 80000)
+    assert sorted(set(seen)) == [(7, 50000), (9, 80000)]
+    v2_account(root, "alice", usage_usec=2_000_000, tasks=11)
+    agent.seq += 1
+    assert agent.read_accounts()["alice"]["tasks"] == 11  # CPU moved: read at once
