@@ -102,6 +102,7 @@ class Influxd:
 
 @contextmanager
 def running_influxd(base: Path, auth: bool = True) -> Iterator[Influxd]:
+    base.mkdir(parents=True, exist_ok=True)
     server = Influxd(base, auth=auth)
     server.start()
     try:
