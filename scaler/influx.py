@@ -1,10 +1,20 @@
 """The control plane's InfluxDB client: write, InfluxQL queries as rows, ping, retention.
 
-It speaks the v1 API (scaler/agent_http.py, shared with the agent), which InfluxDB 1.x serves
-natively and 2.x/3.x through their v1 compatibility endpoints (2.x: a DBRP mapping for the
-database; auth `token`). Settings: BUBBLE_INFLUX_URL, BUBBLE_INFLUX_DATABASE,
-BUBBLE_INFLUX_AUTH (none|basic|token), BUBBLE_INFLUX_USERNAME, BUBBLE_INFLUX_PASSWORD,
-BUBBLE_INFLUX_TOKEN.
+It speaks the v1 API (scaler/agent_http.py, shared with the agent): /write, /query, /ping,
+which every InfluxDB generation serves. Settings (glue/settings.py, environment):
+  BUBBLE_INFLUX_URL       http(s)://HOST:PORT, no credentials in it
+  BUBBLE_INFLUX_DATABASE  default bubblehost
+  BUBBLE_INFLUX_AUTH      none | basic | token
+  BUBBLE_INFLUX_USERNAME, BUBBLE_INFLUX_PASSWORD   (basic: an InfluxDB 1.x user)
+  BUBBLE_INFLUX_TOKEN     (token: sent as `Authorization: Token ...`)
+InfluxDB 1.x: auth basic (or none with auth-enabled = false); `ensure_retention` creates the
+database, its retention policies and continuous queries.
+InfluxDB 2.x: create a bucket and a DBRP mapping from BUBBLE_INFLUX_DATABASE/raw to it
+(`influx v1 dbrp create --db bubblehost --rp raw --default --bucket-id ...`), an API token
+with write (agents) or read+write (control plane) on it, and set auth token. 2.x has no
+continuous queries: the roll-ups are InfluxDB tasks (or a bucket's own retention), so skip
+`ensure_retention` there. InfluxDB 3.x Core: the database is created on first write; auth
+token; retention is the database's own setting and 3.x has no continuous queries either.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.integration.migration.servers import Server
 
 ADMIN, ADMIN_PASSWORD = "bubble", "influx-test-secret"
 
@@ -32,7 +33,7 @@ class Influxd:
     port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
     auth: bool = True
-    proc: subprocess.Popen[bytes] | None = None
+    server: Server | None = None
 
     @property
     def url(self) -> str:
@@ -57,28 +58,12 @@ class Influxd:
         binary = shutil.which("influxd") or "/usr/bin/influxd"
         if not Path(binary).exists():
             pytest.fail("influxd is not installed: run `make setup` (apt-get install influxdb)")
-        log = (self.base / "influxd.log").open("ab")
-        self.proc = subprocess.Popen(
+        self.server = Server(
             [binary, "-config", str(self._config())],
+            self.base / "influxd.log",
+            port=self.port,
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
         )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = (self.base / "influxd.log").read_text()[-800:]
-                pytest.fail(f"influxd exited {self.proc.returncode}: {tail}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:  # noqa: S310
-                    if resp.status == 204:
-                        break
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
-        else:
-            self.stop()
-            pytest.fail("influxd did not answer /ping within 20 s")
         if self.auth:
             # The first admin may be created without credentials, and only then.
             body = f"q=CREATE USER {ADMIN} WITH PASSWORD '{ADMIN_PASSWORD}' WITH ALL PRIVILEGES"
@@ -90,14 +75,9 @@ class Influxd:
                     raise
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        if self.server is not None:
+            self.server.stop()
+        self.server = None
 
 
 @contextmanager
