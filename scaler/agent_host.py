@@ -3,8 +3,9 @@
 Disk per account is the btrfs level-1 qgroup `1/ID` of the subvolume `/srv/NAME` (see
 roles/baseline/files/bubble-btrfs): its referenced bytes and its limit. One
 `btrfs qgroup show` per tick covers every account; the subvolume id of each account comes
-from an ioctl on its directory (no process), cached while the directory's device stays the
-same. /srv/NAME belongs to root, so nothing here follows a name the tenant controls.
+from an ioctl on its directory (no process), cached while the directory's device and ctime
+stay the same (a subvolume made again may get the freed device number back). /srv/NAME
+belongs to root, so nothing here follows a name the tenant controls.
 Stdlib only: copied to every server with the agent.
 """
 
@@ -103,11 +104,11 @@ class BtrfsDisk:
 
     def __init__(self, srv: str = "/srv") -> None:
         self.srv = srv
-        self._ids: dict[str, tuple[int, int]] = {}  # name -> (st_dev, subvolume id)
+        self._ids: dict[str, tuple[tuple[int, int], int]] = {}  # name -> (stat key, id)
 
     def _account_ids(self) -> dict[str, int]:
         ids: dict[str, int] = {}
-        seen: dict[str, tuple[int, int]] = {}
+        seen: dict[str, tuple[tuple[int, int], int]] = {}
         try:
             entries = list(os.scandir(self.srv))
         except OSError:
@@ -115,14 +116,15 @@ class BtrfsDisk:
         for entry in entries:
             if not NAME_RE.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
                 continue
-            dev = entry.stat(follow_symlinks=False).st_dev
+            st = entry.stat(follow_symlinks=False)
+            key = (st.st_dev, st.st_ctime_ns)
             cached = self._ids.get(entry.name)
-            if cached and cached[0] == dev:
+            if cached and cached[0] == key:
                 sid: int | None = cached[1]
             else:
                 sid = _subvolume_id(entry.path)
             if sid is not None:
-                seen[entry.name] = (dev, sid)
+                seen[entry.name] = (key, sid)
                 ids[entry.name] = sid
         self._ids = seen
         return ids
