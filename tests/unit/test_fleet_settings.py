@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -129,3 +130,39 @@ def test_a_root_without_settings_keeps_the_defaults(root: Path) -> None:
     (settings_dir(root) / "group_vars" / "all.yml").unlink()
     assert ftp_passive_ports(root) == {"min": 40000, "max": 40100}
     assert fleet_version("0123456789abcdef", root) == "0123456789abcdef"
+
+
+def test_the_cloud_firewall_opens_the_operators_passive_range(root: Path, tmp_path: Path) -> None:
+    """modules/server's firewall rules from the setting glue passes (stack_variables)."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform binary not installed")
+    _write(settings_dir(root) / "group_vars" / "all.yml",
+           {"bubble_ftp_passive_ports": {"min": 41000, "max": 41010}})  # fmt: skip
+    module = {
+        "source": str(TOOLKIT_DIR / "terraform" / "modules" / "server"),
+        "servers": {},
+        "ssh_public_key": "ssh-ed25519 AAAA test",
+        "ftp_passive_ports": "${var.ports}",
+    }
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "main.tf.json").write_text(json.dumps({
+        "variable": {"ports": {"type": "object({min = number, max = number})"}},
+        "module": {"server": module},
+        "output": {"rules": {"value": "${module.server.firewall_rules}"}},
+    }))  # fmt: skip
+    ports = json.dumps(ftp_passive_ports(root))
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null", "CHECKPOINT_DISABLE": "1"}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([terraform, f"-chdir={stack}", *args], env=env, capture_output=True,
+                              text=True, check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("init", "-input=false", "-no-color")
+    run("apply", "-auto-approve", "-input=false", "-no-color", f"-var=ports={ports}")
+    rules = json.loads(run("output", "-json", "rules"))
+    passive = {"name": "ftp-passive", "protocol": "tcp", "from_port": 41000, "to_port": 41010}
+    assert [rule for rule in rules if rule["name"] == "ftp-passive"] == [passive]
