@@ -20,9 +20,9 @@ from glue.models import Server, ServerState
 from glue.remote import ssh_argv
 from glue.render.inventory import removal_vars
 from glue.services.accounts import delete_account, finish_removals
+from glue.services.context import Context
 from glue.services.converge import CONVERGED_MARK, Report, converge, playbook
 from glue.services.fleet_plan import terraform_for
-from glue.services.context import Context
 from glue.services.root import render_current
 
 PROBE_SECONDS = 20  # ssh's own ConnectTimeout (5-10 s) ends it first when nothing answers
