@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from glue.catalog import Catalog
-from glue.limits import cpu_quota_percent, effective_base, limits_in_force, memory_high_mib
+from glue.limits import cpu_quota_percent, limits_in_force, memory_high_mib
 from glue.models import Account, AccountState, Limits, Server, ServerState
 from glue.paths import GENERATED_HEADER
 from glue.yamlio import dump_plain_yaml
@@ -52,16 +52,16 @@ def removal_vars(account: Account) -> dict[str, Any]:
 def render_inventory(
     catalog: Catalog, boosts: Mapping[str, Mapping[str, int]], today: dt.date
 ) -> dict[str, str]:
+    staying = [name for name, account in catalog.accounts.items() if not account.state.leaving]
+    in_force = limits_in_force(catalog, boosts, today, staying)
     per_server: dict[str, dict[str, Any]] = {name: {} for name in catalog.servers}
     for name in sorted(catalog.accounts):
         account = catalog.accounts[name]
         if account.state.leaving:
             per_server[account.server][name] = removal_vars(account)
-            continue
-        server = catalog.servers[account.server]
-        base = effective_base(catalog.plans[account.plan], account, today)
-        limits = limits_in_force(base, boosts.get(name, {}))
-        per_server[account.server][name] = account_vars(account, limits, server)
+        else:
+            server = catalog.servers[account.server]
+            per_server[account.server][name] = account_vars(account, in_force[name], server)
 
     live: dict[str, Any] = {}
     down: dict[str, Any] = {}
