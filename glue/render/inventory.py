@@ -8,7 +8,7 @@ group, so nothing runs against them but their accounts are not forgotten.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from glue.catalog import Catalog
@@ -50,13 +50,19 @@ def removal_vars(account: Account) -> dict[str, Any]:
 
 
 def render_inventory(
-    catalog: Catalog, boosts: Mapping[str, Mapping[str, int]], today: dt.date
+    catalog: Catalog,
+    boosts: Mapping[str, Mapping[str, int]],
+    today: dt.date,
+    servers: Collection[str] | None = None,
 ) -> dict[str, str]:
-    staying = [name for name, account in catalog.accounts.items() if not account.state.leaving]
+    """hosts.yml (every server) and the host_vars of every server, or only of `servers`."""
+    shown = set(catalog.servers) if servers is None else set(servers) & set(catalog.servers)
+    accounts = {n: a for n, a in catalog.accounts.items() if a.server in shown}
+    staying = [name for name, account in accounts.items() if not account.state.leaving]
     in_force = limits_in_force(catalog, boosts, today, staying)
-    per_server: dict[str, dict[str, Any]] = {name: {} for name in catalog.servers}
-    for name in sorted(catalog.accounts):
-        account = catalog.accounts[name]
+    per_server: dict[str, dict[str, Any]] = {name: {} for name in shown}
+    for name in sorted(accounts):
+        account = accounts[name]
         if account.state.leaving:
             per_server[account.server][name] = removal_vars(account)
         else:
@@ -70,6 +76,8 @@ def render_inventory(
         server = catalog.servers[name]
         group = down if server.state is ServerState.DOWN else live
         group[name] = {"ansible_host": server.address} if server.address else {}
+        if name not in shown:
+            continue
         host_vars = {
             "bubble_server": {
                 "name": name,

@@ -260,7 +260,7 @@ def finish_removals(
             done.append(name)
             report(f"{account.server}: account {name} removed")
         if done:
-            render(ctx, current)
+            render(ctx, current, servers)
     return done
 
 
