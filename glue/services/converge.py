@@ -342,62 +342,59 @@ def converge(
     with locked(ctx, ready, wait) as busy:
         result.pending += busy
         ready = {n: s for n, s in ready.items() if n not in {p.server for p in busy}}
-        if ready:
-            _run(runner, catalog, operation, ready, result, ssh_wait, report)
+        if ready and operation is Operation.LIMITS:
+            _limits(runner, ready, result)
+        elif ready and operation is Operation.REMOVE:
+            _remove(runner, catalog, ready, result)
+        elif ready:
+            timeout = READY_SSH_SECONDS if ssh_wait is None else ssh_wait
+            full = operation is Operation.FULL
+            _converge_accounts(runner, full, ready, result, timeout, report)
         if ready and operation is not Operation.LIMITS:
             result.removed = finish_removals(ctx, catalog, list(ready), report)
     result.pending.sort(key=lambda p: p.server)
     return result
 
 
-def _run(
-    runner: Runner,
-    catalog: Catalog,
-    operation: Operation,
-    servers: dict[str, Server],
-    result: ConvergeResult,
-    ssh_wait: float | None,
-    report: Report,
+def _limits(runner: Runner, servers: dict[str, Server], result: ConvergeResult) -> None:
+    outcome = runner.play("limits.yml", servers, None)
+    result.updated += list(servers)
+    result.changed.update({n: outcome.changed(n) for n in servers})
+
+
+def _remove(
+    runner: Runner, catalog: Catalog, servers: dict[str, Server], result: ConvergeResult
 ) -> None:
-    if operation is Operation.LIMITS:
-        outcome = runner.play("limits.yml", servers, None)
-        result.updated += list(servers)
-        result.changed.update({n: outcome.changed(n) for n in servers})
-        return
-    if operation is Operation.REMOVE:
-        for name in servers:  # each server is told only of its own leaving accounts
-            leaving = {
-                account_name: removal_vars(account)
-                for account_name, account in sorted(catalog.accounts_on(name).items())
-                if account.state.leaving
-            }
-            # The leaving accounts themselves, not only the rendered inventory: what this run
-            # removes is exactly what finish_removals then deletes from the catalog.
-            extra_vars = {"account_accounts": leaving}
-            outcome = runner.play("remove.yml", {name: servers[name]}, extra_vars)
-            result.updated.append(name)
-            result.changed[name] = outcome.changed(name)
-        return
-    _converge_accounts(runner, operation, servers, result, ssh_wait, report)
+    for name in servers:  # each server is told only of its own leaving accounts
+        leaving = {
+            account_name: removal_vars(account)
+            for account_name, account in sorted(catalog.accounts_on(name).items())
+            if account.state.leaving
+        }
+        # The leaving accounts themselves, not only the rendered inventory: what this run
+        # removes is exactly what finish_removals then deletes from the catalog.
+        extra_vars = {"account_accounts": leaving}
+        outcome = runner.play("remove.yml", {name: servers[name]}, extra_vars)
+        result.updated.append(name)
+        result.changed[name] = outcome.changed(name)
 
 
 def _converge_accounts(
     runner: Runner,
-    operation: Operation,
+    full: bool,
     servers: dict[str, Server],
     result: ConvergeResult,
-    ssh_wait: float | None,
+    ssh_timeout: float,
     report: Report,
 ) -> None:
     """site.yml where a server was never converged, was converged by another toolkit
     version, or FULL is asked for; accounts.yml elsewhere."""
-    timeout = READY_SSH_SECONDS if ssh_wait is None else ssh_wait
     for name, server in servers.items():
         report(f"{name}: waiting for ssh")
-        version = runner.converged_version(name, server, timeout)
+        version = runner.converged_version(name, server, ssh_timeout)
         if version is None:
             result.created.append(name)
-        elif operation is Operation.FULL or version != result.toolkit:
+        elif full or version != result.toolkit:
             result.upgraded.append(name)
         else:
             result.updated.append(name)

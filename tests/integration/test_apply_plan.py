@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from glue.cli.main import app
 from glue.errors import BubbleError
 from glue.services.apply import apply
+from glue.services.context import Context
 from glue.services.fleet_plan import (
     FleetPlan,
     other_losses,
@@ -28,7 +29,6 @@ from glue.services.fleet_plan import (
     server_actions,
     terraform_for,
 )
-from glue.services.context import Context
 from glue.services.root import init_root
 from glue.terraform import Terraform
 

@@ -9,8 +9,8 @@ import pytest
 from glue.ansible import AnsibleError, run_playbook
 from glue.models import Server
 from glue.remote import RemoteError
-from glue.services.converge import converged_version
 from glue.services.context import Context
+from glue.services.converge import converged_version
 
 pytestmark = pytest.mark.integration
 

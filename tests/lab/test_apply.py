@@ -89,8 +89,8 @@ def test_apply_made_two_configured_servers(bubble: Bubble) -> None:
 
 
 def test_second_site_converge_changes_nothing(bubble: Bubble) -> None:
-    from glue.services.converge import live_servers, playbook
     from glue.services.context import Context
+    from glue.services.converge import live_servers, playbook
 
     # In-process, so the isolated lab's settings are set for this test only: later tests'
     # fixtures read BUBBLE_LAB_* from this same environment.
