@@ -10,16 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from glue.catalog import Catalog
 from glue.services.accounts import delete_account, finish_removals
 from glue.services.context import Context
 from glue.services.converge import ConvergeResult, Operation, Report, converge
+
+
+def current(ctx: Context) -> Catalog:
+    """The catalog as it is now, read under the catalog lock: never half of a change that
+    writes several files."""
+    with ctx.editing() as catalog:
+        return catalog
 
 
 def carry(
     ctx: Context, operation: Operation, servers: Sequence[str], report: Report
 ) -> ConvergeResult:
     """The catalog as it is now, carried to these servers where they are ready."""
-    return converge(ctx, ctx.catalog(), operation, report, servers=servers)
+    return converge(ctx, current(ctx), operation, report, servers=servers)
 
 
 def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> ConvergeResult:
@@ -28,7 +36,7 @@ def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> Conv
     confirmed it the account stays in the catalog as `removing`, with its domains: the same
     command (or `bubble apply`) finishes the job."""
     server_name = delete_account(ctx, name, purge).server
-    catalog = ctx.catalog()
+    catalog = current(ctx)
     if name not in catalog.accounts:  # a converge running meanwhile finished it
         return ConvergeResult(updated=[server_name])
     if not catalog.servers[server_name].address:  # never created: no bubble can exist anywhere

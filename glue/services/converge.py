@@ -27,12 +27,15 @@ from typing import Any, Literal, Protocol
 
 from glue.ansible import PlaybookResult, run_playbook
 from glue.catalog import Catalog
+from glue.errors import BubbleError
 from glue.locks import LockTimeout, catalog_lock, server_lock
 from glue.models import Server, ServerState
 from glue.paths import TOOLKIT_DIR, inventory_dir, state_dir
 from glue.remote import RemoteError, connection_inventory, last_line, ssh_argv
 from glue.render.inventory import removal_vars
+from glue.services.accounts import finish_removals
 from glue.services.context import Context
+from glue.services.root import render
 
 Report = Callable[[str], None]
 CONVERGED_MARK = "/etc/bubblehost/converged"
@@ -294,8 +297,6 @@ def target_servers(
     touched = set(servers) | {catalog.accounts[name].server for name in accounts}
     unknown = sorted(touched - set(catalog.servers))
     if unknown:
-        from glue.errors import BubbleError
-
         raise BubbleError(f"unknown server {unknown[0]!r}")
     return sorted(touched)
 
@@ -321,9 +322,6 @@ def converge(
     seconds: wait that long for each live server's ssh and fail if it never answers (`bubble
     apply`, after creating servers). Where the operation removes accounts (ACCOUNTS, FULL,
     REMOVE), the removals the servers confirmed leave the catalog afterwards."""
-    from glue.services.accounts import finish_removals
-    from glue.services.root import render
-
     runner = runner or SshRunner(ctx, report)
     names = target_servers(catalog, servers, accounts)
     result = ConvergeResult(toolkit=toolkit_version())
