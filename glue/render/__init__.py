@@ -17,13 +17,15 @@ def render_all(
     catalog: Catalog,
     boosts: Mapping[str, Mapping[str, int]],
     today: dt.date,
+    addresses: Mapping[str, str] | None = None,
     servers: Collection[str] | None = None,
 ) -> dict[Path, str]:
-    """Every generated file, keyed by its path relative to the root; with `servers`, only
-    what a change on those servers touches: hosts.yml (listing every server) and their
-    host_vars, no Terraform variables."""
+    """Every generated file, keyed by its path relative to the root. `addresses`: those the
+    providers assigned (the state DB's), for servers whose catalog entry has none. With
+    `servers`, only what a change on those servers touches: hosts.yml (listing every server)
+    and their host_vars, no Terraform variables."""
     files: dict[Path, str] = {}
-    for name, text in render_inventory(catalog, boosts, today, servers).items():
+    for name, text in render_inventory(catalog, boosts, today, addresses or {}, servers).items():
         files[inventory_dir(Path()) / name] = text
     if servers is None:
         for name, text in render_tfvars(catalog).items():

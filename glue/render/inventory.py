@@ -15,6 +15,7 @@ from glue.catalog import Catalog
 from glue.limits import cpu_quota_percent, limits_in_force, memory_high_mib
 from glue.models import Account, AccountState, Limits, Server, ServerState
 from glue.paths import GENERATED_HEADER
+from glue.state.addresses import server_address
 from glue.yamlio import dump_plain_yaml
 
 HEADER = f"# {GENERATED_HEADER}"
@@ -53,9 +54,11 @@ def render_inventory(
     catalog: Catalog,
     boosts: Mapping[str, Mapping[str, int]],
     today: dt.date,
+    addresses: Mapping[str, str],
     servers: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """hosts.yml (every server) and the host_vars of every server, or only of `servers`."""
+    """hosts.yml (every server) and the host_vars of every server, or only of `servers`.
+    `addresses`: those the providers assigned, recorded in the state DB (see server_address)."""
     shown = set(catalog.servers) if servers is None else set(servers) & set(catalog.servers)
     accounts = {n: a for n, a in catalog.accounts.items() if a.server in shown}
     staying = [name for name, account in accounts.items() if not account.state.leaving]
@@ -75,7 +78,8 @@ def render_inventory(
     for name in sorted(catalog.servers):
         server = catalog.servers[name]
         group = down if server.state is ServerState.DOWN else live
-        group[name] = {"ansible_host": server.address} if server.address else {}
+        host = server_address(name, server, addresses)
+        group[name] = {"ansible_host": host} if host else {}
         if name not in shown:
             continue
         host_vars = {

@@ -13,7 +13,8 @@
    Ansible runs.
 
 A failure stops with one line naming the server and the step; the catalog is untouched by
-apply (except the addresses cloud servers learn), so running it again finishes the job.
+apply (the addresses cloud servers learn go to the state DB), so running it again finishes
+the job.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import Sequence
 
 from glue.services.context import Context
 from glue.services.converge import ConvergeResult, Operation, Report, converge
-from glue.services.fleet_plan import FleetPlan, apply_stack, record_addresses, refuse_data_loss
+from glue.services.fleet_plan import FleetPlan, apply_stack, refuse_data_loss
+from glue.services.root import render_current
 
 SSH_WAIT_SECONDS = 120  # a server just created takes this long at most to answer ssh
 
@@ -37,10 +39,9 @@ def apply(
     """Apply the saved plans, then Ansible on the live servers (or `only` those); accounts
     being removed leave the catalog once their server confirmed it (the converge does that)."""
     refuse_data_loss(plan, ctx.catalog())  # again: an account may have been placed since
-    addresses: dict[str, str] = {}
     for stack in plan.stacks:
-        addresses.update(apply_stack(ctx, stack, report))
-    catalog = record_addresses(ctx, addresses)
+        apply_stack(ctx, stack, report)
+    catalog, _ = render_current(ctx)  # with the addresses the stacks recorded
     servers = [name for name in catalog.servers if only is None or name in only]
     operation = Operation.FULL if full else Operation.ACCOUNTS
     return converge(ctx, catalog, operation, report, servers=servers, ssh_wait=SSH_WAIT_SECONDS)

@@ -36,6 +36,7 @@ from glue.render.inventory import removal_vars
 from glue.services.accounts import finish_removals
 from glue.services.context import Context
 from glue.services.root import render
+from glue.state.addresses import recorded_addresses, server_address
 
 Report = Callable[[str], None]
 CONVERGED_MARK = "/etc/bubblehost/converged"
@@ -144,7 +145,7 @@ def converged_version(ctx: Context, name: str, server: Server, timeout: float = 
     """The toolkit version in the server's converged mark ("" for a mark without one, None
     when the server was never converged). The same ssh call proves the server answers: it is
     tried at least once and again until `timeout` while ssh itself fails (exit 255)."""
-    argv = ssh_argv(ctx.root, name, server, f"cat {CONVERGED_MARK} 2>/dev/null; exit 0")
+    argv = ssh_argv(ctx, name, server, f"cat {CONVERGED_MARK} 2>/dev/null; exit 0")
     deadline = time.monotonic() + timeout
     while True:
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -167,7 +168,7 @@ def mark_converged(ctx: Context, name: str, server: Server, version: str) -> Non
         f"printf 'toolkit: %s\\nconverged_at: %s\\n' {shlex.quote(version)} "
         f'"$(date -u +%FT%TZ)" > {mark}.new && mv {mark}.new {mark}'
     )
-    done = subprocess.run(ssh_argv(ctx.root, name, server, remote), capture_output=True,
+    done = subprocess.run(ssh_argv(ctx, name, server, remote), capture_output=True,
                           text=True, stdin=subprocess.DEVNULL)  # fmt: skip
     if done.returncode != 0:
         raise RemoteError(f"server {name}: could not write {CONVERGED_MARK} ({last_line(done)})")
@@ -178,7 +179,7 @@ def built(ctx: Context, name: str, server: Server) -> bool:
     it (the stack's `servers` output)."""
     from glue.services.fleet_plan import terraform_for  # fleet_plan imports this module
 
-    if not server.address:
+    if not server_address(name, server, recorded_addresses(ctx.engine)):
         return False
     try:
         state = json.loads(terraform_for(ctx, server.provider).state_file.read_text("utf-8"))
@@ -191,9 +192,9 @@ def probe(ctx: Context, name: str, server: Server) -> Pending | None:
     """None when the server is ready for a change (converged, answering), else why not."""
     if server.state is ServerState.DOWN:
         return Pending(name, "down")
-    if not server.address:
+    if not server_address(name, server, recorded_addresses(ctx.engine)):
         return Pending(name, "unbuilt")
-    argv = ssh_argv(ctx.root, name, server, f"test -f {CONVERGED_MARK}")
+    argv = ssh_argv(ctx, name, server, f"test -f {CONVERGED_MARK}")
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=PROBE_SECONDS

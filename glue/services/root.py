@@ -12,6 +12,7 @@ from glue.errors import BubbleError
 from glue.models import Plan
 from glue.render import render_all, write_rendered
 from glue.services.context import Context
+from glue.state.addresses import recorded_addresses
 from glue.state.boosts import boosts_at
 
 BASE_PLAN = {
@@ -60,7 +61,8 @@ def render(ctx: Context, catalog: Catalog, servers: Collection[str] | None = Non
 
     The caller holds the catalog lock and loaded `catalog` under it (inside `ctx.editing()`):
     so two renders never interleave, and none writes an older catalog over a newer one."""
-    files = render_all(catalog, boosts_at(ctx.engine), ctx.today, servers)
+    addresses = recorded_addresses(ctx.engine)
+    files = render_all(catalog, boosts_at(ctx.engine), ctx.today, addresses, servers)
     return write_rendered(ctx.root, files, prune=servers is None)
 
 

@@ -105,12 +105,12 @@ def account_set(root: Path) -> list[str]:
         set_overrides(ctx, "a00001", {"memory": "4GiB"}, clear=False)
         result = converge(ctx, ctx.catalog(), Operation.LIMITS, lambda _: None,
                           accounts=["a00001"], runner=AnsibleLeftOut())  # fmt: skip
-        rendered = render_all(catalog, {}, TODAY, [server])
+        rendered = render_all(catalog, {}, TODAY, servers=[server])
         counts["one"] = (len(rendered), len(result.rendered))
 
     whole_s, one_s = timed(whole), timed(one_server)
     render_whole = timed(lambda: render_all(catalog, {}, TODAY))
-    render_one = timed(lambda: render_all(catalog, {}, TODAY, [server]), repeat=3)
+    render_one = timed(lambda: render_all(catalog, {}, TODAY, servers=[server]), repeat=3)
 
     def files(key: str) -> str:
         return f"{counts[key][0]:5d} files rendered, {counts[key][1]} written"

@@ -7,34 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from glue.catalog import Catalog
 from glue.limits import cpu_quota_percent, effective_base, raised_by_boosts
-from glue.models import Account, Plan, Server
 from glue.placement import PlacementError, choose_server
-from glue.services.root import BASE_PLAN
+from tests.support.models import PLAN, account, catalog, server
 
 TODAY = dt.date(2026, 11, 22)
-PLAN = Plan.model_validate(BASE_PLAN)
-
-
-def server(**changes: object) -> Server:
-    data: dict[str, object] = {
-        "provider": "lab",
-        "cores": 2,
-        "core_ghz": "2GHz",
-        "memory": "8GiB",
-        "disk": "100GiB",
-    }
-    return Server.model_validate({**data, **changes})
-
-
-def account(server_name: str, **changes: object) -> Account:
-    data: dict[str, object] = {"plan": "base", "server": server_name, "domains": ["x.example"]}
-    return Account.model_validate({**data, **changes})
-
-
-def catalog(servers: dict[str, Server], accounts: dict[str, Account]) -> Catalog:
-    return Catalog(Path("/nonexistent"), {"base": PLAN}, servers, accounts)
 
 
 def test_upgrades_add_and_overrides_win() -> None:
@@ -125,13 +102,33 @@ def test_full_cluster_is_an_error() -> None:
         choose_server(cat, PLAN.base, TODAY)
 
 
-def test_cloud_addresses_from_terraform_outputs_are_recorded() -> None:
-    from glue.services.fleet_plan import with_addresses
+def test_cloud_addresses_from_terraform_outputs_are_recorded(tmp_path: Path) -> None:
+    """In the state DB, not the catalog; the inventory reads them where a person set none."""
+    import yaml
 
+    from glue.render.inventory import render_inventory
+    from glue.state.addresses import record_addresses, recorded_addresses, server_address
+    from glue.state.db import open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    at = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
     cloud = server(provider="hcloud", type="cx22", region="fsn1", address=None)
     cat = catalog({"c1": cloud, "lab1": server(address="198.18.0.11")}, {})
-    updated = with_addresses(cat, {"c1": "203.0.113.7", "lab1": "198.18.0.11", "gone": "1.2.3.4"})
-    assert updated.servers["c1"].address == "203.0.113.7"
-    assert updated.servers["lab1"] == cat.servers["lab1"]
-    assert "gone" not in updated.servers
-    assert with_addresses(updated, {"c1": "203.0.113.7"}) == updated
+    assert record_addresses(engine, "hcloud", {"c1": "203.0.113.7", "gone": "1.2.3.4"}, at)
+    assert record_addresses(engine, "lab", {"lab1": "198.18.0.99"}, at)
+    recorded = recorded_addresses(engine)
+    assert recorded == {"c1": "203.0.113.7", "gone": "1.2.3.4", "lab1": "198.18.0.99"}
+    assert cat.servers["c1"].address is None
+
+    # The person's address wins; the provider's fills in where there is none.
+    assert server_address("c1", cat.servers["c1"], recorded) == "203.0.113.7"
+    assert server_address("lab1", cat.servers["lab1"], recorded) == "198.18.0.11"
+    hosts_yml = render_inventory(cat, {}, TODAY, recorded)["hosts.yml"]
+    hosts = yaml.safe_load(hosts_yml)["all"]["children"]["bubble_servers"]["hosts"]
+    assert hosts == {"c1": {"ansible_host": "203.0.113.7"}, "lab1": {"ansible_host": "198.18.0.11"}}
+
+    # The same output again changes nothing; a server gone from its stack's output is forgotten.
+    assert not record_addresses(engine, "hcloud", {"c1": "203.0.113.7", "gone": "1.2.3.4"}, at)
+    assert record_addresses(engine, "hcloud", {"c1": "203.0.113.7"}, at)
+    assert recorded_addresses(engine) == {"c1": "203.0.113.7", "lab1": "198.18.0.99"}
+    assert server_address("c1", cloud, {}) is None
