@@ -1,11 +1,15 @@
 """Which limits an account has: its base (plan + upgrades, then admin overrides) and the
-limits in force (base, raised by any elastic boost the scaler holds in the state DB)."""
+limits in force (base, raised by any elastic boost the scaler holds in the state DB).
+
+`limits_in_force` is the one answer to "what are this account's limits": rendering, account
+show and list, the limits push, migrate's disk check, the scaler and the panel all ask it."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from glue.catalog import Catalog
 from glue.models import RESOURCES, Account, Limits, Plan, Resource
 
 
@@ -26,7 +30,7 @@ def effective_base(plan: Plan, account: Account, today: dt.date) -> Limits:
     return limits.model_copy(update=overrides) if overrides else limits
 
 
-def limits_in_force(base: Limits, boosts: Mapping[str, int]) -> Limits:
+def raised_by_boosts(base: Limits, boosts: Mapping[str, int]) -> Limits:
     """Base with each boosted resource raised to the value the scaler put in force.
 
     A boost below base (the admin raised the base since) is ignored: base is the floor."""
@@ -36,6 +40,25 @@ def limits_in_force(base: Limits, boosts: Mapping[str, int]) -> Limits:
         if value is not None and value > limits.get(resource):
             limits = limits.with_value(resource, value)
     return limits
+
+
+def limits_in_force(
+    catalog: Catalog,
+    boosts: Mapping[str, Mapping[str, int]],
+    on: dt.date,
+    accounts: Iterable[str] | None = None,
+) -> dict[str, Limits]:
+    """Account -> its limits in force on day `on`: the base on that day (plan, upgrades not
+    yet expired, overrides) raised by `boosts` (account -> {resource: value}, what
+    `glue.state.boosts.boosts_at` says was in force at that time). For `accounts` (default:
+    every account in the catalog); an unknown name is a KeyError."""
+    names = sorted(catalog.accounts) if accounts is None else list(accounts)
+    out: dict[str, Limits] = {}
+    for name in names:
+        account = catalog.accounts[name]
+        base = effective_base(catalog.plans[account.plan], account, on)
+        out[name] = raised_by_boosts(base, boosts.get(name, {}))
+    return out
 
 
 def cpu_quota_percent(cpu_mhz: int, core_mhz: int) -> int:

@@ -51,10 +51,11 @@ def create(
     else:
         say(f"created account {name} on {where}: {created.placement.reason}")
     if apply:
-        from glue.services.bubbles import apply_accounts
+        from glue.services.bubbles import carry
+        from glue.services.converge import Operation
 
         with carrying(f"account {name} is") as report:
-            carried = apply_accounts(context(ctx), [where], report)
+            carried = carry(context(ctx), Operation.ACCOUNTS, [where], report)
         if carried.done:
             say(f"account {name} is live on {where}")
         say_pending(carried)
@@ -145,13 +146,14 @@ def elastic(
 def _set_state(ctx: typer.Context, name: str, state: str, apply: bool) -> None:
     from glue.models import AccountState
     from glue.services.accounts import set_state
-    from glue.services.bubbles import apply_accounts
+    from glue.services.bubbles import carry
+    from glue.services.converge import Operation
 
     account = set_state(context(ctx), name, AccountState(state))
     say(f"account {name} is now {state} in the catalog")
     if apply:
         with carrying(f"account {name} is {state}") as report:
-            carried = apply_accounts(context(ctx), [account.server], report)
+            carried = carry(context(ctx), Operation.ACCOUNTS, [account.server], report)
         if carried.done:
             say(f"account {name} is {state} on {account.server}")
         say_pending(carried)

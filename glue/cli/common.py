@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:  # imported lazily: `bubble --help` must start fast
-    from glue.services.bubbles import Carried
     from glue.services.context import Context
+    from glue.services.converge import ConvergeResult
 
 RootOption = typer.Option(
     None,
@@ -117,7 +117,7 @@ def carrying(what: str) -> Iterator[Callable[[str], None]]:
         ) from exc
 
 
-def say_pending(carried: Carried) -> None:
+def say_pending(carried: ConvergeResult) -> None:
     """One line per server the change did not reach; exit PENDING_EXIT if one is built but
     did not answer (not built or not configured yet is the normal order: exit 0)."""
     for pending in carried.pending:
@@ -129,10 +129,11 @@ def say_pending(carried: Carried) -> None:
 
 def apply_limits_now(ctx: typer.Context, servers: Sequence[str]) -> None:
     """Carry changed limits to these servers, live, with progress shown."""
-    from glue.services.bubbles import apply_limits
+    from glue.services.bubbles import carry
+    from glue.services.converge import Operation
 
     with carrying("the new limits are") as report:
-        carried = apply_limits(context(ctx), servers, report)
+        carried = carry(context(ctx), Operation.LIMITS, servers, report)
     if carried.done:
         say(f"limits in force on {', '.join(carried.done)}")
     say_pending(carried)

@@ -185,9 +185,7 @@ def _prompt(what: str) -> str:
 
 def _disk_limit_mib(c: Context, catalog: Catalog, account: str) -> int:
     """The account's disk limit in force now (base, raised by any elastic boost)."""
-    from glue.limits import effective_base, limits_in_force
-    from glue.state.limits_store import boosts_by_account
+    from glue.limits import limits_in_force
+    from glue.state.boosts import boosts_at
 
-    acct = catalog.accounts[account]
-    base = effective_base(catalog.plans[acct.plan], acct, c.today)
-    return limits_in_force(base, boosts_by_account(c.engine).get(account, {})).disk_mib
+    return limits_in_force(catalog, boosts_at(c.engine), c.today, [account])[account].disk_mib

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from glue.catalog import Catalog
@@ -18,19 +18,24 @@ def render_all(
     boosts: Mapping[str, Mapping[str, int]],
     today: dt.date,
     addresses: Mapping[str, str] | None = None,
+    servers: Collection[str] | None = None,
 ) -> dict[Path, str]:
     """Every generated file, keyed by its path relative to the root. `addresses`: those the
-    providers assigned (the state DB's), for servers whose catalog entry has none."""
+    providers assigned (the state DB's), for servers whose catalog entry has none. With
+    `servers`, only what a change on those servers touches: hosts.yml (listing every server)
+    and their host_vars, no Terraform variables."""
     files: dict[Path, str] = {}
-    for name, text in render_inventory(catalog, boosts, today, addresses or {}).items():
+    for name, text in render_inventory(catalog, boosts, today, addresses or {}, servers).items():
         files[inventory_dir(Path()) / name] = text
-    for name, text in render_tfvars(catalog).items():
-        files[tfvars_dir(Path()) / name] = text
+    if servers is None:
+        for name, text in render_tfvars(catalog).items():
+            files[tfvars_dir(Path()) / name] = text
     return files
 
 
-def write_rendered(root: Path, files: Mapping[Path, str]) -> list[Path]:
-    """Write what differs, delete generated files that are no longer rendered; return changes.
+def write_rendered(root: Path, files: Mapping[Path, str], prune: bool = True) -> list[Path]:
+    """Write what differs and, when `prune` (a whole render), delete generated files that
+    are no longer rendered; return changes.
 
     Each file is replaced whole (temp file + rename). The caller holds the catalog lock, so
     two renders never interleave; dot files are temp files in flight and never pruned."""
@@ -40,6 +45,8 @@ def write_rendered(root: Path, files: Mapping[Path, str]) -> list[Path]:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             atomic_write(path, text)
             changed.append(rel)
+    if not prune:
+        return changed
     for directory in (inventory_dir(root), tfvars_dir(root)):
         if not directory.exists():
             continue

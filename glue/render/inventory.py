@@ -8,11 +8,11 @@ group, so nothing runs against them but their accounts are not forgotten.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from glue.catalog import Catalog
-from glue.limits import cpu_quota_percent, effective_base, limits_in_force, memory_high_mib
+from glue.limits import cpu_quota_percent, limits_in_force, memory_high_mib
 from glue.models import Account, AccountState, Limits, Server, ServerState
 from glue.paths import GENERATED_HEADER
 from glue.state.addresses import server_address
@@ -55,18 +55,22 @@ def render_inventory(
     boosts: Mapping[str, Mapping[str, int]],
     today: dt.date,
     addresses: Mapping[str, str],
+    servers: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """`addresses`: those the providers assigned, recorded in the state DB (see server_address)."""
-    per_server: dict[str, dict[str, Any]] = {name: {} for name in catalog.servers}
-    for name in sorted(catalog.accounts):
-        account = catalog.accounts[name]
+    """hosts.yml (every server) and the host_vars of every server, or only of `servers`.
+    `addresses`: those the providers assigned, recorded in the state DB (see server_address)."""
+    shown = set(catalog.servers) if servers is None else set(servers) & set(catalog.servers)
+    accounts = {n: a for n, a in catalog.accounts.items() if a.server in shown}
+    staying = [name for name, account in accounts.items() if not account.state.leaving]
+    in_force = limits_in_force(catalog, boosts, today, staying)
+    per_server: dict[str, dict[str, Any]] = {name: {} for name in shown}
+    for name in sorted(accounts):
+        account = accounts[name]
         if account.state.leaving:
             per_server[account.server][name] = removal_vars(account)
-            continue
-        server = catalog.servers[account.server]
-        base = effective_base(catalog.plans[account.plan], account, today)
-        limits = limits_in_force(base, boosts.get(name, {}))
-        per_server[account.server][name] = account_vars(account, limits, server)
+        else:
+            server = catalog.servers[account.server]
+            per_server[account.server][name] = account_vars(account, in_force[name], server)
 
     live: dict[str, Any] = {}
     down: dict[str, Any] = {}
@@ -76,6 +80,8 @@ def render_inventory(
         group = down if server.state is ServerState.DOWN else live
         host = server_address(name, server, addresses)
         group[name] = {"ansible_host": host} if host else {}
+        if name not in shown:
+            continue
         host_vars = {
             "bubble_server": {
                 "name": name,

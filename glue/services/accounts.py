@@ -22,7 +22,7 @@ from glue.models import (
 from glue.placement import Placement, choose_server
 from glue.services.context import Context
 from glue.services.root import render
-from glue.state.limits_store import boosts_by_account, clear_boosts
+from glue.state.boosts import boosts_at, close_boosts
 from glue.state.purchases import paid_upgrades, purchased, record_purchase
 from glue.units import format_cpu, format_money, format_size
 
@@ -255,12 +255,12 @@ def finish_removals(
             if now is None or not now.state.leaving or now.server != account.server:
                 continue
             remove_account_file(ctx.root, name)
-            clear_boosts(ctx.engine, name)
+            close_boosts(ctx.engine, name)
             current = current.without_account(name)
             done.append(name)
             report(f"{account.server}: account {name} removed")
         if done:
-            render(ctx, current)
+            render(ctx, current, servers)
     return done
 
 
@@ -285,7 +285,7 @@ def describe_account(ctx: Context, name: str) -> dict[str, Any]:
     catalog = ctx.catalog()
     account = require_account(catalog, name, leaving_ok=True)
     base = effective_base(catalog.plans[account.plan], account, ctx.today)
-    in_force = limits_in_force(base, boosts_by_account(ctx.engine).get(name, {}))
+    in_force = limits_in_force(catalog, boosts_at(ctx.engine), ctx.today, [name])[name]
     return {
         **_summary(name, account, base),
         "email": account.email,

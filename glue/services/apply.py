@@ -22,9 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glue.services.context import Context
-from glue.services.converge import ApplyResult, Report, converge, live_servers
+from glue.services.converge import ConvergeResult, Operation, Report, converge
 from glue.services.fleet_plan import FleetPlan, apply_stack, refuse_data_loss
 from glue.services.root import render_current
+
+SSH_WAIT_SECONDS = 120  # a server just created takes this long at most to answer ssh
 
 
 def apply(
@@ -33,15 +35,13 @@ def apply(
     report: Report,
     only: Sequence[str] | None = None,
     full: bool = False,
-) -> ApplyResult:
+) -> ConvergeResult:
     """Apply the saved plans, then Ansible on the live servers (or `only` those); accounts
-    being removed leave the catalog once their server confirmed it."""
-    from glue.services.accounts import finish_removals
-
+    being removed leave the catalog once their server confirmed it (the converge does that)."""
     refuse_data_loss(plan, ctx.catalog())  # again: an account may have been placed since
     for stack in plan.stacks:
         apply_stack(ctx, stack, report)
     catalog, _ = render_current(ctx)  # with the addresses the stacks recorded
-    result = converge(ctx, catalog, list(live_servers(catalog, only)), report, full=full)
-    finish_removals(ctx, catalog, result.created + result.upgraded + result.updated, report)
-    return result
+    servers = [name for name in catalog.servers if only is None or name in only]
+    operation = Operation.FULL if full else Operation.ACCOUNTS
+    return converge(ctx, catalog, operation, report, servers=servers, ssh_wait=SSH_WAIT_SECONDS)

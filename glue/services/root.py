@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
 
 from glue.catalog import Catalog, load_catalog, plans_path, save_plans
@@ -13,7 +14,7 @@ from glue.paths import TOOLKIT_DIR, settings_dir
 from glue.render import render_all, write_rendered
 from glue.services.context import Context
 from glue.state.addresses import recorded_addresses
-from glue.state.limits_store import boosts_by_account
+from glue.state.boosts import boosts_at
 
 BASE_PLAN = {
     "description": "The base plan: 1 GHz, 2 GiB RAM, 30 GiB SSD",
@@ -76,16 +77,16 @@ def validate(ctx: Context) -> Catalog:
     return load_catalog(ctx.root)
 
 
-def render(ctx: Context, catalog: Catalog) -> list[Path]:
+def render(ctx: Context, catalog: Catalog, servers: Collection[str] | None = None) -> list[Path]:
     """Regenerate inventory and Terraform variables from `catalog` (the caller's, already
     loaded: with 10,000 accounts a load is seconds) and the state DB; return what changed.
+    With `servers`: only hosts.yml and those servers' host_vars (a change on them).
 
     The caller holds the catalog lock and loaded `catalog` under it (inside `ctx.editing()`):
     so two renders never interleave, and none writes an older catalog over a newer one."""
-    files = render_all(
-        catalog, boosts_by_account(ctx.engine), ctx.today, recorded_addresses(ctx.engine)
-    )
-    return write_rendered(ctx.root, files)
+    addresses = recorded_addresses(ctx.engine)
+    files = render_all(catalog, boosts_at(ctx.engine), ctx.today, addresses, servers)
+    return write_rendered(ctx.root, files, prune=servers is None)
 
 
 def render_current(ctx: Context) -> tuple[Catalog, list[Path]]:

@@ -4,6 +4,11 @@ Targets (issue 2): validate + render under 5 s, one placement under 0.5 s, CLI s
 under 0.3 s. Baselines: plain yaml.safe_load of the same files (what validation adds),
 counting accounts per server and taking the least (what placement adds to that),
 `python -c pass` (interpreter start).
+
+Issue 9: `account set` on one account goes through the converge service, which renders only
+the files of the one server it touches (hosts.yml and that server's host_vars); the baseline
+is the whole render every account change did before, measured in the same run. Ansible is
+left out (a runner that finds every server ready and changes nothing).
 """
 
 from __future__ import annotations
@@ -19,10 +24,15 @@ from pathlib import Path
 
 import yaml
 
+from glue.ansible import PlaybookResult
 from glue.catalog import load_catalog
+from glue.models import Server
 from glue.placement import choose_server
 from glue.render import render_all, write_rendered
-from glue.services.root import init_root
+from glue.services.accounts import set_overrides
+from glue.services.context import Context
+from glue.services.converge import Operation, Pending, converge
+from glue.services.root import init_root, render_current
 
 SERVERS, ACCOUNTS = 200, 10_000
 TODAY = dt.date(2026, 11, 22)
@@ -61,6 +71,59 @@ def line(name: str, seconds: float, baseline: float, target: float | None) -> st
     return f"{name:<34} {seconds:8.3f} s  = {seconds / baseline:6.1f} x baseline{goal}"
 
 
+class AnsibleLeftOut:
+    """Every server ready, every playbook a no-op: the bench measures the control plane."""
+
+    def probe(self, name: str, server: Server) -> Pending | None:
+        return None
+
+    def converged_version(self, name: str, server: Server, timeout: float) -> str | None:
+        return None
+
+    def mark_converged(self, name: str, server: Server, version: str) -> None:
+        return None
+
+    def play(self, name: str, servers: dict[str, Server], extra_vars: object) -> PlaybookResult:
+        return PlaybookResult(name)
+
+
+def account_set(root: Path) -> list[str]:
+    """`account set a00001 --memory ...` then its limits carried: the whole render (before
+    issue 9) against the converge service's render of the one server it touches."""
+    ctx = Context(root=root, today=TODAY)
+    render_current(ctx)  # the fleet is rendered: each change writes only what it alters
+    catalog = ctx.catalog()
+    server = catalog.accounts["a00001"].server
+    counts: dict[str, tuple[int, int]] = {}
+
+    def whole() -> None:
+        set_overrides(ctx, "a00001", {"memory": "3GiB"}, clear=False)
+        current, written = render_current(ctx)
+        counts["whole"] = (len(render_all(current, {}, TODAY)), len(written))
+
+    def one_server() -> None:
+        set_overrides(ctx, "a00001", {"memory": "4GiB"}, clear=False)
+        result = converge(ctx, ctx.catalog(), Operation.LIMITS, lambda _: None,
+                          accounts=["a00001"], runner=AnsibleLeftOut())  # fmt: skip
+        rendered = render_all(catalog, {}, TODAY, servers=[server])
+        counts["one"] = (len(rendered), len(result.rendered))
+
+    whole_s, one_s = timed(whole), timed(one_server)
+    render_whole = timed(lambda: render_all(catalog, {}, TODAY))
+    render_one = timed(lambda: render_all(catalog, {}, TODAY, servers=[server]), repeat=3)
+
+    def files(key: str) -> str:
+        return f"{counts[key][0]:5d} files rendered, {counts[key][1]} written"
+
+    return [
+        line("baseline: account set, whole render", whole_s, whole_s, None) + f"  {files('whole')}",
+        line("account set, converge one server", one_s, whole_s, None) + f"  {files('one')}",
+        line("baseline: render every server", render_whole, render_whole, None),
+        line("render the one server touched", render_one, render_whole, None)
+        + f"  ({render_whole / render_one:.0f} x faster)",
+    ]
+
+
 def run() -> list[str]:
     out = [f"control plane: {ACCOUNTS} accounts on {SERVERS} servers"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,6 +153,7 @@ def run() -> list[str]:
         place = timed(lambda: choose_server(catalog, base, TODAY), repeat=3)
         out.append(line("baseline: count accounts, take min", bare, bare, None))
         out.append(line("placement of one more account", place, bare, 0.5))
+        out += account_set(root)
 
     interpreter = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 5)
     bubble = str(Path(sys.executable).with_name("bubble"))

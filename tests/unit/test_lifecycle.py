@@ -13,7 +13,7 @@ import pytest
 
 from glue.services.accounts import finish_removals
 from glue.services.context import Context
-from glue.state.limits_store import boosts_by_account
+from glue.state.boosts import boosts_at
 from tests.support.cli import CliResult, invoke
 
 Bubble = Callable[..., CliResult]
@@ -127,9 +127,9 @@ def test_finishing_a_removal_frees_the_name_and_the_domains(bubble: Bubble, root
     )
     assert bubble("account", "delete", "alice")[0] == 0
     ctx = Context(root=root)
-    from glue.state.limits_store import set_boost
+    from glue.state.boosts import open_boost
 
-    set_boost(ctx.engine, "alice", "cpu", 1500, dt.datetime.now(dt.UTC))
+    open_boost(ctx.engine, "alice", "cpu", 1500, dt.datetime.now(dt.UTC))
     catalog = ctx.catalog()  # what a converge of web1 was rendered from
     assert bubble("account", "delete", "carol")[0] == 0  # asked for after that render
     reported: list[str] = []
@@ -138,7 +138,7 @@ def test_finishing_a_removal_frees_the_name_and_the_domains(bubble: Bubble, root
     assert reported == ["web1: account alice removed"]
     assert not (root / "catalog/accounts/alice.yml").exists()
     assert show(bubble, "carol")["state"] == "removing"  # not part of that converge
-    assert "alice" not in boosts_by_account(ctx.engine)
+    assert "alice" not in boosts_at(ctx.engine)
     host_vars = (root / "inventory/generated/host_vars/web1.yml").read_text()
     assert "alice" not in host_vars and 'carol:\n    state: "absent"' in host_vars
     code, _, err = bubble("account", "create", "bob", "--domain", "www.alice.example")

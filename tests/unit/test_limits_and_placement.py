@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from glue.limits import cpu_quota_percent, effective_base, limits_in_force
+from glue.limits import cpu_quota_percent, effective_base, raised_by_boosts
 from glue.placement import PlacementError, choose_server
 from tests.support.models import PLAN, account, catalog, server
 
@@ -29,8 +29,8 @@ def test_upgrades_add_and_overrides_win() -> None:
 
 def test_limits_in_force_never_below_base() -> None:
     base = PLAN.base
-    assert limits_in_force(base, {"cpu": 3000}).cpu_mhz == 3000
-    assert limits_in_force(base, {"cpu": 500}).cpu_mhz == 1000
+    assert raised_by_boosts(base, {"cpu": 3000}).cpu_mhz == 3000
+    assert raised_by_boosts(base, {"cpu": 500}).cpu_mhz == 1000
 
 
 @pytest.mark.parametrize(
