@@ -13,8 +13,8 @@ from glue.migration_target import SshTarget
 from glue.services.context import Context
 from glue.services.migration import MigrationRequest, prepare_migration
 from migrator.errors import MigratorError
+from tests.support.cli import CliResult
 
-CliResult = tuple[int, str, str]
 FILES = "sftp://bob@old.example/www"
 
 
