@@ -18,10 +18,10 @@ from glue.catalog import Catalog
 from glue.errors import BubbleError
 from glue.limits import effective_base, limits_in_force
 from glue.migration_target import SshTarget
-from glue.models import Server
 from glue.remote import ssh_options
 from glue.services.accounts import require_account
 from glue.services.context import Context
+from glue.state.addresses import recorded_addresses, server_address
 from glue.state.limits_store import boosts_by_account
 from migrator.jobs import JobStore
 from migrator.mail import MailTarget
@@ -80,7 +80,9 @@ def prepare_migration(
     catalog = ctx.catalog()
     account = require_account(catalog, request.account)
     server = catalog.servers[account.server]
-    address = _address(request.account, account.server, server)
+    address = server_address(account.server, server, recorded_addresses(ctx.engine))
+    if not address:
+        raise BubbleError(f"account {request.account}: server {account.server} has no address yet")
     if not (request.files or request.databases or request.mail):
         raise BubbleError("nothing to migrate: give --files, --db or --mail")
     tls = TlsOptions(
@@ -108,12 +110,6 @@ def prepare_migration(
         ),
     )
     return Migration(request, plan, Runner(plan, secrets, target, JobStore(ctx.engine)))
-
-
-def _address(account: str, name: str, server: Server) -> str:
-    if not server.address:
-        raise BubbleError(f"account {account}: server {name} has no address yet")
-    return server.address
 
 
 def _disk_limit_mib(ctx: Context, catalog: Catalog, account: str) -> int:
