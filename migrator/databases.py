@@ -36,7 +36,9 @@ def target_db_name(account: str, database: str) -> str:
     """The account owns `ACCOUNT_*` databases (docs/interfaces.md)."""
     name = f"{account}_{database}"
     if len(name) > 64:
-        raise ValueError(f"database name {name} is longer than MariaDB's 64 characters")
+        raise MigrationError(
+            f"database {database}", "name in the account", f"{name} is longer than 64 characters"
+        )
     return name
 
 

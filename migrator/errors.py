@@ -1,9 +1,18 @@
-"""One error type whose message is a single line naming the source and the step."""
+"""The migrator's errors: one base class, each message a single line for the operator.
+
+Every exception class defined in migrator/ derives from MigratorError, so a caller (glue's CLI,
+later the panel) catches one type and shows str() as it is. The receiver (receiver.py) is the
+exception: it runs alone on the account's server and reports its refusals as SinkError here.
+"""
 
 from __future__ import annotations
 
 
-class MigrationError(Exception):
+class MigratorError(Exception):
+    """Base of every error the migrator raises on purpose; str() is one complete line."""
+
+
+class MigrationError(MigratorError):
     """A failure of one step against one source; str() is the line shown to the operator."""
 
     def __init__(self, source: str, step: str, detail: str) -> None:
@@ -12,7 +21,3 @@ class MigrationError(Exception):
         self.step = step
         self.detail = " ".join(str(detail).split()) or "failed"
         super().__init__(f"{source}: {step}: {self.detail}")
-
-
-class RefusedError(MigrationError):
-    """Pre-flight said no: nothing was copied."""

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from migrator.errors import MigrationError
+from migrator.errors import MigrationError, MigratorError
 from migrator.sink import Sink, SinkError, TargetListing, part_name
 
 CHUNK = 256 * 1024
@@ -55,7 +55,7 @@ def shown(raw: bytes) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-class TransientError(Exception):
+class TransientError(MigratorError):
     """The connection broke: reconnect and resume from where the bytes stopped."""
 
 

@@ -28,8 +28,8 @@ from migrator.target import Target
 
 
 @dataclass
-class Plan:
-    """What to move for one account, without any secret."""
+class MigrationPlan:
+    """What to move for one account, without any secret (the catalog's Plan is a hosting plan)."""
 
     account: str
     files: FilesSource | None = None
@@ -84,7 +84,7 @@ class _Bytes:
 class Runner:
     def __init__(
         self,
-        plan: Plan,
+        plan: MigrationPlan,
         secrets: Secrets,
         target: Target,
         store: JobStore | None = None,

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrator.errors import MigratorError
+
 if TYPE_CHECKING:
-    from migrator.runner import Plan
+    from migrator.runner import MigrationPlan
 
 ENV = {
     "files": "BUBBLE_MIGRATE_FILES_PASSWORD",
@@ -28,7 +30,7 @@ ENV = {
 }
 
 
-class SecretsError(ValueError):
+class SecretsError(MigratorError):
     """A password is missing or the password file is unusable; one line."""
 
 
@@ -92,7 +94,7 @@ def read_password_file(path: Path) -> dict[str, str]:
 
 
 def resolve(
-    plan: Plan,
+    plan: MigrationPlan,
     file_values: Mapping[str, str],
     env: Mapping[str, str],
     prompt: Callable[[str], str] | None,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from migrator.errors import MigratorError
 from migrator.target import Target
 
 # Reads the receiver's source from stdin, then the same stdin carries the frames. No '$' here:
@@ -21,7 +22,7 @@ _BOOT = (
 )
 
 
-class SinkError(Exception):
+class SinkError(MigratorError):
     """The receiver refused a request or went away."""
 
 

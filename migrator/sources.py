@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from migrator.errors import MigratorError
+
 FileScheme = Literal["ftp", "ftps", "sftp"]
 MailScheme = Literal["imap", "imaps"]
 
@@ -22,7 +24,7 @@ _DB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")  # fullmatch only
 _MAILBOX = re.compile(r"[A-Za-z0-9._%+-]+(@[A-Za-z0-9.-]+)?")  # fullmatch only
 
 
-class SourceUrlError(ValueError):
+class SourceUrlError(MigratorError):
     """A URL the operator gave cannot be used; the message is one line."""
 
 

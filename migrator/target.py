@@ -1,22 +1,17 @@
 """Where data goes: commands run as the account, inside its bubble, on its server.
 
 Every byte that reaches the account's server goes through the stdin of such a command, so
-nothing is staged whole on the machine that runs bubble. Two implementations speak the same
-protocol: over ssh with systemd-run (real servers), and locally as a system user (tests).
+nothing is staged whole on the machine that runs bubble. The migrator only knows this
+interface; how a command reaches the server is injected by the caller: glue's SshTarget
+(ssh + systemd-run into the account's slice) for real servers, a local system user in tests.
 """
 
 from __future__ import annotations
 
-import os
-import pwd
-import shlex
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from glue.remote import in_bubble
+from dataclasses import dataclass
 
 PIPE = subprocess.PIPE
 
@@ -42,7 +37,7 @@ class Target(ABC):
 
     @abstractmethod
     def command(self, argv: Sequence[str]) -> list[str]:
-        """The local argv that runs argv as the account on its server."""
+        """The local argv that runs argv as the account on its server, in its home."""
 
     @property
     @abstractmethod
@@ -65,77 +60,5 @@ class Target(ABC):
         return TargetResult(proc.returncode, proc.stdout, proc.stderr)
 
     def _cwd(self) -> str | None:
+        """Where the local command starts (None: anywhere; the remote side sets the home)."""
         return None
-
-
-@dataclass
-class SshTarget(Target):
-    """A real server: ssh as root, then systemd-run into the account's slice as the account.
-
-    systemd-run expands $VAR in its command line in service mode, so commands must not contain
-    '$': scripts and data always travel on stdin. Killing ssh does not stop the remote command,
-    hence RuntimeMaxSec on every unit.
-    """
-
-    address: str
-    account: str
-    key_file: str | None = None
-    ssh_options: tuple[str, ...] = ()
-    runtime_max_sec: int = 6 * 3600
-    web_root: str = "www"
-    python: str = "python3"
-    mariadb_args: tuple[str, ...] = ()
-    ssh_binary: str = "ssh"
-
-    @property
-    def label(self) -> str:
-        return f"{self.account}@{self.address}"
-
-    def command(self, argv: Sequence[str]) -> list[str]:
-        for arg in argv:
-            if "$" in arg:
-                raise ValueError("a target command must not contain '$' (systemd-run expands it)")
-        remote = in_bubble(self.account, argv, self.runtime_max_sec)
-        ssh = [self.ssh_binary, "-o", "BatchMode=yes", *self.ssh_options]
-        if self.key_file:
-            ssh += ["-i", self.key_file]
-        # ssh hands the remote side one string that a shell splits again: quote every word.
-        return [*ssh, f"root@{self.address}", "--", shlex.join(remote)]
-
-
-@dataclass
-class LocalTarget(Target):
-    """The same protocol on this machine: commands run as a local system user in a directory.
-
-    Used by integration tests and benchmarks; the account is a real unprivileged user, so
-    permissions, sockets and unix_socket logins behave as on a server.
-    """
-
-    account: str
-    home: Path
-    runtime_max_sec: int = 6 * 3600
-    web_root: str = "www"
-    python: str = "/usr/bin/python3"
-    mariadb_args: tuple[str, ...] = ()
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.account}@local:{self.home}"
-
-    def command(self, argv: Sequence[str]) -> list[str]:
-        pw = pwd.getpwnam(self.account)
-        prefix: list[str] = []
-        if os.geteuid() != pw.pw_uid:
-            prefix = [
-                "setpriv",
-                f"--reuid={pw.pw_uid}",
-                f"--regid={pw.pw_gid}",
-                "--init-groups",
-                "--reset-env",
-                "--",
-            ]
-        return [*prefix, "timeout", str(self.runtime_max_sec), *argv]
-
-    def _cwd(self) -> str | None:
-        return str(self.home)

@@ -49,6 +49,9 @@ def _failure(exc: Exception) -> str | None:
     None for anything else, which is a bug and keeps its traceback."""
     if isinstance(exc, BubbleError):
         return str(exc)
+    migrator = sys.modules.get("migrator.errors")  # loaded only by commands that migrate
+    if migrator is not None and isinstance(exc, migrator.MigratorError):
+        return str(exc)  # a source or password the migrator refuses: one line
     if isinstance(exc, subprocess.CalledProcessError):
         why = _last_line(exc.stderr) or _last_line(exc.output)
         name = _command_name(exc.cmd)

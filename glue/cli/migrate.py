@@ -1,12 +1,11 @@
 """`bubble migrate ACCOUNT`: move a site, its databases and mailboxes from another host.
 
-Thin: it finds the account's server, address and disk limit in the catalog, gathers the
-passwords (file, environment or prompt) and hands everything to migrator.runner.
+Thin: options in, the report out. glue/services/migration.py does the work (the account's
+server, address and disk limit, the passwords, the job record) with the migrator.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,13 +13,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from glue.cli.common import JsonOption, context, print_json
-from glue.errors import BubbleError
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
-
-    from glue.catalog import Catalog
-    from glue.services.context import Context
 
 migrate_app = typer.Typer(
     help="Move a site, its databases and mailboxes from another host into an account.",
@@ -88,86 +83,41 @@ def migrate(
     file the old host refuses to read, a folder the mailbox refuses, a link leading outside
     the site); 1 failed.
     """
-    from migrator.errors import MigrationError
-    from migrator.jobs import JobStore
-    from migrator.mail import MailTarget
-    from migrator.runner import Plan, Runner
-    from migrator.secrets import SecretsError, read_password_file, resolve
-    from migrator.sources import (
-        SourceUrlError,
-        TlsOptions,
-        parse_db_url,
-        parse_files_url,
-        parse_mail_arg,
-    )
-    from migrator.target import SshTarget
+    from glue.services.migration import MigrationRequest, prepare_migration
 
-    c = context(ctx)
-    catalog = c.catalog()
-    from glue.services.accounts import require_account
-
-    acct = require_account(catalog, account)
-    server = catalog.servers[acct.server]
-    from glue.state.addresses import recorded_addresses, server_address
-
-    address = server_address(acct.server, server, recorded_addresses(c.engine))
-    if not address:
-        raise BubbleError(f"account {account}: server {acct.server} has no address yet")
-    if not (files or db or mail):
-        raise BubbleError("nothing to migrate: give --files, --db or --mail")
-    try:
-        plan = Plan(
-            account=account,
-            files=parse_files_url(files) if files else None,
-            databases=[parse_db_url(u) for u in db],
-            mail=[parse_mail_arg(m) for m in mail],
-            disk_limit_mib=_disk_limit_mib(c, catalog, account),
-            mail_target=lambda box: MailTarget(
-                address, mail_port, box, ssl=True,
-                tls=TlsOptions(cafile=str(mail_cafile) if mail_cafile else None,
-                               server_name=mail_tls_name),
-            ),
-        )  # fmt: skip
-        values = read_password_file(password_file) if password_file else {}
-        prompt = _prompt if sys.stdin.isatty() and not as_json else None
-        secrets = resolve(plan, values, os.environ, prompt)
-    except (SourceUrlError, SecretsError) as exc:
-        raise BubbleError(str(exc)) from None
-    for warning in plan.warnings():
-        typer.echo(f"warning: {warning}", err=True)
-    # The same ssh settings as `bubble server ssh`: the control plane's key and the host keys
-    # known for this server (the lab's own known_hosts for lab servers), checked every time.
-    from glue.remote import ssh_options
-
-    target = SshTarget(
-        address=address,
+    request = MigrationRequest(
         account=account,
-        ssh_options=(
-            *ssh_options(c.root, server),
-            *(arg for opt in ssh_option for arg in ("-o", opt)),
-        ),
+        files=files,
+        databases=tuple(db),
+        mail=tuple(mail),
+        check_only=check,
+        resume=resume,
+        password_file=password_file,
+        ssh_options=tuple(ssh_option),
+        mail_port=mail_port,
+        mail_cafile=mail_cafile,
+        mail_tls_name=mail_tls_name,
     )
-    runner = Runner(plan, secrets, target, JobStore(c.engine))
-    try:
-        if as_json:
-            report = runner.run(check_only=check, resume=resume)
-        else:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TransferSpeedColumn,
-            )
+    prompt = _prompt if sys.stdin.isatty() and not as_json else None
+    migration = prepare_migration(context(ctx), request, prompt)
+    for warning in migration.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if as_json:
+        report = migration.run()
+    else:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
 
-            # Labels carry the old host's paths and names: never read as rich markup.
-            columns = (TextColumn("{task.description}", markup=False), BarColumn(),
-                       DownloadColumn(), TransferSpeedColumn())  # fmt: skip
-            with Progress(*columns, transient=False) as progress:
-                runner.events = _Bars(progress)
-                report = runner.run(check_only=check, resume=resume)
-    except MigrationError as exc:
-        raise BubbleError(str(exc)) from None
+        # Labels carry the old host's paths and names: never read as rich markup.
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(),
+                   DownloadColumn(), TransferSpeedColumn())  # fmt: skip
+        with Progress(*columns, transient=False) as progress:
+            report = migration.run(_Bars(progress))
     if as_json:
         print_json(report.to_dict())
     else:
@@ -181,11 +131,3 @@ def migrate(
 
 def _prompt(what: str) -> str:
     return str(typer.prompt(what, hide_input=True))
-
-
-def _disk_limit_mib(c: Context, catalog: Catalog, account: str) -> int:
-    """The account's disk limit in force now (base, raised by any elastic boost)."""
-    from glue.limits import limits_in_force
-    from glue.state.boosts import boosts_at
-
-    return limits_in_force(catalog, boosts_at(c.engine), c.today, [account])[account].disk_mib

@@ -1,5 +1,6 @@
-"""Tables of the state DB. Alembic revisions under migrations/ create them; this module is
-the query-side description and must match the newest revision."""
+"""glue's tables of the state DB. Alembic revisions under migrations/ create them; this module
+is the query-side description and must match the newest revision. The migrator describes its
+own tables (migrator/schema.py); migrations/env.py holds both."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from migrator.databases import DbCopier
 from migrator.files_copy import copy_files
 from migrator.mail import MailCopier, MailTarget
 from migrator.sources import parse_db_url, parse_files_url, parse_mail_arg
-from migrator.target import LocalTarget
 from tests.integration.migration import data, servers
+from tests.support.migration_target import LocalTarget
 
 MB = 1_000_000
 MESSAGES = 1000

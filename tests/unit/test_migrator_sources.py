@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.runner import Plan
+from migrator.runner import MigrationPlan
 from migrator.sources import (
     SourceUrlError,
     TlsOptions,
@@ -99,7 +99,7 @@ def test_names_are_matched_in_full() -> None:
 
 
 def test_warnings_for_plaintext_and_unchecked_sources() -> None:
-    plan = Plan(
+    plan = MigrationPlan(
         "alice",
         files=parse_files_url("ftp://bob@old.example/www"),
         databases=[
@@ -119,7 +119,7 @@ def test_warnings_for_plaintext_and_unchecked_sources() -> None:
     assert warnings[1].startswith("mysql://bob@db.example:3306/shop: unencrypted")
     assert warnings[2].startswith("mysql://bob@db.example:3306/blog: verify=no")
     assert warnings[3].startswith("imap://bob@mail.example:143: unencrypted")
-    secure = Plan(
+    secure = MigrationPlan(
         "alice",
         files=parse_files_url("sftp://bob@old.example/www"),
         databases=[parse_db_url("mysql://bob@db.example/shop")],

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 

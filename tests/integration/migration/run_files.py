@@ -9,14 +9,16 @@ import os
 import sys
 from pathlib import Path
 
-from migrator.runner import Plan, Runner
+from migrator.runner import MigrationPlan, Runner
 from migrator.secrets import Secrets
 from migrator.sources import parse_files_url
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 if __name__ == "__main__":
     url, account, home = sys.argv[1:4]
     src = parse_files_url(url)
     secrets = Secrets(by_label={src.label: os.environ["BUBBLE_MIGRATE_FILES_PASSWORD"]})
-    report = Runner(Plan(account, files=src), secrets, LocalTarget(account, Path(home))).run()
+    report = Runner(
+        MigrationPlan(account, files=src), secrets, LocalTarget(account, Path(home))
+    ).run()
     sys.exit(0 if report.ok else 1)

@@ -10,7 +10,7 @@ import pytest
 from migrator.databases import DbCopier, strip_definer
 from migrator.errors import MigrationError
 from migrator.sources import parse_db_url
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 

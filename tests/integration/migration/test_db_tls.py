@@ -12,9 +12,9 @@ import pytest
 
 from migrator.databases import DbCopier
 from migrator.errors import MigrationError
-from migrator.runner import Plan
+from migrator.runner import MigrationPlan
 from migrator.sources import parse_db_url
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 
@@ -47,7 +47,7 @@ def test_verified_tls_copy_with_the_ca_file(
     copier = DbCopier(parse_db_url(f"{OLD}?cafile={ca[0]}"), data.DB_PASSWORD, db_target)
     result = copier.copy(copier.inspect())
     assert result.verified, result.mismatches
-    assert Plan("a", databases=[copier.src]).warnings() == []
+    assert MigrationPlan("a", databases=[copier.src]).warnings() == []
 
 
 def test_certificate_not_from_a_trusted_ca_is_refused(
@@ -80,7 +80,7 @@ def test_server_without_tls_is_refused_unless_the_operator_opts_out(
     src = parse_db_url(f"{PLAIN}?tls=no")
     copier = DbCopier(src, data.DB_PASSWORD, db_target)
     assert copier.copy(copier.inspect()).verified
-    (warning,) = Plan("a", databases=[src]).warnings()
+    (warning,) = MigrationPlan("a", databases=[src]).warnings()
     assert warning.startswith(src.label) and "unencrypted" in warning
 
 
@@ -89,7 +89,7 @@ def test_verify_no_encrypts_without_checking_and_warns(
 ) -> None:
     src = parse_db_url(f"{OLD}?verify=no")
     _inspect(f"{OLD}?verify=no", db_target)  # REQUIRE SSL: this login was encrypted
-    (warning,) = Plan("a", databases=[src]).warnings()
+    (warning,) = MigrationPlan("a", databases=[src]).warnings()
     assert "verify=no" in warning and "not checked" in warning
 
 

@@ -12,7 +12,7 @@ import pytest
 from migrator.errors import MigrationError
 from migrator.files_copy import copy_files
 from migrator.sources import parse_files_url
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from migrator.files_copy import copy_files
-from migrator.runner import Plan, Runner
+from migrator.runner import MigrationPlan, Runner
 from migrator.secrets import Secrets
 from migrator.sink import Sink, SinkError
 from migrator.sources import parse_files_url
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import servers
 
@@ -152,7 +152,9 @@ def test_outside_links_are_warnings_of_a_verified_part(
 ) -> None:
     src = parse_files_url(links_url)
     runner = Runner(
-        Plan(servers.ACCOUNT, files=src), Secrets({src.label: servers.OLD_PASSWORD}), target
+        MigrationPlan(servers.ACCOUNT, files=src),
+        Secrets({src.label: servers.OLD_PASSWORD}),
+        target,
     )
     report = runner.run()
     part = report.parts[0]

@@ -17,10 +17,10 @@ import pytest
 
 from migrator.files_ftp import FtpSession
 from migrator.report import MigrationReport
-from migrator.runner import Plan, Runner
+from migrator.runner import MigrationPlan, Runner
 from migrator.secrets import Secrets
 from migrator.sources import parse_files_url
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 def _migrate(url: str, target: LocalTarget) -> MigrationReport:
     """The files part through the runner, in a thread: an endless walk fails the test."""
     src = parse_files_url(url)
-    plan = Plan(servers.ACCOUNT, files=src)
+    plan = MigrationPlan(servers.ACCOUNT, files=src)
     out: list[MigrationReport] = []
     runner = Runner(plan, Secrets({src.label: servers.OLD_PASSWORD}), target)
     worker = threading.Thread(target=lambda: out.append(runner.run()), daemon=True)

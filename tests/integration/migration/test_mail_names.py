@@ -13,10 +13,10 @@ import pytest
 from imapclient import IMAPClient
 
 from migrator.report import WARNINGS
-from migrator.runner import Plan, Runner
+from migrator.runner import MigrationPlan, Runner
 from migrator.secrets import Secrets
 from migrator.sources import parse_mail_arg
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 from .test_mail import mail_target
@@ -57,7 +57,7 @@ def test_every_folder_name_arrives_and_a_refused_one_is_reported(
 ) -> None:  # fmt: skip
     _lock_target_folder(base)
     job = parse_mail_arg(f"{names_imap}={data.NAMES_MAILBOX}")
-    plan = Plan(servers.ACCOUNT, mail=[job], mail_target=mail_target)
+    plan = MigrationPlan(servers.ACCOUNT, mail=[job], mail_target=mail_target)
     secrets = Secrets({job.label: servers.MAIL_PASSWORD}, {job.mailbox: servers.MAIL_PASSWORD})
     report = Runner(plan, secrets, target).run()
     (part,) = report.parts

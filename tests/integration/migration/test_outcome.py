@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from glue.cli.migrate import migrate_app
-from migrator.target import LocalTarget
 from tests.support.cli import invoke
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 from .test_cli import _make_root
@@ -32,7 +32,7 @@ def test_refused_file_ends_verified_with_warnings_exit_3(
         made.append(kw)
         return target
 
-    monkeypatch.setattr("migrator.target.SshTarget", local)
+    monkeypatch.setattr("glue.services.migration.SshTarget", local)
     env = {"BUBBLE_ROOT": str(root), "BUBBLE_MIGRATE_FILES_PASSWORD": servers.OLD_PASSWORD}
     args = [servers.ACCOUNT, "--files", vsftpd_refused]
     result = invoke(*args, "--json", env=env, app=migrate_app)
@@ -65,7 +65,7 @@ def test_verified_run_exits_0_with_its_figures(
 ) -> None:
     """The same CLI on a subtree without the refused file: plain "verified", exit 0."""
     root = _make_root(tmp_path / "root")
-    monkeypatch.setattr("migrator.target.SshTarget", lambda **kw: target)
+    monkeypatch.setattr("glue.services.migration.SshTarget", lambda **kw: target)
     env = {"BUBBLE_ROOT": str(root), "BUBBLE_MIGRATE_FILES_PASSWORD": servers.OLD_PASSWORD}
     url = f"{vsftpd_refused}docs/"
     result = invoke(servers.ACCOUNT, "--files", url, "--json", env=env, app=migrate_app)

@@ -14,18 +14,18 @@ import pytest
 
 from migrator.jobs import JobStore
 from migrator.mail import MailTarget
-from migrator.runner import Plan, Runner
+from migrator.runner import MigrationPlan, Runner
 from migrator.secrets import Secrets
 from migrator.sources import parse_db_url, parse_files_url, parse_mail_arg
-from migrator.target import LocalTarget
+from tests.support.migration_target import LocalTarget
 
 from . import data, servers
 
 pytestmark = pytest.mark.integration
 
 
-def _plan(vsftpd: str, old_imap: str, db_url: str, limit: int | None = None) -> Plan:
-    return Plan(
+def _plan(vsftpd: str, old_imap: str, db_url: str, limit: int | None = None) -> MigrationPlan:
+    return MigrationPlan(
         account=servers.ACCOUNT,
         files=parse_files_url(vsftpd),
         databases=[parse_db_url(db_url)],
@@ -35,7 +35,7 @@ def _plan(vsftpd: str, old_imap: str, db_url: str, limit: int | None = None) -> 
     )
 
 
-def _secrets(plan: Plan) -> Secrets:
+def _secrets(plan: MigrationPlan) -> Secrets:
     by_label = {plan.files.label: servers.OLD_PASSWORD} if plan.files else {}
     by_label |= {d.label: data.DB_PASSWORD for d in plan.databases}
     by_label |= {m.label: servers.MAIL_PASSWORD for m in plan.mail}
@@ -91,7 +91,9 @@ def _part_sizes(parts: Path) -> list[int]:
 def test_killed_midway_then_rerun_is_identical(
     vsftpd: str, site: Path, target: LocalTarget, store: JobStore
 ) -> None:
-    env = dict(os.environ, BUBBLE_MIGRATE_FILES_PASSWORD=servers.OLD_PASSWORD)
+    # PYTHONPATH: the script imports this checkout's migrator and tests.support.
+    repo = str(Path(__file__).resolve().parents[3])
+    env = dict(os.environ, BUBBLE_MIGRATE_FILES_PASSWORD=servers.OLD_PASSWORD, PYTHONPATH=repo)
     url = vsftpd + "?connections=2"
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("run_files.py")), url, target.account,
@@ -111,7 +113,7 @@ def test_killed_midway_then_rerun_is_identical(
     proc.wait()
     assert killed_at, "the copy finished before it could be killed"
     assert not (target.home / "www" / data.BIG).exists()  # only the staged part
-    plan = Plan(servers.ACCOUNT, files=parse_files_url(url))
+    plan = MigrationPlan(servers.ACCOUNT, files=parse_files_url(url))
     report = Runner(plan, Secrets({plan.files.label: servers.OLD_PASSWORD}), target, store).run()  # type: ignore[union-attr]
     assert report.ok, report.lines()
     assert "1 partial file(s) resumed" in report.parts[0].details

@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 
+from glue.migration_target import SshTarget
 from migrator.sources import SourceUrlError, parse_db_url, parse_files_url, parse_mail_arg
-from migrator.target import SshTarget
 
 
 def test_password_in_url_is_refused_and_not_echoed() -> None:

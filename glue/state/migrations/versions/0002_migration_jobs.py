@@ -1,4 +1,4 @@
-"""Migration jobs and their parts (migrator/jobs.py describes them for queries).
+"""Migration jobs and their parts (migrator/schema.py describes them for queries).
 
 Revision ID: 0002
 Revises: 0001
