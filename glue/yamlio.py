@@ -180,9 +180,15 @@ def _written(value: Any) -> Any:
         return [_written(v) for v in value]
     if isinstance(value, Decimal):
         value = str(value)
-    if isinstance(value, str) and _YAML11.resolve(yaml.ScalarNode, value, (True, False)) != _STR:
+    if isinstance(value, str) and _plain_tag(value) != _STR:
         return SingleQuotedScalarString(value)
     return value
+
+
+def _plain_tag(text: str) -> str:
+    """What the strict reader takes `text` for when it is written without quotes."""
+    tag: str = _YAML11.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag
 
 
 def _indents(text: str) -> tuple[int, int]:
