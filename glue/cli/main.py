@@ -251,7 +251,7 @@ def apply(
 
 
 def run() -> None:
-    app()
+    app(prog_name="bubble")  # also under `python -m glue.cli.main`: help and completion say bubble
 
 
 if __name__ == "__main__":
