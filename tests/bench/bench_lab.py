@@ -11,9 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.lab.cli import Bubble, isolated_lab, lab_available, server_args
+from tests.support.cli import Bubble, server_args
+from tests.support.lab_env import isolated_lab, lab_available, lab_env
 
-LAB_ENV = isolated_lab("bench", 2)
+LAB_ENV = lab_env(isolated_lab("bench", 2))
 
 
 def clock(action: object) -> float:

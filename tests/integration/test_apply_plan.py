@@ -16,11 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from glue.cli.main import app
 from glue.errors import BubbleError
 from glue.services.apply import apply
+from glue.services.context import Context
 from glue.services.fleet_plan import (
     FleetPlan,
     other_losses,
@@ -28,9 +27,9 @@ from glue.services.fleet_plan import (
     server_actions,
     terraform_for,
 )
-from glue.services.context import Context
 from glue.services.root import init_root
 from glue.terraform import Terraform
+from tests.support.cli import invoke
 
 pytestmark = [
     pytest.mark.integration,
@@ -73,7 +72,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], li
 
 
 def bubble(root: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["--root", str(root), *args], env={"BUBBLE_APPLY": "0"})
+    result = invoke(*args, root=root, env={"BUBBLE_APPLY": "0"})
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from glue.ansible import AnsibleError, run_playbook
-from glue.models import Server
 from glue.remote import RemoteError
-from glue.services.converge import converged_version
 from glue.services.context import Context
+from glue.services.converge import converged_version
+from tests.support.models import cloud_server
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +57,6 @@ def test_an_unreachable_server_is_named(tmp_path: Path) -> None:
 
 
 def test_ssh_that_never_answers_names_the_server(tmp_path: Path) -> None:
-    server = Server.model_validate(
-        {"provider": "hcloud", "type": "cx22", "region": "fsn1", "cores": 2,
-         "core_ghz": "2GHz", "memory": "4GiB", "disk": "40GiB", "address": "127.0.0.1"}
-    )  # fmt: skip
+    server = cloud_server(address="127.0.0.1")
     with pytest.raises(RemoteError, match=r"^server web7: ssh did not answer within 2 s \("):
         converged_version(Context(tmp_path), "web7", server, timeout=2)

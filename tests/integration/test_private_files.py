@@ -9,15 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from glue.ansible import run_playbook
-from glue.cli.main import app
 from glue.paths import state_dir
 from glue.remote import control_key
 from glue.services.root import init_root
 from glue.state.db import default_url, open_engine
 from glue.state.ledger import Ledger
+from tests.support.cli import invoke
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +55,6 @@ def test_control_machine_files_are_private_under_umask_000(
     monkeypatch.delenv("BUBBLE_DATABASE_URL", raising=False)
     root = init_root(tmp_path / "ops")
     (root / "state").mkdir(mode=0o777)  # left wide open by an older version
-    runner = CliRunner()
     for args in (
         ["server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2",
          "--memory", "8GiB", "--disk", "100GiB"],
@@ -66,7 +64,7 @@ def test_control_machine_files_are_private_under_umask_000(
         ["wallet", "credit", "alice", "5.00"],
         ["render"],
     ):  # fmt: skip
-        result = runner.invoke(app, ["--root", str(root), *args], env={"BUBBLE_APPLY": "0"})
+        result = invoke(*args, root=root, env={"BUBBLE_APPLY": "0"})
         assert result.exit_code == 0, result.stderr
     key = control_key(root)
     # The Ansible log, in the directory apply makes for it (with the umask's 0777).

@@ -16,9 +16,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
+from glue.catalog import Catalog
+from glue.render.terraform import render_tfvars
 from glue.terraform import Terraform, TerraformError
+from tests.support import models
 
 pytestmark = [
     pytest.mark.integration,
@@ -305,23 +309,11 @@ def test_lab_stack_accepts_the_rendered_tfvars(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """glue.render.terraform's lab.tfvars.json (with its "//" header) plans cleanly."""
-    render = pytest.importorskip("glue.render.terraform")
-    from glue.catalog import Catalog
-    from glue.models import Server
-
     catalog = Catalog(root=tmp_path).with_server(
-        "web1",
-        Server(
-            provider="lab",
-            cores=2,
-            core_ghz="2GHz",
-            memory="4GiB",
-            disk="40GiB",
-            address="198.18.0.11",
-        ),
+        "web1", models.server(memory="4GiB", disk="40GiB", address="198.18.0.11")
     )
     var_file = tmp_path / "lab.tfvars.json"
-    var_file.write_text(render.render_tfvars(catalog)["lab.tfvars.json"])
+    var_file.write_text(render_tfvars(catalog)["lab.tfvars.json"])
     tf = Terraform(LAB_STACK, tmp_path / "state" / "lab")
     tf.init()
     with caplog.at_level(logging.WARNING, logger="glue.terraform"):
@@ -361,7 +353,6 @@ def moto_s3(tmp_path: Path) -> Iterator[str]:
 
 
 def test_s3_backend_keeps_state_in_the_bucket(tmp_path: Path, moto_s3: str) -> None:
-    boto3 = pytest.importorskip("boto3")
     credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
     s3 = boto3.client(
         "s3",

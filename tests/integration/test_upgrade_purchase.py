@@ -5,21 +5,19 @@ PostgreSQL, crashes by SIGKILL at each step of the purchase."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from glue.catalog import load_catalog
-from glue.cli.main import app
 from glue.models import Upgrade
 from glue.state.db import default_url, open_engine
 from glue.state.ledger import Entry, Ledger
 from tests.integration.test_ledger_postgres import fresh_database, running_postgres
+from tests.support.cli import invoke, run, start
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +52,7 @@ elif point == "after-catalog":
 from glue.cli.main import app
 app()
 """
+CRASHING = (sys.executable, "-c", RUN)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +68,6 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     env = {"BUBBLE_ROOT": str(root), "BUBBLE_APPLY": "0"}
     if request.param == "postgresql":
         env["BUBBLE_DATABASE_URL"] = fresh_database(request.getfixturevalue("postgres_server"))
-    runner = CliRunner()
     for args in (
         ["init", str(root)],
         ["server", "add", "web1", "--provider", "lab", "--cores", "4", "--core-ghz", "2",
@@ -77,7 +75,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
         ["account", "create", "alice", "--domain", "alice.example"],
         ["wallet", "credit", "alice", "1000.00", "--key", "start"],
     ):  # fmt: skip
-        result = runner.invoke(app, args, env=env, catch_exceptions=False)
+        result = invoke(*args, env=env, catch_exceptions=False)
         assert result.exit_code == 0, result.stderr
     return env
 
@@ -85,27 +83,14 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
 def bubble(
     env: dict[str, str], *args: str, crash_at: str | None = None, apply: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env, "PYTHONPATH": str(REPO), "BUBBLE_APPLY": "1" if apply else "0"}
-    full.pop("CRASH_AT", None)
-    if crash_at:
-        full["CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-c", RUN, *args], env=full, capture_output=True, text=True, timeout=120
-    )
+    full = {**env, "PYTHONPATH": str(REPO), "BUBBLE_APPLY": "1" if apply else "0"}
+    full["CRASH_AT"] = crash_at or ""
+    return run(*args, env=full, entry=CRASHING, timeout=120)
 
 
 def start_all(env: dict[str, str], commands: list[list[str]]) -> list[subprocess.Popen[str]]:
-    full = {**os.environ, **env, "PYTHONPATH": str(REPO)}
-    return [
-        subprocess.Popen(
-            [sys.executable, "-c", RUN, *args],
-            env=full,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args in commands
-    ]
+    full = {**env, "PYTHONPATH": str(REPO)}
+    return [start(*args, env=full, entry=CRASHING) for args in commands]
 
 
 def ledger(env: dict[str, str]) -> Ledger:
@@ -202,14 +187,13 @@ def test_a_paid_upgrade_missing_from_the_catalog_is_written_by_the_next_purchase
 def test_a_retry_while_the_apply_is_pending_charges_nothing(env: dict[str, str]) -> None:
     """The account's server was never built (no address yet): the limits wait for `bubble
     apply`; the operator, unsure, runs the same command again, and again."""
-    runner = CliRunner()
     for args in (
         ["server", "add", "web9", "--provider", "hcloud", "--type", "cx22", "--region", "fsn1",
          "--cores", "2", "--core-ghz", "2", "--memory", "4GiB", "--disk", "40GiB"],
         ["account", "create", "bob", "--domain", "bob.example", "--server", "web9"],
         ["wallet", "credit", "bob", "1000.00", "--key", "start-bob"],
     ):  # fmt: skip
-        assert runner.invoke(app, args, env=env).exit_code == 0
+        assert invoke(*args, env=env).exit_code == 0
     for _ in range(3):
         pending = bubble(env, "account", "upgrade", "bob", "--cpu", "+1GHz", apply=True)
         assert pending.returncode == 0, pending.stderr

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from glue.providers import lab
-from glue.providers.lab.testing import LabServer, free_address
+from tests.support.lab_server import LabServer, free_address
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
+from tests.support.cli import Bubble, fresh_bubble, server_args
+from tests.support.lab_env import isolated_lab, lab_env
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = isolated_lab("e2e", 1)
+LAB_ENV = lab_env(isolated_lab("e2e", 1))
 # Every server of this test: 2 cores at 2 GHz (so 1 GHz = CPUQuota 50%), room for accounts.
 LAB_SERVER = server_args(memory="4GiB", disk="80GiB")
 
@@ -89,8 +90,8 @@ def test_apply_made_two_configured_servers(bubble: Bubble) -> None:
 
 
 def test_second_site_converge_changes_nothing(bubble: Bubble) -> None:
-    from glue.services.converge import live_servers, playbook
     from glue.services.context import Context
+    from glue.services.converge import live_servers, playbook
 
     # In-process, so the isolated lab's settings are set for this test only: later tests'
     # fixtures read BUBBLE_LAB_* from this same environment.

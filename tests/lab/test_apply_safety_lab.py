@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from glue.providers import lab
 from glue.services.converge import toolkit_version
-from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
+from tests.support.cli import Bubble, fresh_bubble, server_args
+from tests.support.lab_env import isolated_lab, lab_env
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = isolated_lab("ops", 4)
-LAB = lab.LabConfig(
-    dir=Path(LAB_ENV["BUBBLE_LAB_DIR"]),
-    bridge=LAB_ENV["BUBBLE_LAB_BRIDGE"],
-    gateway=LAB_ENV["BUBBLE_LAB_GATEWAY"],
-)
+LAB = isolated_lab("ops", 4)
+LAB_ENV = lab_env(LAB)
 LAB_SERVER = server_args(memory="4GiB", disk="80GiB")
 MARK = "/etc/bubblehost/converged"
 # Installed by the baseline role (site.yml) and by nothing accounts.yml runs.

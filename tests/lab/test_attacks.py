@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from glue.remote import in_bubble
-from tests.lab.bubble_helpers import Inventory, PlaybookRun, account, http_get, put_file
+from tests.support.lab_server import http_get, put_file
+from tests.support.playbooks import Inventory, PlaybookRun, account
 
 pytestmark = pytest.mark.lab
 

@@ -20,10 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.bubble_helpers import (
-    Inventory,
-    PlaybookRun,
-    account,
+from tests.support.lab_server import (
     as_account,
     cpu_share,
     http_get,
@@ -31,6 +28,8 @@ from tests.lab.bubble_helpers import (
     put_file,
     slice_cgroup,
 )
+from tests.support.playbooks import Inventory, PlaybookRun, account
+from tests.support.timings import step_timings
 
 pytestmark = pytest.mark.lab
 
@@ -42,7 +41,7 @@ echo posix_getpwuid(posix_geteuid())['name'], "\\n";
 // open_basedir keeps PHP's file functions in the home: ask a child process (same cgroup)
 echo shell_exec('cat /proc/self/cgroup');
 """
-TIMINGS: dict[str, float] = {}
+TIMINGS = step_timings(__name__)
 
 
 @pytest.fixture(scope="module")
@@ -365,9 +364,3 @@ def test_remove_archives_and_removes_everything(bubbles: Any) -> None:
     assert status == 200 and body.startswith("bob\n")
     again = inv.run("remove.yml")
     assert again.returncode == 0 and again.changed(SERVER) == 0, "\n".join(again.changed_tasks())
-
-
-def test_report_timings(bubbles: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
-    report = tmp_path_factory.mktemp("bubble-timings") / "timings.json"
-    report.write_text(json.dumps(TIMINGS, indent=2))
-    print("\n".join(f"{k}: {v:.1f} s" for k, v in TIMINGS.items()))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from glue.providers import lab
-from glue.providers.lab.testing import LabServer
+from tests.support.cli import run
+from tests.support.lab_env import isolated_lab, lab_env
+from tests.support.lab_server import LabServer, cpu_shares, cpu_stat, slice_cgroup
 
 pytestmark = pytest.mark.lab
 
@@ -42,36 +42,6 @@ def test_servers_boot_with_own_hostnames_and_reach_each_other(
     assert before is not None and after is not None and before.pid == after.pid
 
 
-def _slice_cgroup(server: LabServer, hierarchy: str, unit: str) -> Path:
-    """The unit's cgroup as the HOST sees it: measured outside the server's own systemd."""
-    state = lab.load_state(server.cfg, server.name)
-    assert state is not None
-    top = next(Path(p) for p in state.cgroups if Path(p).parts[4] == hierarchy)
-    found = sorted(top.rglob(unit))
-    assert found, f"no cgroup {unit} under {top}"
-    return found[0]
-
-
-def _cpu_seconds(cgroup: Path) -> float:
-    """CPU time of the cgroup2 group (usage_usec is kept for every cgroup2 group).
-
-    cpuacct.usage cannot serve: the host mounts cpu and cpuacct apart, and systemd v1 only
-    creates unit cgroups in cpu then. The cgroup2 tree ("unified") has every unit, on this
-    hybrid set-up as on a real Debian 12 server, so the agent can read it the same way.
-    """
-    return int(_stat(cgroup, "usage_usec")) / 1e6
-
-
-def _cpu_shares(cgroup: Path, samples: int = 3, seconds: float = 2.0) -> list[float]:
-    """CPU used per wall second, over a few windows (other work on 2 cores can dip one)."""
-    shares = []
-    for _ in range(samples):
-        start_cpu, start = _cpu_seconds(cgroup), time.monotonic()
-        time.sleep(seconds)
-        shares.append((_cpu_seconds(cgroup) - start_cpu) / (time.monotonic() - start))
-    return shares
-
-
 def test_cpu_quota_is_enforced_and_raised_live(pair: tuple[LabServer, LabServer]) -> None:
     a, _ = pair
     a.ssh(
@@ -81,22 +51,22 @@ def test_cpu_quota_is_enforced_and_raised_live(pair: tuple[LabServer, LabServer]
         " sh -c 'while :; do :; done'"
     )
     try:
-        usage = _slice_cgroup(a, "unified", "labhog.slice")
-        throttle = _slice_cgroup(a, "cpu", "labhog.slice")
+        usage = slice_cgroup(a, "unified", "labhog.slice")
+        throttle = slice_cgroup(a, "cpu", "labhog.slice")
         time.sleep(0.5)
         # The quota is a ceiling in every window; the best window shows it is reached.
-        shares_20 = _cpu_shares(usage)
+        shares_20 = cpu_shares(usage)
         assert max(shares_20) <= 0.25, f"CPUQuota=20% measured {shares_20}"
         assert max(shares_20) >= 0.15, f"CPUQuota=20% measured {shares_20}"
         pid_before = a.ssh("systemctl show -P MainPID labhog.service").stdout.strip()
         a.ssh("systemctl set-property --runtime labhog.slice CPUQuota=60%")
         time.sleep(0.5)
-        shares_60 = _cpu_shares(usage)
+        shares_60 = cpu_shares(usage)
         assert max(shares_60) <= 0.65, f"CPUQuota=60% measured {shares_60}"
         # Raised: well past the old ceiling (how far also depends on what else runs).
         assert max(shares_60) >= 0.40, f"CPUQuota=60% measured {shares_60}"
         # Raised live: the hog kept running, same process; the kernel throttled it all along.
-        assert int(_stat(throttle, "nr_throttled")) > 0
+        assert int(cpu_stat(throttle, "nr_throttled")) > 0
         assert a.ssh("systemctl show -P MainPID labhog.service").stdout.strip() == pid_before
         # systemd inside agrees with what the host measured.
         inside = a.ssh("systemctl show -P CPUQuotaPerSecUSec labhog.slice").stdout.strip()
@@ -150,38 +120,16 @@ def test_btrfs_qgroup_limit_stops_writes(pair: tuple[LabServer, LabServer]) -> N
     b.ssh(write.format(name="more", mib=60))
 
 
-def _stat(cgroup: Path, key: str) -> str:
-    for line in (cgroup / "cpu.stat").read_text().splitlines():
-        if line.startswith(f"{key} "):
-            return line.split()[1]
-    raise AssertionError(f"{key} not in {cgroup}/cpu.stat")
-
-
 def _cli(cfg: lab.LabConfig, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(
-        BUBBLE_LAB_DIR=str(cfg.dir),
-        BUBBLE_LAB_CACHE=str(cfg.cache),
-        BUBBLE_LAB_BRIDGE=cfg.bridge,
-        BUBBLE_LAB_GATEWAY=cfg.gateway,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "glue.cli.main", "--root", str(root), "lab", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    """`bubble lab ARGS` in lab `cfg`."""
+    return run("lab", *args, root=root, env=lab_env(cfg, apply=False), timeout=300)
 
 
 def test_cli_server_outlives_cli_and_down_leaves_nothing(
     lab_config: lab.LabConfig, tmp_path: Path
 ) -> None:
     # An isolated lab (own dir, bridge, subnet): `down` here cannot touch other tests' servers.
-    cfg = lab.LabConfig(
-        dir=tmp_path / "lab", cache=lab_config.cache, bridge="bubblet0", gateway="198.18.77.1/24"
-    )
+    cfg = isolated_lab("t0", 77, directory=tmp_path / "lab", cache=lab_config.cache)
     key = tmp_path / "id"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     created = _cli(
@@ -212,7 +160,7 @@ def test_cli_server_outlives_cli_and_down_leaves_nothing(
     leftovers = list(Path("/sys/fs/cgroup").glob("*/**/bubblelab-labt-down"))
     assert not leftovers, leftovers
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
-    assert "bubblet0" not in links.stdout
+    assert cfg.bridge not in links.stdout
     assert "vb-labt-down" not in links.stdout
     # No process of that server survives (zombies left by the non-reaping PID 1 are dead).
     assert not _live_processes_mentioning("--machine=labt-down")

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.cli import Bubble, fresh_bubble, isolated_lab, server_args
+from tests.support.cli import Bubble, fresh_bubble, server_args
+from tests.support.lab_env import isolated_lab, lab_env
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = isolated_lab("life", 5)
+LAB_ENV = lab_env(isolated_lab("life", 5))
 SERVER = "life1"
 LAB_SERVER = server_args(memory="8GiB", disk="200GiB")
 

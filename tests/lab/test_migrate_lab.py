@@ -31,11 +31,13 @@ from imapclient import IMAPClient
 from migrator.sources import TlsOptions
 from migrator.tlsutil import context
 from tests.integration.migration import data, servers
-from tests.lab.cli import Bubble, isolated_lab, lab_available, server_args
+from tests.support.cli import Bubble, server_args
+from tests.support.lab_env import isolated_lab, lab_available, lab_env
+from tests.support.timings import step_timings
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = isolated_lab("mig", 3)
+LAB_ENV = lab_env(isolated_lab("mig", 3))
 SERVER = "mig1"
 ACCOUNT = "shop"
 DOMAIN = "shop.example"
@@ -98,7 +100,7 @@ EXPECTED_FOLDERS = {
     "Projekte/Ünïcode & Co/日本語": 1,
 }
 
-TIMINGS: dict[str, float] = {}
+TIMINGS = step_timings(__name__)
 
 
 @dataclass
@@ -222,7 +224,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for server in reversed(running):
             server.stop()
         shutil.rmtree(base, ignore_errors=True)
-        print("\ntimings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
 
 
 def http_get(address: str, path: str) -> tuple[int, bytes]:

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from glue.remote import in_bubble
-from tests.lab.bubble_helpers import Inventory, account, http_get, put_file
+from tests.support.lab_server import http_get, put_file
+from tests.support.playbooks import Inventory, account
 
 pytestmark = pytest.mark.lab
 

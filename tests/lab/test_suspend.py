@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from glue.remote import public_key
-from tests.lab.bubble_helpers import Inventory, account, http_get, put_file
-from tests.lab.cli import Bubble, server_args
+from tests.support.cli import Bubble, server_args
+from tests.support.lab_env import lab_env
+from tests.support.lab_server import http_get, put_file
+from tests.support.playbooks import Inventory, account
 
 pytestmark = pytest.mark.lab
 
@@ -83,7 +85,7 @@ def _imap_closed(imap: imaplib.IMAP4) -> bool:
 def test_account_exec_passes_stdin_through(suspend_lab: Any, tmp_path: Path) -> None:
     """`echo hi | bubble account exec alice -- cat` prints hi; the exit code is the command's."""
     server, _ = suspend_lab
-    bubble = Bubble(tmp_path / "root", {})
+    bubble = Bubble(tmp_path / "root", lab_env(server.cfg, apply=False))
     bubble.init()
     bubble("server", "add", SERVER, *server_args("2GiB", "2GiB"), "--address", ADDRESS)
     bubble("account", "create", "alice", "--domain", "alice.example", "--server", SERVER,

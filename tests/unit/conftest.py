@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from glue.cli.main import app
 from glue.services.root import init_root
+from tests.support.cli import CliResult, invoke
 
 
 @pytest.fixture
@@ -18,19 +17,13 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return init_root(tmp_path / "ops")
 
 
-CliResult = tuple[int, str, str]
-
-
 @pytest.fixture
 def bubble(root: Path) -> Callable[..., CliResult]:
     """Run `bubble --root ROOT ARGS...`; returns (exit code, stdout, stderr)."""
-    runner = CliRunner()
 
     def run(*args: str) -> CliResult:
         # Unit tests edit the catalog only; tests/lab carries changes to real servers.
-        result = runner.invoke(
-            app, ["--root", str(root), *args], env={"BUBBLE_APPLY": "0"}, catch_exceptions=False
-        )
+        result = invoke(*args, root=root, env={"BUBBLE_APPLY": "0"}, catch_exceptions=False)
         return result.exit_code, result.stdout, result.stderr
 
     return run

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from glue.paths import TOOLKIT_DIR
 from glue.services.converge import TOOLKIT_PARTS, toolkit_version
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult, start
 
 Bubble = Callable[..., CliResult]
 NO_TERMINAL = "pass --yes to confirm (no terminal to ask on)"
@@ -88,15 +87,7 @@ def test_account_delete_purge_asks_first(bubble: Bubble, root: Path) -> None:
 def answer(root: Path, args: list[str], reply: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI with a terminal as stdin (a pty) and type `reply` at its prompt."""
     main, terminal = os.openpty()
-    env = {**os.environ, "BUBBLE_APPLY": "0"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "glue.cli.main", "--root", str(root), *args],
-        stdin=terminal,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start(*args, root=root, env={"BUBBLE_APPLY": "0"}, terminal=terminal)
     os.close(terminal)
     try:
         os.write(main, reply.encode())

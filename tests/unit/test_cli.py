@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from glue.cli.main import app
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult, invoke
 
 Bubble = Callable[..., CliResult]
 
@@ -19,13 +18,11 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def test_init_makes_a_working_root(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    result = CliRunner().invoke(app, ["init", str(tmp_path / "new")])
+    result = invoke("init", str(tmp_path / "new"))
     assert result.exit_code == 0, result.stderr
-    result = CliRunner().invoke(app, ["--root", str(tmp_path / "new"), "validate"])
+    result = invoke("validate", root=tmp_path / "new")
     assert "1 plans, 0 servers, 0 accounts" in result.stdout
-    again = CliRunner().invoke(app, ["init", str(tmp_path / "new")])
+    again = invoke("init", str(tmp_path / "new"))
     assert again.exit_code == 1 and "already has a catalog" in again.stderr
 
 

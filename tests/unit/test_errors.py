@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import typer
 
 from glue.cli.main import _one_line_errors
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult, invoke, run
 
 Bubble = Callable[..., CliResult]
 
@@ -126,15 +125,11 @@ def test_a_file_problem_is_one_line(tmp_path: Path, bubble: Bubble) -> None:
 
 @pytest.mark.usefixtures("alice")
 def test_an_unreachable_state_db_is_one_line(root: Path) -> None:
-    from typer.testing import CliRunner
-
-    from glue.cli.main import app
-
-    result = CliRunner().invoke(
-        app,
-        ["--root", str(root), "wallet", "show", "alice"],
+    result = invoke(
+        "wallet", "show", "alice",
+        root=root,
         env={"BUBBLE_DATABASE_URL": "postgresql://bubble:sekret@127.0.0.1:1/none"},
-    )
+    )  # fmt: skip
     assert result.exit_code == 1
     assert result.stderr.startswith("error: state DB: ") and "Connection refused" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "sekret" not in result.stderr
@@ -146,12 +141,7 @@ def test_a_bug_keeps_its_traceback() -> None:
 
 
 def test_a_mistyped_root_is_not_an_empty_valid_catalog(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "glue.cli.main", "--root", str(tmp_path / "nowhere"), "validate"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run("validate", root=tmp_path / "nowhere")
     assert done.returncode == 1
     assert done.stderr.strip() == (
         f"error: no catalog at {tmp_path / 'nowhere' / 'catalog'} "

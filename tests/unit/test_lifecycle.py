@@ -10,13 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from glue.cli.main import app
 from glue.services.accounts import finish_removals
 from glue.services.context import Context
 from glue.state.limits_store import boosts_by_account
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult, invoke
 
 Bubble = Callable[..., CliResult]
 CREATE = (
@@ -151,7 +149,7 @@ def applying(root: Path) -> Bubble:
     """The CLI with BUBBLE_APPLY=1: changes go to the servers at once."""
 
     def run(*args: str) -> CliResult:
-        result = CliRunner().invoke(app, ["--root", str(root), *args], env={"BUBBLE_APPLY": "1"})
+        result = invoke(*args, root=root, env={"BUBBLE_APPLY": "1"})
         return result.exit_code, result.stdout, result.stderr
 
     return run

@@ -13,18 +13,17 @@ import pytest
 import yaml
 
 from glue.catalog import load_catalog
-from glue.models import Server
 from glue.paths import GENERATED_HEADER, inventory_dir, state_dir, tfvars_dir
 from glue.remote import connection_inventory, control_key
 from glue.render import render_all
 from glue.services.context import Context
+from tests.support.models import cloud_server
 
 RENDERERS, RENDERS = 5, 4
 CONNECTORS, CONNECTIONS = 5, 15
-SERVER = {"provider": "hcloud", "type": "cx22", "region": "fsn1", "cores": 2, "core_ghz": "2GHz",
-          "memory": "64GiB", "disk": "2000GiB"}  # fmt: skip
 SERVERS = {
-    f"web{i}": Server.model_validate({**SERVER, "address": f"192.0.2.{i}"}) for i in range(1, 5)
+    f"web{i}": cloud_server(memory="64GiB", disk="2000GiB", address=f"192.0.2.{i}")
+    for i in range(1, 5)
 }
 
 

@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
-from glue.catalog import Catalog
 from glue.limits import cpu_quota_percent, effective_base, limits_in_force
-from glue.models import Account, Plan, Server
 from glue.placement import PlacementError, choose_server
-from glue.services.root import BASE_PLAN
+from tests.support.models import PLAN, account, catalog, server
 
 TODAY = dt.date(2026, 11, 22)
-PLAN = Plan.model_validate(BASE_PLAN)
-
-
-def server(**changes: object) -> Server:
-    data: dict[str, object] = {
-        "provider": "lab",
-        "cores": 2,
-        "core_ghz": "2GHz",
-        "memory": "8GiB",
-        "disk": "100GiB",
-    }
-    return Server.model_validate({**data, **changes})
-
-
-def account(server_name: str, **changes: object) -> Account:
-    data: dict[str, object] = {"plan": "base", "server": server_name, "domains": ["x.example"]}
-    return Account.model_validate({**data, **changes})
-
-
-def catalog(servers: dict[str, Server], accounts: dict[str, Account]) -> Catalog:
-    return Catalog(Path("/nonexistent"), {"base": PLAN}, servers, accounts)
 
 
 def test_upgrades_add_and_overrides_win() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from migrator.secrets import SecretsError, read_password_file, read_secret_file
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult
 
 Bubble = Callable[..., CliResult]
 SECRET = "s/e?c#r@e:t"

@@ -17,6 +17,10 @@ from typing import Any
 import hcl2
 import pytest
 
+from glue.catalog import Catalog
+from glue.render.terraform import render_tfvars
+from tests.support import models
+
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 MODULE = TERRAFORM / "modules" / "server"
@@ -211,37 +215,17 @@ def test_terraform_fmt_is_clean() -> None:
 
 def rendered_tfvars() -> dict[str, dict[str, Any]]:
     """glue.render.terraform's files for a catalog with one lab and one hcloud server."""
-    render = pytest.importorskip("glue.render.terraform")
-    from glue.catalog import Catalog
-    from glue.models import Server
-
     catalog = (
         Catalog(root=REPO)
-        .with_server(
-            "web1",
-            Server(
-                provider="lab",
-                cores=2,
-                core_ghz="2GHz",
-                memory="4GiB",
-                disk="40GiB",
-                address="198.18.0.11",
-            ),
-        )
+        .with_server("web1", models.server(memory="4GiB", disk="40GiB", address="198.18.0.11"))
         .with_server(
             "cloud-1",
-            Server(
-                provider="hcloud",
-                type="cx32",
-                region="fsn1",
-                cores=4,
-                core_ghz="2.4GHz",
-                memory="8GiB",
-                disk="80GiB",
+            models.cloud_server(
+                type="cx32", cores=4, core_ghz="2.4GHz", memory="8GiB", disk="80GiB"
             ),
         )
     )
-    files: dict[str, str] = render.render_tfvars(catalog)
+    files: dict[str, str] = render_tfvars(catalog)
     return {name: json.loads(text) for name, text in files.items()}
 
 

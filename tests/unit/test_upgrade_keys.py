@@ -15,7 +15,7 @@ from glue.limits import effective_base
 from glue.services.accounts import buy_upgrade
 from glue.services.context import Context
 from glue.services.wallets import credit
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult
 
 DAY = dt.date(2026, 12, 2)
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from glue.cli.migrate import migrate_app
+from tests.support.cli import invoke, run
 
 from . import data, servers
 
@@ -26,13 +24,8 @@ def _make_root(r: Path) -> Path:
         ["account", "create", servers.ACCOUNT, "--domain", "shop.example", "--server", "web1",
          "--no-apply"],  # the catalog only: no server answers at 198.18.0.99
     ):  # fmt: skip
-        subprocess.run(
-            [sys.executable, "-c", "from glue.cli.main import run; run()", "--root", str(r), *argv]
-            if argv[0] != "init"
-            else [sys.executable, "-c", "from glue.cli.main import run; run()", *argv],
-            check=True,
-            capture_output=True,
-        )
+        done = run(*argv, root=r if argv[0] != "init" else None)
+        assert done.returncode == 0, done.stderr
     return r
 
 
@@ -51,11 +44,10 @@ def test_check_json_and_password_file(root: Path, vsftpd: str, tmp_path: Path) -
     pwfile = tmp_path / "pw"
     pwfile.write_text(f"files={servers.OLD_PASSWORD}\n")
     pwfile.chmod(0o600)
-    result = CliRunner().invoke(
-        migrate_app,
-        [servers.ACCOUNT, "--files", vsftpd, "--check", "--json", "--password-file", str(pwfile)],
-        env={"BUBBLE_ROOT": str(root)},
-    )
+    result = invoke(
+        servers.ACCOUNT, "--files", vsftpd, "--check", "--json", "--password-file", str(pwfile),
+        env={"BUBBLE_ROOT": str(root)}, app=migrate_app,
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] and report["check_only"]
@@ -66,25 +58,19 @@ def test_check_json_and_password_file(root: Path, vsftpd: str, tmp_path: Path) -
 
 def test_wrong_password_one_line_and_password_in_url_refused(root: Path, vsftpd: str) -> None:
     env = {"BUBBLE_ROOT": str(root), "BUBBLE_MIGRATE_FILES_PASSWORD": "wrong"}
-    result = CliRunner().invoke(
-        migrate_app, [servers.ACCOUNT, "--files", vsftpd, "--check"], env=env
-    )
+    result = invoke(servers.ACCOUNT, "--files", vsftpd, "--check", env=env, app=migrate_app)
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "login: 530" in errors[0]
     bad = vsftpd.replace(f"{servers.OLD_USER}@", f"{servers.OLD_USER}:secret@")
-    result = CliRunner().invoke(migrate_app, [servers.ACCOUNT, "--files", bad, "--check"], env=env)
+    result = invoke(servers.ACCOUNT, "--files", bad, "--check", env=env, app=migrate_app)
     assert result.exit_code != 0 and "secret" not in result.output
     assert "no password in the URL" in str(result.exception) + result.output
 
 
 def _bubble(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real `bubble` in a process of its own: stdout, stderr and the exit code as shipped."""
-    return subprocess.run(
-        [sys.executable, "-m", "glue.cli.main", "--root", str(root), *args],
-        capture_output=True, text=True, check=False, timeout=300,
-        env={k: v for k, v in os.environ.items() if not k.startswith("BUBBLE_")},
-    )  # fmt: skip
+    return run(*args, root=root, timeout=300, own_bubble_env=False)
 
 
 def _stored(root: Path) -> bytes:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from glue.cli.migrate import migrate_app
 from migrator.target import LocalTarget
+from tests.support.cli import invoke
 
 from . import data, servers
 from .test_cli import _make_root
@@ -35,7 +35,7 @@ def test_refused_file_ends_verified_with_warnings_exit_3(
     monkeypatch.setattr("migrator.target.SshTarget", local)
     env = {"BUBBLE_ROOT": str(root), "BUBBLE_MIGRATE_FILES_PASSWORD": servers.OLD_PASSWORD}
     args = [servers.ACCOUNT, "--files", vsftpd_refused]
-    result = CliRunner().invoke(migrate_app, [*args, "--json"], env=env)
+    result = invoke(*args, "--json", env=env, app=migrate_app)
     assert made and made[0]["account"] == servers.ACCOUNT
     assert result.exit_code == 3, result.output
     report = json.loads(result.stdout)
@@ -54,7 +54,7 @@ def test_refused_file_ends_verified_with_warnings_exit_3(
     assert not (web / data.REFUSED_FILE).exists()
 
     # The text report says it too, and a re-run (nothing left to copy) ends the same way.
-    again = CliRunner().invoke(migrate_app, args, env=env)
+    again = invoke(*args, env=env, app=migrate_app)
     assert again.exit_code == 3, again.output
     assert f"warning: {data.REFUSED_FILE}: refused by the source" in again.stdout
     assert "error:" not in again.output
@@ -68,7 +68,7 @@ def test_verified_run_exits_0_with_its_figures(
     monkeypatch.setattr("migrator.target.SshTarget", lambda **kw: target)
     env = {"BUBBLE_ROOT": str(root), "BUBBLE_MIGRATE_FILES_PASSWORD": servers.OLD_PASSWORD}
     url = f"{vsftpd_refused}docs/"
-    result = CliRunner().invoke(migrate_app, [servers.ACCOUNT, "--files", url, "--json"], env=env)
+    result = invoke(servers.ACCOUNT, "--files", url, "--json", env=env, app=migrate_app)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["outcome"] == "verified" and report["parts"][0]["warnings"] == []

@@ -1,11 +1,10 @@
-"""Helpers for the bubble tests: run the playbooks against a lab server, measure from the host."""
+"""The playbooks run straight against one lab server, with a hand-written inventory (no CLI):
+how the Ansible content is tested on its own."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
-import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 
 from glue.providers import lab
+from tests.support.lab_server import LabServer
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
@@ -48,7 +48,7 @@ class PlaybookRun:
 class Inventory:
     """A hand-written inventory in the shape of docs/interfaces.md, for one lab server."""
 
-    def __init__(self, directory: Path, server: Any, core_mhz: int = 2000) -> None:
+    def __init__(self, directory: Path, server: LabServer, core_mhz: int = 2000) -> None:
         self.dir = directory
         self.server = server
         self.host_vars: dict[str, Any] = {
@@ -128,6 +128,7 @@ def account(
     disk_mib: int = 100,
     tasks: int = 128,
 ) -> dict[str, Any]:
+    """An account's entry in bubble_accounts, in the shape rendering writes it."""
     return {
         "state": "present",
         "suspended": False,
@@ -144,65 +145,3 @@ def account(
             "io_write_mbps": None,
         },
     }
-
-
-def as_account(
-    server: Any, name: str, script: str, *, timeout: int = 60, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run a shell script as the account, inside its slice (as glue does: script on stdin)."""
-    command = (
-        f"systemd-run --quiet --wait --pipe --collect -p RuntimeMaxSec={timeout} "
-        f"--slice=acct-{name}.slice --uid={name} --gid={name} "
-        f"--working-directory=/srv/{name} -- sh -s"
-    )
-    return server.ssh(command, input=script, check=check, timeout=timeout + 30)
-
-
-def put_file(server: Any, owner: str, path: str, content: str, mode: str = "0644") -> None:
-    quoted = shlex.quote(path)
-    server.ssh(
-        f"cat > {quoted} && chown {owner}:{owner} {quoted} && chmod {mode} {quoted}",
-        input=content,
-    )
-
-
-def http_get(address: str, host: str, path: str, timeout: float = 10) -> tuple[int, str]:
-    """GET with a Host header, straight to the server's address. (0, '') = connection closed."""
-    conn = http.client.HTTPConnection(address, 80, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Host": host})
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode(errors="replace")
-    except (http.client.RemoteDisconnected, ConnectionResetError):
-        return 0, ""
-    finally:
-        conn.close()
-
-
-def slice_cgroup(server: Any, hierarchy: str, unit: str) -> Path:
-    """The unit's cgroup as the HOST sees it (measured outside the server's own systemd)."""
-    state = lab.load_state(server.cfg, server.name)
-    assert state is not None
-    top = next(Path(p) for p in state.cgroups if Path(p).parts[4] == hierarchy)
-    found = sorted(top.rglob(unit))
-    assert found, f"no cgroup {unit} under {top}"
-    return found[0]
-
-
-def cpu_seconds(cgroup: Path) -> float:
-    for line in (cgroup / "cpu.stat").read_text().splitlines():
-        key, _, value = line.partition(" ")
-        if key == "usage_usec":
-            return int(value) / 1e6
-    raise AssertionError(f"usage_usec not in {cgroup}/cpu.stat")
-
-
-def cpu_share(cgroup: Path, seconds: float = 3.0) -> float:
-    """CPU used by the group, in cores, measured over `seconds`."""
-    start_cpu, start = cpu_seconds(cgroup), time.monotonic()
-    time.sleep(seconds)
-    return (cpu_seconds(cgroup) - start_cpu) / (time.monotonic() - start)
-
-
-def main_pid(server: Any, unit: str) -> int:
-    return int(server.ssh(f"systemctl show -P MainPID {unit}").stdout.strip())

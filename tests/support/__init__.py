@@ -1,0 +1,1 @@
+"""Test helpers shared by the suites: never imported by the shipped packages."""
