@@ -11,7 +11,7 @@ import pytest
 
 from glue.catalog import load_catalog
 from glue.yamlio import update_yaml
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult
 
 Bubble = Callable[..., CliResult]
 

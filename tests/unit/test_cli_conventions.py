@@ -16,20 +16,14 @@ from typing import Any
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from glue.cli.main import app
 from glue.remote import CONFINE
-from tests.unit.conftest import CliResult
+from tests.support.cli import CliResult, invoke, run
 
 Bubble = Callable[..., CliResult]
-CLI = (sys.executable, "-m", "glue.cli.main")
 # Commands that hand the terminal to a remote program: their output is that program's.
 PASSTHROUGH = {"account exec", "server ssh"}
-
-
-# The CLI run as a program, from this checkout (not an installed copy of the package).
-ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 def commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -45,18 +39,16 @@ def commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 def test_version() -> None:
     from importlib.metadata import version
 
-    result = CliRunner().invoke(app, ["--version"])
+    result = invoke("--version")
     assert result.exit_code == 0 and result.stdout == f"bubble {version('bubblehost')}\n"
 
 
-def test_shell_completion_is_offered_and_completes_commands(tmp_path: Path) -> None:
-    help_text = CliRunner().invoke(app, ["--help"]).stdout
+def test_shell_completion_is_offered_and_completes_commands() -> None:
+    help_text = invoke("--help").stdout
     assert "--install-completion" in help_text and "--show-completion" in help_text
-    env = {**ENV, "_BUBBLE_COMPLETE": "complete_bash", "COMP_CWORD": "1"}
-    done = subprocess.run(
-        [*CLI], env={**env, "COMP_WORDS": "bubble acc"}, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, check=True, cwd=tmp_path,
-    )  # fmt: skip
+    env = {"_BUBBLE_COMPLETE": "complete_bash", "COMP_WORDS": "bubble acc", "COMP_CWORD": "1"}
+    done = run(env=env)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["account"]
 
 
@@ -73,11 +65,10 @@ def test_every_command_has_json_output() -> None:
 
 
 def test_internal_commands_are_hidden_but_work() -> None:
-    runner = CliRunner()
-    listed = runner.invoke(app, ["lab", "--help"]).stdout
+    listed = invoke("lab", "--help").stdout
     assert "server-create" not in listed and "server-destroy" not in listed
     assert "status" in listed
-    shown = runner.invoke(app, ["lab", "server-create", "--help"])
+    shown = invoke("lab", "server-create", "--help")
     assert shown.exit_code == 0 and "--ssh-key" in shown.stdout
 
 
@@ -128,9 +119,7 @@ def test_a_write_that_waits_prints_its_json_and_exits_3(
     )  # fmt: skip
     silent = bubbles.Carried(pending=[bubbles.Pending("cloud2", "silent", "ssh: timed out")])
     monkeypatch.setattr(bubbles, "apply_accounts", lambda *_: silent)
-    result = CliRunner().invoke(
-        app, ["--root", str(root), "account", "create", "a2", "--domain", "a2.example", "--json"]
-    )
+    result = invoke("account", "create", "a2", "--domain", "a2.example", "--json", root=root)
     assert result.exit_code == 3
     facts = json.loads(result.stdout)
     assert facts["pending"] == [{"server": "cloud2", "why": "silent", "detail": "ssh: timed out"}]
@@ -191,15 +180,13 @@ def test_account_exec_passes_stdin_and_the_command_through(bubble: Bubble, root:
     bin_dir.mkdir()
     (bin_dir / "ssh").write_text(FAKE_SSH)
     (bin_dir / "ssh").chmod(stat.S_IRWXU)
-    env = {**ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}", "BUBBLE_ROOT": str(root)}
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
-    def run(*command: str, stdin: str) -> subprocess.CompletedProcess[str]:
-        argv = [*CLI, "account", "exec", "alice", "--", *command]
-        return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True,
-                              check=False)  # fmt: skip
+    def execute(*command: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        return run("account", "exec", "alice", "--", *command, root=root, env=env, stdin=stdin)
 
-    assert run("cat", stdin="hi\n").stdout == "hi\n"
-    done = run("sh", "-c", 'read line; echo "got $line"; exit 7', stdin="it\n")
+    assert execute("cat", stdin="hi\n").stdout == "hi\n"
+    done = execute("sh", "-c", 'read line; echo "got $line"; exit 7', stdin="it\n")
     assert (done.stdout, done.returncode) == ("got it\n", 7)
-    quoted = run("printf", "%s|", "a b", "it's", "$HOME", "${USER}", stdin="")
+    quoted = execute("printf", "%s|", "a b", "it's", "$HOME", "${USER}", stdin="")
     assert quoted.stdout == "a b|it's|$HOME|${USER}|"
