@@ -8,7 +8,7 @@ APT_PACKAGES=(
   # lab servers (systemd-nspawn) and their btrfs /srv volumes
   debootstrap systemd-container btrfs-progs iproute2 zstd openssh-client rsync openssl curl
   # real services the tests start on loopback
-  postgresql mariadb-server mariadb-client dovecot-imapd vsftpd openssh-server lftp
+  postgresql mariadb-server mariadb-client dovecot-imapd vsftpd openssh-server lftp influxdb
 )
 
 missing=()

@@ -297,7 +297,7 @@ def exec_(
     catalog = c.catalog()
     account = require_account(catalog, name)
     server = catalog.servers[account.server]
-    argv = account_exec_argv(c.root, account.server, server, name, command)
+    argv = account_exec_argv(c, account.server, server, name, command)
     raise typer.Exit(subprocess.run(argv, check=False).returncode)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ColumnElement, Engine, select, update
 
 from glue.state.schema import boosts
 
@@ -19,7 +19,7 @@ def boosts_by_account(engine: Engine) -> dict[str, dict[str, int]]:
     return out
 
 
-def _open(account: str, resource: str | None = None) -> object:
+def _open(account: str, resource: str | None = None) -> ColumnElement[bool]:
     where = (boosts.c.account == account) & boosts.c.until.is_(None)
     return where & (boosts.c.resource == resource) if resource is not None else where
 

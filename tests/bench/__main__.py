@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench_control_plane", "bench_lab", "bench_migration")
+BENCHMARKS = ("bench_control_plane", "bench_lab", "bench_migration", "bench_agent")
 
 
 def main() -> int:
