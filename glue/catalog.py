@@ -9,7 +9,7 @@ written when anything would be invalid.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,9 +27,11 @@ from glue.models import (
     Server,
 )
 from glue.units import format_cpu, format_money, format_size
-from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml
+from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml, load_yaml_text, update_yaml
 
 M = TypeVar("M", bound=BaseModel)
+# A catalog file's raw YAML -> the data a full write of it would hold.
+Reader = Callable[[Any], dict[str, Any]]
 
 HEADER = "# Bubblehost catalog: edit by hand or with `bubble`; validated by `bubble validate`."
 
@@ -318,21 +320,59 @@ def _ensure_valid(catalog: Catalog) -> None:
         raise CatalogError(problems)
 
 
+def _section_data(model: type[M], to_data: Callable[[M], dict[str, Any]], key: str) -> Reader:
+    def read(raw: Any) -> dict[str, Any]:
+        entries = raw[key] or {}
+        return {key: {n: to_data(model.model_validate(d)) for n, d in sorted(entries.items())}}
+
+    return read
+
+
+def _write(path: Path, data: dict[str, Any], read: Reader, header: str | None) -> None:
+    """Write `data` to a catalog file: as an edit of the file people wrote (comments, blank
+    lines and key order kept, only what changed touched) when that edit reads back as exactly
+    `data`; in full when there is no file yet or it cannot be edited safely."""
+    text = dump_yaml(data, header)
+    if path.exists():
+        current = path.read_text(encoding="utf-8")
+        try:
+            edited = update_yaml(current, _read_back(current, read) or {}, data)
+        except (YamlError, ValueError):  # ruamel's errors are ValueErrors: not worth keeping
+            edited = None
+        if edited is not None and _read_back(edited, read) == data:
+            text = edited
+    atomic_write(path, text)
+
+
+def _read_back(text: str, read: Reader) -> dict[str, Any] | None:
+    """What a catalog file says, as the data a full write of it would hold; None if invalid."""
+    try:
+        return read(load_yaml_text(text, "catalog"))
+    except (YamlError, ValidationError, LookupError, TypeError, AttributeError):
+        return None
+
+
 def save_plans(catalog: Catalog) -> None:
     _ensure_valid(catalog)
     data = {"plans": {n: plan_data(p) for n, p in sorted(catalog.plans.items())}}
-    atomic_write(plans_path(catalog.root), dump_yaml(data, HEADER))
+    _write(plans_path(catalog.root), data, _section_data(Plan, plan_data, "plans"), HEADER)
 
 
 def save_servers(catalog: Catalog) -> None:
     _ensure_valid(catalog)
     data = {"servers": {n: server_data(s) for n, s in sorted(catalog.servers.items())}}
-    atomic_write(servers_path(catalog.root), dump_yaml(data, HEADER))
+    read = _section_data(Server, server_data, "servers")
+    _write(servers_path(catalog.root), data, read, HEADER)
 
 
 def save_account(catalog: Catalog, name: str) -> None:
     _ensure_valid(catalog)
-    atomic_write(account_path(catalog.root, name), dump_yaml(account_data(catalog.accounts[name])))
+    data = account_data(catalog.accounts[name])
+    _write(account_path(catalog.root, name), data, _account_read, None)
+
+
+def _account_read(raw: Any) -> dict[str, Any]:
+    return account_data(Account.model_validate(raw))
 
 
 def remove_account_file(root: Path, name: str) -> None:

@@ -81,7 +81,10 @@ def in_bubble(account: str, argv: Sequence[str], max_seconds: int = EXEC_MAX_SEC
     Sandboxed like its PHP-FPM master: it writes only in its home (inside its disk limit) and in
     private /tmp, /var/tmp, /dev/shm and /run/lock, small tmpfs charged to its slice's memory
     (never in the server's shared world-writable places); its System V IPC and POSIX queues
-    are its own."""
+    are its own.
+
+    systemd expands $VARS in a command line it is given: every `$` of `argv` is doubled, which
+    it reads as a literal `$`, so `argv` reaches the account exactly as given."""
     home, tmp, shm = f"/srv/{account}", "64M", "16M"  # the web role's sizes for its PHP
     sandbox = [
         "PrivateDevices=yes", "PrivateIPC=yes", "ProtectSystem=strict", "ProtectHome=yes",
@@ -98,14 +101,17 @@ def in_bubble(account: str, argv: Sequence[str], max_seconds: int = EXEC_MAX_SEC
         *(arg for prop in sandbox for arg in ("-p", prop)),
         f"--slice=acct-{account}.slice", f"--uid={account}",
         f"--working-directory={home}",
-        "--", CONFINE, *argv,
+        "--", CONFINE, *(arg.replace("$", "$$") for arg in argv),
     ]  # fmt: skip
 
 
-def account_exec_argv(ctx: Context, name: str, server: Server, account: str) -> list[str]:
-    """ssh + in_bubble. The command goes on stdin (`sh -s`): systemd would expand $VARS on
-    its command line."""
-    return ssh_argv(ctx, name, server, shlex.join(in_bubble(account, ["sh", "-s"])))
+def account_exec_argv(
+    ctx: Context, name: str, server: Server, account: str, command: Sequence[str]
+) -> list[str]:
+    """ssh + in_bubble running `command` (argv, as typed after `--`) found on the account's
+    PATH; stdin is left to ssh, which passes the operator's through to the command."""
+    script = f"exec {shlex.join(command)}"  # the shell only finds the program, then is it
+    return ssh_argv(ctx, name, server, shlex.join(in_bubble(account, ["sh", "-c", script])))
 
 
 @contextmanager

@@ -1,7 +1,9 @@
-"""YAML in and out of the catalog: strict reading, stable writing, atomic replacement."""
+"""YAML in and out of the catalog: strict reading, stable writing, edits that keep what people
+wrote (comments, blank lines, key order, quoting), atomic replacement."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -97,6 +99,117 @@ def dump_yaml(data: Any, header: str | None = None) -> str:
         explicit_start=True,
     )
     return f"{header}\n{body}" if header else body
+
+
+# Only a write pays for the round-trip library (a 10,000-account load reads with libyaml).
+_YAML11 = yaml.resolver.Resolver()
+_STR = "tag:yaml.org,2002:str"
+_PREAMBLE = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\n)*---[ \t]*\n")
+
+
+def update_yaml(text: str, old: dict[str, Any], new: dict[str, Any]) -> str:
+    """`text`, a YAML mapping as people wrote it, edited from `old` to `new` (both the plain data
+    a full write would dump): only the values that differ between the two are replaced, added or
+    removed; comments, blank lines, key order, quoting and indentation stay. A value equal in
+    `old` and `new` is left as written, even where it is spelled differently (`2048MiB`).
+
+    The caller checks that the result reads back as `new`: this edits text, it does not
+    know the models."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+    match = _PREAMBLE.match(text)  # ruamel drops comments above `---`: kept here verbatim
+    preamble, body = (text[: match.end()], text[match.end() :]) if match else ("", text)
+    editor = YAML(typ="rt")
+    editor.preserve_quotes = True
+    editor.width = 4096  # never fold a long line that was one line
+    mapping, offset = _indents(body)
+    editor.indent(mapping=mapping, sequence=offset + 2, offset=offset)
+    document = editor.load(body)
+    if not isinstance(document, CommentedMap):
+        raise YamlError("not a mapping: cannot edit it in place")
+    _merge(document, old, new)
+    out = io.StringIO()
+    editor.dump(document, out)
+    return preamble + out.getvalue()
+
+
+def _merge(node: Any, old: Any, new: Any) -> None:
+    """Edit the round-trip `node` (a mapping or a list) from `old` to `new`, in place."""
+    if isinstance(new, dict):
+        for key in [k for k in old if k not in new and k in node]:
+            del node[key]
+        previous = -1  # new keys go after the last key before them that the file has
+        for key, value in new.items():
+            if key in node:
+                _edit(node, key, old.get(key), value)
+                previous = list(node).index(key)
+            elif old.get(key) != value:
+                previous += 1
+                node.insert(previous, key, _written(value))
+        return
+    for index, value in enumerate(new):
+        if index < len(node):
+            _edit(node, index, old[index] if index < len(old) else None, value)
+        else:
+            node.append(_written(value))
+    del node[len(new) :]
+
+
+def _edit(node: Any, key: Any, old: Any, new: Any) -> None:
+    """One value the file has: left alone if unchanged, edited within if a mapping or list on
+    every side, else replaced."""
+    if old == new:
+        return
+    current = node[key]
+    for kind in (dict, list):
+        if isinstance(current, kind) and isinstance(old, kind) and isinstance(new, kind):
+            _merge(current, old, new)
+            return
+    node[key] = _written(new)
+
+
+def _written(value: Any) -> Any:
+    """A new value as the strict (YAML 1.1) reader will read it back: text that it would take
+    for something else (`on`, `1:20`, `0.5`) is quoted; decimals are text."""
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    if isinstance(value, dict):
+        return {k: _written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_written(v) for v in value]
+    if isinstance(value, Decimal):
+        value = str(value)
+    if isinstance(value, str) and _plain_tag(value) != _STR:
+        return SingleQuotedScalarString(value)
+    return value
+
+
+def _plain_tag(text: str) -> str:
+    """What the strict reader takes `text` for when it is written without quotes."""
+    tag: str = _YAML11.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+def _indents(text: str) -> tuple[int, int]:
+    """(mapping indent, offset of a list's dash under its key) as the file has them; the
+    catalog's own 2 and 2 (yamllint's style) where the file does not say."""
+    mapping: int | None = None
+    offset: int | None = None
+    opener: int | None = None  # indentation of the last `key:` line that opens a block
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        if opener is not None and indent >= opener:
+            if stripped.startswith("- ") and offset is None:
+                offset = indent - opener
+            elif not stripped.startswith("- ") and indent > opener and mapping is None:
+                mapping = indent - opener
+        opens = stripped.rstrip().endswith(":") and not stripped.startswith("- ")
+        opener = indent if opens else None
+    return mapping or 2, 2 if offset is None else offset
 
 
 def dump_plain_yaml(data: Any, header: str) -> str:

@@ -9,6 +9,7 @@ import typer
 from glue.cli.common import (
     ApplyOption,
     JsonOption,
+    Outcome,
     apply_limits_now,
     carrying,
     context,
@@ -16,7 +17,6 @@ from glue.cli.common import (
     print_json,
     print_table,
     say,
-    say_pending,
 )
 from glue.cli.confirm import YesOption, confirm
 
@@ -40,16 +40,21 @@ def create(
     server: str | None = typer.Option(None, help="Server (default: the least loaded)."),
     email: str | None = typer.Option(None, help="Owner's e-mail."),
     apply: bool = ApplyOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Create an account on the least loaded server (or --server)."""
     from glue.services.accounts import create_account
 
+    out = Outcome(as_json)
     created = create_account(context(ctx), name, domain, plan, server, email)
     where = created.placement.server
+    facts = {"account": name, "server": where, "reason": created.placement.reason}
     if created.again:
-        say(f"account {name}: {created.placement.reason}")
+        out.say(f"account {name}: {created.placement.reason}", created=False, **facts)
     else:
-        say(f"created account {name} on {where}: {created.placement.reason}")
+        out.say(
+            f"created account {name} on {where}: {created.placement.reason}", created=True, **facts
+        )
     if apply:
         from glue.services.bubbles import carry
         from glue.services.converge import Operation
@@ -57,8 +62,9 @@ def create(
         with carrying(f"account {name} is") as report:
             carried = carry(context(ctx), Operation.ACCOUNTS, [where], report)
         if carried.done:
-            say(f"account {name} is live on {where}")
-        say_pending(carried)
+            out.say(f"account {name} is live on {where}")
+        out.carried(carried)
+    out.end()
 
 
 @account_app.command("show")
@@ -115,6 +121,7 @@ def set_(
     processes: int | None = typer.Option(None, help="Process limit."),
     clear: bool = typer.Option(False, "--clear", help="Remove all overrides (back to the plan)."),
     apply: bool = ApplyOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Admin override of an account's limits (any value; --clear to drop)."""
     from glue.services.accounts import set_overrides
@@ -122,10 +129,14 @@ def set_(
     changes = given(cpu=cpu, memory=memory, disk=disk, processes=processes)
     if not changes and not clear:
         raise typer.BadParameter("give --cpu, --memory, --disk, --processes or --clear")
+    out = Outcome(as_json)
     account = set_overrides(context(ctx), name, changes, clear)
-    say(f"account {name}: overrides {'cleared' if clear and not changes else 'set'} in the catalog")
+    overrides = account.overrides.model_dump(exclude_none=True)
+    done = "cleared" if clear and not changes else "set"
+    out.say(f"account {name}: overrides {done} in the catalog", account=name, overrides=overrides)
     if apply:
-        apply_limits_now(ctx, [account.server])
+        apply_limits_now(ctx, [account.server], out)
+    out.end()
 
 
 @account_app.command("elastic")
@@ -133,42 +144,50 @@ def elastic(
     ctx: typer.Context,
     name: str,
     switch: str = typer.Argument(..., help="on or off", metavar="on|off"),
+    as_json: bool = JsonOption,
 ) -> None:
     """Switch elastic scaling on or off for an account."""
     from glue.services.accounts import set_elastic
 
     if switch not in ("on", "off"):
         raise typer.BadParameter(f"{switch!r}: say on or off", param_hint="on|off")
+    out = Outcome(as_json)
     set_elastic(context(ctx), name, switch == "on")
-    say(f"account {name}: elastic {switch}")
+    out.say(f"account {name}: elastic {switch}", account=name, elastic=switch == "on")
+    out.end()
 
 
-def _set_state(ctx: typer.Context, name: str, state: str, apply: bool) -> None:
+def _set_state(ctx: typer.Context, name: str, state: str, apply: bool, out: Outcome) -> None:
     from glue.models import AccountState
     from glue.services.accounts import set_state
     from glue.services.bubbles import carry
     from glue.services.converge import Operation
 
     account = set_state(context(ctx), name, AccountState(state))
-    say(f"account {name} is now {state} in the catalog")
+    out.say(f"account {name} is now {state} in the catalog", account=name, state=state)
     if apply:
         with carrying(f"account {name} is {state}") as report:
             carried = carry(context(ctx), Operation.ACCOUNTS, [account.server], report)
         if carried.done:
-            say(f"account {name} is {state} on {account.server}")
-        say_pending(carried)
+            out.say(f"account {name} is {state} on {account.server}")
+        out.carried(carried)
+    out.end()
 
 
 @account_app.command("suspend")
-def suspend(ctx: typer.Context, name: str, apply: bool = ApplyOption) -> None:
+def suspend(
+    ctx: typer.Context, name: str, apply: bool = ApplyOption, as_json: bool = JsonOption
+) -> None:
     """Stop the account's PHP and FTP logins (files, databases and mail are kept)."""
-    _set_state(ctx, name, "suspended", apply)
+    _set_state(ctx, name, "suspended", apply, Outcome(as_json))
 
 
 @account_app.command("resume")
-def resume(ctx: typer.Context, name: str, apply: bool = ApplyOption) -> None:
+def resume(
+    ctx: typer.Context, name: str, apply: bool = ApplyOption, as_json: bool = JsonOption
+) -> None:
     """Bring a suspended account back."""
-    _set_state(ctx, name, "active", apply)
+    _set_state(ctx, name, "active", apply, Outcome(as_json))
 
 
 @account_app.command("upgrade")
@@ -182,6 +201,7 @@ def upgrade(
         None, help="Idempotency key (default: account, amounts and day: a rerun is one purchase)."
     ),
     apply: bool = ApplyOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Raise the base permanently for one year; the yearly fee is debited from the wallet."""
     from glue.models import Resource
@@ -195,17 +215,23 @@ def upgrade(
         amounts["memory"] = memory
     if disk:
         amounts["disk"] = disk
+    out = Outcome(as_json)
     purchase = buy_upgrade(context(ctx), name, amounts, key)
     fee, balance = format_money(purchase.fee_cents), format_money(purchase.balance_cents)
+    out.facts.update(
+        account=name, key=purchase.key, created=purchase.created, expires=purchase.expires,
+        fee=fee if purchase.created else "0.00", balance=balance,
+    )  # fmt: skip
     if purchase.created:
-        say(f"account {name}: upgraded until {purchase.expires}, fee {fee}, balance {balance}")
+        out.say(f"account {name}: upgraded until {purchase.expires}, fee {fee}, balance {balance}")
     else:
-        say(
+        out.say(
             f"account {name}: already bought under key {purchase.key} (until "
             f"{purchase.expires}), nothing charged; balance {balance}"
         )
     if apply:
-        apply_limits_now(ctx, [purchase.account.server])
+        apply_limits_now(ctx, [purchase.account.server], out)
+    out.end()
 
 
 @account_app.command("delete")
@@ -217,6 +243,7 @@ def delete(
     ),
     apply: bool = ApplyOption,
     yes: bool = YesOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Delete an account: its bubble on the server (archived unless --purge), then the catalog.
 
@@ -225,24 +252,31 @@ def delete(
     if purge:
         confirm(f"delete account {name} and its files, databases and mail without an archive", yes)
     kept = "purged" if purge else "archived under /srv/.archive on its server"
+    out = Outcome(as_json)
+    out.facts.update(account=name, purge=purge)
     if not apply:
         from glue.services.accounts import delete_account
 
         account = delete_account(context(ctx), name, purge)
-        say(
+        out.say(
             f"account {name}: removal recorded in the catalog ({account.state}); its bubble on "
-            f"{account.server} goes with the next `bubble apply`"
+            f"{account.server} goes with the next `bubble apply`",
+            deleted=False,
+            state=account.state.value,
         )
+        out.end()
         return
     from glue.services.bubbles import remove_account
 
     with carrying(f"the removal of account {name} is") as report:
         carried = remove_account(context(ctx), name, purge, report)
+    out.facts["deleted"] = not carried.pending
     if carried.done:
-        say(f"deleted account {name} ({kept})")
+        out.say(f"deleted account {name} ({kept})")
     elif not carried.pending:
-        say(f"deleted account {name} (its server was never built: nothing to remove there)")
-    say_pending(carried)
+        out.say(f"deleted account {name} (its server was never built: nothing to remove there)")
+    out.carried(carried)
+    out.end()
 
 
 @account_app.command(
@@ -253,8 +287,9 @@ def exec_(
     name: str,
     command: list[str] = typer.Argument(..., help="Command (after --)."),
 ) -> None:
-    """Run a command on the account's server as the account, inside its bubble, in its home."""
-    import shlex
+    """Run a command on the account's server as the account, inside its bubble, in its home.
+
+    Its stdin is yours (`echo hi | bubble account exec NAME -- cat`); its exit code is ours."""
     import subprocess
 
     from glue.remote import account_exec_argv
@@ -263,9 +298,9 @@ def exec_(
     c = context(ctx)
     catalog = c.catalog()
     account = require_account(catalog, name)
-    argv = account_exec_argv(c, account.server, catalog.servers[account.server], name)
-    done = subprocess.run(argv, input=shlex.join(command) + "\n", text=True, check=False)
-    raise typer.Exit(done.returncode)
+    server = catalog.servers[account.server]
+    argv = account_exec_argv(c, account.server, server, name, command)
+    raise typer.Exit(subprocess.run(argv, check=False).returncode)
 
 
 def _password(password_file: Path | None) -> str:
@@ -303,20 +338,29 @@ def mailbox(
     ),
     delete: bool = typer.Option(False, "--delete", help="Remove the mailbox (its mail is kept)."),
     password_file: Path | None = PasswordFileOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Create a mailbox or set its password (password from a file, BUBBLE_PASSWORD or a prompt)."""
     from glue.services.credentials import set_mailbox
 
+    out = Outcome(as_json)
     set_mailbox(context(ctx), name, address, None if delete else _password(password_file))
-    say(f"mailbox {address}: {'deleted' if delete else 'ready'}")
+    done = "deleted" if delete else "ready"
+    out.say(f"mailbox {address}: {done}", account=name, mailbox=address, state=done)
+    out.end()
 
 
 @account_app.command("ftp-password")
 def ftp_password(
-    ctx: typer.Context, name: str, password_file: Path | None = PasswordFileOption
+    ctx: typer.Context,
+    name: str,
+    password_file: Path | None = PasswordFileOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Set the account's FTP password (its login is the account name)."""
     from glue.services.credentials import set_ftp_password
 
+    out = Outcome(as_json)
     set_ftp_password(context(ctx), name, _password(password_file))
-    say(f"FTP login {name}: password set")
+    out.say(f"FTP login {name}: password set", account=name, ftp_login=name)
+    out.end()

@@ -22,7 +22,7 @@ RootOption = typer.Option(
     help="Operator root (catalog/, state/). Default: .",
     show_default=False,
 )
-JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
+JsonOption = typer.Option(False, "--json", help="Machine-readable output (JSON on stdout).")
 
 
 def context(ctx: typer.Context) -> Context:
@@ -49,7 +49,8 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A table; every title and cell is printed literally (user text is never markup)."""
+    """A table; every title and cell is printed literally (user text is never markup). On a
+    terminal it fits the screen; into a pipe or a file every row is whole, never wrapped."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -59,7 +60,11 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         table.add_column(Text(column))
     for row in rows:
         table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
-    Console().print(table)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # rich would fit it into 80 columns
+        unbounded = console.options.update_width(sys.maxsize)
+        console.width = max(console.measure(table, options=unbounded).maximum, len(title))
+    console.print(table)
 
 
 def say(message: str) -> None:
@@ -117,17 +122,44 @@ def carrying(what: str) -> Iterator[Callable[[str], None]]:
         ) from exc
 
 
-def say_pending(carried: ConvergeResult) -> None:
-    """One line per server the change did not reach; exit PENDING_EXIT if one is built but
-    did not answer (not built or not configured yet is the normal order: exit 0)."""
-    for pending in carried.pending:
-        later = " when it is back" if pending.why in ("down", "silent") else ""
-        say(f"{pending}: the change waits in the catalog; run `bubble apply`{later}")
-    if any(pending.fault for pending in carried.pending):
-        raise typer.Exit(PENDING_EXIT)
+class Outcome:
+    """What a write command did. For a person: lines as they happen. With --json: nothing on
+    stdout until `end()`, then one JSON object of the facts, also when the command ends with
+    PENDING_EXIT (the object says what waits and why)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.facts: dict[str, Any] = {}
+        self.code = 0
+
+    def say(self, line: str, **facts: Any) -> None:
+        """A line for a person (not with --json) and the facts it stands for."""
+        if not self.as_json:
+            say(line)
+        self.facts.update(facts)
+
+    def carried(self, carried: ConvergeResult) -> None:
+        """Where a change reached and where it waits: one line per server it did not reach;
+        PENDING_EXIT if one is built but did not answer (not built or not configured yet is
+        the normal order of things: exit 0)."""
+        self.facts["done"] = sorted({*self.facts.get("done", []), *carried.done})
+        self.facts.setdefault("pending", []).extend(
+            {"server": p.server, "why": p.why, "detail": p.detail} for p in carried.pending
+        )
+        for pending in carried.pending:
+            later = " when it is back" if pending.why in ("down", "silent") else ""
+            self.say(f"{pending}: the change waits in the catalog; run `bubble apply`{later}")
+        if any(pending.fault for pending in carried.pending):
+            self.code = PENDING_EXIT
+
+    def end(self) -> None:
+        if self.as_json:
+            print_json(self.facts)
+        if self.code:
+            raise typer.Exit(self.code)
 
 
-def apply_limits_now(ctx: typer.Context, servers: Sequence[str]) -> None:
+def apply_limits_now(ctx: typer.Context, servers: Sequence[str], out: Outcome) -> None:
     """Carry changed limits to these servers, live, with progress shown."""
     from glue.services.bubbles import carry
     from glue.services.converge import Operation
@@ -135,5 +167,5 @@ def apply_limits_now(ctx: typer.Context, servers: Sequence[str]) -> None:
     with carrying("the new limits are") as report:
         carried = carry(context(ctx), Operation.LIMITS, servers, report)
     if carried.done:
-        say(f"limits in force on {', '.join(carried.done)}")
-    say_pending(carried)
+        out.say(f"limits in force on {', '.join(carried.done)}")
+    out.carried(carried)

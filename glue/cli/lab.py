@@ -5,15 +5,13 @@ Commands stay thin: the work is in glue.providers.lab, which never imports typer
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
-from glue.cli.common import context, progress
+from glue.cli.common import JsonOption, Outcome, context, print_json, print_table, progress, say
 from glue.cli.confirm import YesOption, confirm
 
 # glue.providers.lab is imported inside each command: `bubble --help` must not pay for it.
@@ -35,75 +33,85 @@ def _public_key(value: str) -> tuple[str, Path | None]:
 @lab_app.command("image")
 def image_cmd(
     force: bool = typer.Option(False, "--force", help="Rebuild even if a current image exists."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Build and cache the server image (only when its recipe changed); print where it is."""
     from glue.providers import lab
 
     cfg = lab.LabConfig()
+    out = Outcome(as_json)
     started = time.monotonic()
     path = lab.build_image(cfg, force=force)
-    typer.echo(f"{path} ({path.stat().st_size // 1024**2} MiB, {time.monotonic() - started:.1f} s)")
+    size, seconds = path.stat().st_size // 1024**2, round(time.monotonic() - started, 1)
+    out.say(f"{path} ({size} MiB, {seconds:.1f} s)", image=str(path), mib=size, seconds=seconds)
+    out.end()
 
 
 @lab_app.command("up")
-def up_cmd() -> None:
+def up_cmd(as_json: bool = JsonOption) -> None:
     """Create the shared pieces: bridge, lab ssh key, server image (built if missing)."""
     from glue.providers import lab
 
     cfg = lab.LabConfig()
+    out = Outcome(as_json)
     root = lab.up(cfg)
-    typer.echo(f"lab up: bridge {cfg.bridge} {cfg.gateway}, image {root}")
+    out.say(f"lab up: bridge {cfg.bridge} {cfg.gateway}, image {root}", bridge=cfg.bridge)
+    out.facts.update(gateway=str(cfg.gateway), image=str(root))
+    out.end()
 
 
 @lab_app.command("status")
-def status_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable.")) -> None:
+def status_cmd(as_json: bool = JsonOption) -> None:
     """Bridge, image and every lab server (address, pid, ssh ready)."""
     from glue.providers import lab
 
     current = lab.status(lab.LabConfig())
     if as_json:
-        sys.stdout.write(json.dumps(asdict(current), indent=2, sort_keys=True) + "\n")
+        print_json(asdict(current))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False)
     bridge = f"up {' '.join(current.bridge_addresses)}" if current.bridge_up else "absent"
-    console.print(f"bridge {current.bridge}: {bridge}")
-    console.print(f"image: {current.image} ({'present' if current.image_present else 'absent'})")
-    table = Table(title="lab servers")
-    for column in ("name", "address", "running", "pid", "ssh", "uptime"):
-        table.add_column(column)
-    for srv in current.servers:
-        table.add_row(
-            srv.name,
-            srv.address,
-            "yes" if srv.running else "no",
-            str(srv.pid or ""),
-            "ready" if srv.ssh_ready else "-",
-            f"{srv.uptime_s:.0f} s" if srv.running else "",
-        )
-    console.print(table)
+    say(f"bridge {current.bridge}: {bridge}")
+    say(f"image: {current.image} ({'present' if current.image_present else 'absent'})")
+    print_table(
+        "lab servers",
+        ["name", "address", "running", "pid", "ssh", "uptime"],
+        [
+            [
+                srv.name,
+                srv.address,
+                "yes" if srv.running else "no",
+                srv.pid or "",
+                "ready" if srv.ssh_ready else "-",
+                f"{srv.uptime_s:.0f} s" if srv.running else "",
+            ]
+            for srv in current.servers
+        ],
+    )
 
 
 @lab_app.command("down")
-def down_cmd(ctx: typer.Context, yes: bool = YesOption) -> None:
+def down_cmd(ctx: typer.Context, yes: bool = YesOption, as_json: bool = JsonOption) -> None:
     """Destroy the root's lab servers (terraform destroy), then every lab server and the
     bridge; nothing stays running or mounted."""
     from glue.providers import lab
     from glue.services.fleet_plan import destroy_stack
 
     cfg = lab.LabConfig()
+    out = Outcome(as_json)
     servers = lab.server_names(cfg)
     if servers:
         confirm(f"destroy {len(servers)} lab server(s) in {cfg.dir}: {', '.join(servers)}", yes)
     with progress() as report:
         destroy_stack(context(ctx), "lab", report)
     names = lab.down(cfg)
-    typer.echo(f"lab down: destroyed {len(names)} server(s), bridge {cfg.bridge} removed")
+    destroyed = f"destroyed {len(names)} server(s), bridge {cfg.bridge} removed"
+    out.say(f"lab down: {destroyed}", destroyed=list(names), bridge=cfg.bridge)
+    out.end()
 
 
-@lab_app.command("server-create")
+# The two commands Terraform's lab stack runs (terraform/stacks/lab): not for people, so not
+# in --help; `bubble apply` is how a lab server is made.
+@lab_app.command("server-create", hidden=True)
 def server_create_cmd(
     name: str = typer.Argument(..., help="Server name (its hostname)."),
     address: str = typer.Option(..., "--address", help="IPv4 address on the lab bridge."),
@@ -121,7 +129,7 @@ def server_create_cmd(
     typer.echo(f"{state.name} {state.address} ssh ready ({time.monotonic() - started:.1f} s)")
 
 
-@lab_app.command("server-destroy")
+@lab_app.command("server-destroy", hidden=True)
 def server_destroy_cmd(name: str = typer.Argument(..., help="Server name.")) -> None:
     """Stop a lab server and remove its overlay, disk and cgroups (idempotent)."""
     from glue.providers import lab

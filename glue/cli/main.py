@@ -1,5 +1,10 @@
 """The `bubble` command: one Typer sub-app per noun; every failure an operator can cause or
-fix is one line `error: ...` on stderr, exit code 1 (2 for a command line that does not parse)."""
+fix is one line `error: ...` on stderr.
+
+Exit codes: 0 done; 1 it failed (bad input, a tool, a server, the catalog); 2 the command line
+does not parse (unknown command or option, a missing or malformed argument); 3 done, but a
+change waits for a server (`account ...`) or a migration finished with warnings. Read
+commands print JSON with --json; write commands then print one JSON object of what they did."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from glue.cli.account import account_app
-from glue.cli.common import RootOption, context, progress, say
+from glue.cli.common import JsonOption, Outcome, RootOption, context, print_json, progress
 from glue.cli.confirm import YesOption, confirm
 from glue.cli.lab import lab_app
 from glue.cli.migrate import migrate
@@ -113,7 +118,7 @@ app = typer.Typer(
     help="Bubblehost: elastic web hosting from a YAML catalog.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     rich_markup_mode=None,  # plain help: rendering it with rich costs 0.3 s of start-up
 )
 app.add_typer(server_app, name="server")
@@ -124,8 +129,25 @@ app.add_typer(lab_app, name="lab")
 app.command("migrate")(migrate)
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"bubble {version('bubblehost')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("bubble (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(ctx: typer.Context, root: Path | None = RootOption) -> None:
+def main(
+    ctx: typer.Context,
+    root: Path | None = RootOption,
+    _: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     from glue.services.context import Context
     from glue.settings import Settings
 
@@ -134,35 +156,60 @@ def main(ctx: typer.Context, root: Path | None = RootOption) -> None:
 
 
 @app.command("init")
-def init(directory: Path = typer.Argument(..., help="Where to create the catalog repo.")) -> None:
+def init(
+    directory: Path = typer.Argument(..., help="Where to create the catalog repo."),
+    as_json: bool = JsonOption,
+) -> None:
     """Create a new operator root with the base plan (1GHz / 2GiB / 30GiB)."""
     from glue.services.root import init_root
 
+    out = Outcome(as_json)
     init_root(directory)
-    say(f"created catalog in {directory} (plan 'base'); next: bubble --root {directory} server add")
+    out.say(
+        f"created catalog in {directory} (plan 'base'); next: bubble --root {directory} server add",
+        root=str(directory.resolve()),
+        plans=["base"],
+    )
+    out.end()
 
 
 @app.command("validate")
-def validate(ctx: typer.Context) -> None:
+def validate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Check the whole catalog; list every problem."""
+    from glue.catalog import CatalogError
     from glue.services.root import validate as run_validate
 
-    catalog = run_validate(context(ctx))
-    say(
-        f"catalog valid: {len(catalog.plans)} plans, {len(catalog.servers)} servers, "
-        f"{len(catalog.accounts)} accounts"
+    try:
+        catalog = run_validate(context(ctx))
+    except CatalogError as exc:
+        if not as_json:
+            raise
+        print_json({"valid": False, "problems": exc.problems})  # like `terraform validate -json`
+        raise typer.Exit(1) from exc
+    counts = {k: len(v) for k, v in vars(catalog).items() if isinstance(v, dict)}
+    out = Outcome(as_json)
+    out.say(
+        f"catalog valid: {counts['plans']} plans, {counts['servers']} servers, "
+        f"{counts['accounts']} accounts",
+        valid=True,
+        problems=[],
+        **counts,
     )
+    out.end()
 
 
 @app.command("render")
-def render(ctx: typer.Context) -> None:
+def render(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Regenerate the Ansible inventory and Terraform variables from catalog + state."""
     from glue.services.root import render_current
 
+    out = Outcome(as_json)
     _, changed = render_current(context(ctx))
-    say(f"rendered: {len(changed)} file(s) changed" if changed else "rendered: up to date")
+    out.say(f"rendered: {len(changed)} file(s) changed" if changed else "rendered: up to date")
     for path in changed:
-        say(f"  {path}")
+        out.say(f"  {path}")
+    out.facts["changed"] = [str(path) for path in changed]
+    out.end()
 
 
 @app.command("apply")
@@ -171,32 +218,43 @@ def apply(
     server: list[str] | None = typer.Option(None, "--server", help="Only these servers."),
     full: bool = typer.Option(False, "--full", help="The full site.yml on every server."),
     yes: bool = YesOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Plan, then create/destroy servers with Terraform and configure them with Ansible."""
     from glue.services.apply import apply as run_apply
     from glue.services.fleet_plan import plan_servers
 
     c = context(ctx)
+    out = Outcome(as_json)
     with progress() as report:
         plan = plan_servers(c, report)
     with plan:
         for line in plan.summary():
-            say(line)
+            out.say(line)
+        out.facts["plan"] = plan.summary()
         if plan.losses():
             confirm(f"destroy or replace {plan.losses()}", yes)
         with progress() as report:
             result = run_apply(c, plan, report, server or None, full=full)
     for name in result.created:
-        say(f"{name}: configured from scratch ({result.changed.get(name, 0)} changes)")
+        out.say(f"{name}: configured from scratch ({result.changed.get(name, 0)} changes)")
     for name in result.upgraded:
         changes = result.changed.get(name, 0)
-        say(f"{name}: full converge to toolkit {result.toolkit} ({changes} changes)")
+        out.say(f"{name}: full converge to toolkit {result.toolkit} ({changes} changes)")
     for name in result.updated:
-        say(f"{name}: up to date ({result.changed.get(name, 0)} changes)")
+        out.say(f"{name}: up to date ({result.changed.get(name, 0)} changes)")
+    out.facts.update(
+        toolkit=result.toolkit,
+        created=list(result.created),
+        upgraded=list(result.upgraded),
+        updated=list(result.updated),
+        changes=dict(result.changed),
+    )
+    out.end()
 
 
 def run() -> None:
-    app()
+    app(prog_name="bubble")  # also under `python -m glue.cli.main`: help and completion say bubble
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import typer
 from glue.cli.common import (
     ApplyOption,
     JsonOption,
+    Outcome,
     apply_limits_now,
     context,
     given,
@@ -62,6 +63,7 @@ def set_(
     processes: int | None = typer.Option(None, help="Base process limit."),
     apply: bool = ApplyOption,
     yes: bool = YesOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Change a plan's base; every account on it without an override follows."""
     from glue.services.plans import accounts_changed_by, set_plan
@@ -72,7 +74,10 @@ def set_(
     changed = accounts_changed_by(context(ctx), name, changes)
     if changed:
         confirm(f"change the limits of {len(changed)} account(s) on plan {name}", yes)
+    out = Outcome(as_json)
     change = set_plan(context(ctx), name, changes)
-    say(f"plan {name} updated; {change.following} account(s) follow it")
+    out.say(f"plan {name} updated; {change.following} account(s) follow it", plan=name)
+    out.facts.update(following=change.following, servers=list(change.servers))
     if apply and change.servers:
-        apply_limits_now(ctx, change.servers)
+        apply_limits_now(ctx, change.servers, out)
+    out.end()

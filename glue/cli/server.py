@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, print_table, say
+from glue.cli.common import JsonOption, Outcome, context, print_json, print_table
 from glue.cli.confirm import YesOption, confirm
 
 server_app = typer.Typer(help="Servers: add, list, drain, activate, remove.", no_args_is_help=True)
@@ -22,14 +22,19 @@ def add(
     server_type: str = typer.Option("", "--type", help="Provider's server type."),
     region: str = typer.Option("", help="Provider's region."),
     address: str | None = typer.Option(None, help="Fixed IPv4 (lab: assigned when omitted)."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Add a server to the catalog."""
     from glue.services.servers import NewServer, add_server
 
     ghz = core_ghz if core_ghz[-1:].isalpha() else f"{core_ghz}GHz"
     spec = NewServer(provider, cores, ghz, memory, disk, server_type, region, address)
+    out = Outcome(as_json)
     server = add_server(context(ctx), name, spec)
-    say(f"added server {name} ({server.provider}, {server.address or 'address assigned at apply'})")
+    where = server.address or "address assigned at apply"
+    out.say(f"added server {name} ({server.provider}, {where})", server=name)
+    out.facts.update(provider=server.provider, address=server.address, state=server.state.value)
+    out.end()
 
 
 @server_app.command("list")
@@ -59,34 +64,41 @@ def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     )
 
 
-def _set_state(ctx: typer.Context, name: str, state: str) -> None:
+def _set_state(ctx: typer.Context, name: str, state: str, as_json: bool) -> None:
     from glue.models import ServerState
     from glue.services.servers import set_state
 
+    out = Outcome(as_json)
     set_state(context(ctx), name, ServerState(state))
-    say(f"server {name} is now {state}")
+    out.say(f"server {name} is now {state}", server=name, state=state)
+    out.end()
 
 
 @server_app.command("drain")
-def drain(ctx: typer.Context, name: str) -> None:
+def drain(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
     """Stop placing new accounts on the server (its accounts stay)."""
-    _set_state(ctx, name, "draining")
+    _set_state(ctx, name, "draining", as_json)
 
 
 @server_app.command("activate")
-def activate(ctx: typer.Context, name: str) -> None:
+def activate(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
     """Let the server take new accounts again."""
-    _set_state(ctx, name, "active")
+    _set_state(ctx, name, "active", as_json)
 
 
 @server_app.command("remove")
-def remove(ctx: typer.Context, name: str, yes: bool = YesOption) -> None:
+def remove(
+    ctx: typer.Context, name: str, yes: bool = YesOption, as_json: bool = JsonOption
+) -> None:
     """Remove an empty server from the catalog (`bubble apply` then destroys it)."""
     from glue.services.servers import remove_server
 
+    out = Outcome(as_json)
     confirm(f"remove server {name} (the next `bubble apply` destroys it)", yes)
     remove_server(context(ctx), name)
-    say(f"removed server {name} from the catalog; `bubble apply` destroys it")
+    out.say(f"removed server {name} from the catalog; `bubble apply` destroys it", server=name)
+    out.facts["removed"] = True
+    out.end()
 
 
 @server_app.command(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, print_table, say
+from glue.cli.common import JsonOption, Outcome, context, print_json, print_table
 
 wallet_app = typer.Typer(help="Wallets: credit, show.", no_args_is_help=True)
 
@@ -16,15 +16,19 @@ def credit(
     amount: str = typer.Argument(..., help="Amount, e.g. 25.00."),
     note: str = typer.Option("", help="Why (shown in the ledger)."),
     key: str | None = typer.Option(None, help="Idempotency key: a repeated key is recorded once."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Credit an account's wallet (admin)."""
     from glue.services.wallets import credit as run_credit
     from glue.units import format_money
 
+    out = Outcome(as_json)
     entry = run_credit(context(ctx), name, amount, note, key)
     verb = "credited" if entry.created else "already recorded under this key:"
     amount, balance = format_money(entry.amount_cents), format_money(entry.balance_after_cents)
-    say(f"{name}: {verb} {amount}; balance {balance}")
+    out.say(f"{name}: {verb} {amount}; balance {balance}", account=name, amount=amount)
+    out.facts.update(balance=balance, created=entry.created, key=entry.key, at=entry.at)
+    out.end()
 
 
 @wallet_app.command("show")

@@ -2,7 +2,8 @@
 
 On spc-web1 (198.18.0.71) alice has an FTP session and an IMAP session open when the accounts
 playbook suspends her: both sessions are closed, new logins are refused, nothing of hers runs,
-bob is untouched; resuming brings every login back.
+bob is untouched; resuming brings every login back. Before that, `bubble account exec` on
+alice passes the operator's stdin through to her command (issue 9).
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import ftplib
 import imaplib
 import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from glue.remote import public_key
+from tests.support.cli import Bubble, server_args
+from tests.support.lab_env import lab_env
 from tests.support.lab_server import http_get, put_file
 from tests.support.playbooks import Inventory, account
 
@@ -75,6 +80,22 @@ def _imap_closed(imap: imaplib.IMAP4) -> bool:
     except (imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError):
         return True
     return typ != "OK"
+
+
+def test_account_exec_passes_stdin_through(suspend_lab: Any, tmp_path: Path) -> None:
+    """`echo hi | bubble account exec alice -- cat` prints hi; the exit code is the command's."""
+    server, _ = suspend_lab
+    bubble = Bubble(tmp_path / "root", lab_env(server.cfg, apply=False))
+    bubble.init()
+    bubble("server", "add", SERVER, *server_args("2GiB", "2GiB"), "--address", ADDRESS)
+    bubble("account", "create", "alice", "--domain", "alice.example", "--server", SERVER,
+           "--no-apply")  # fmt: skip
+    server.ssh("cat >> /root/.ssh/authorized_keys", input=public_key(bubble.root) + "\n")
+    done = bubble.run("account", "exec", "alice", "--", "cat", stdin="hi\n", timeout=120)
+    assert (done.returncode, done.stdout) == (0, "hi\n"), done.stderr
+    script = 'read line; echo "$line from $(id -un) in $PWD"; exit 7'
+    done = bubble.run("account", "exec", "alice", "--", "sh", "-c", script, stdin="hi\n")
+    assert (done.returncode, done.stdout) == (7, "hi from alice in /srv/alice\n"), done.stderr
 
 
 def test_suspend_ends_sessions_and_refuses_logins_resume_restores(suspend_lab: Any) -> None:
