@@ -3,9 +3,10 @@
 Rules (issue 10, item 3):
 - up: use at or above `up_percent` of the limit in force for the whole up-window raises one
   step; an OOM kill (memory) or a full disk raises at once;
-- down: only when every sample of the down-window sits at or below `down_percent` of the
-  LOWER limit (hysteresis: what lowers can never raise again at the same use); memory and
-  disk never below the window's highest use plus a margin; base is the floor;
+- down: one step, only when every sample of the down-window sits at or below `down_percent`
+  of the LOWER limit (hysteresis: what lowers can never raise again at the same use, and what
+  just rose cannot come down); memory and disk never below the window's highest use plus a
+  margin (held instead); base is the floor;
 - a window not fully covered at the limit in force (missing or stale samples, or the limit
   changed inside it) says nothing: hold. A change therefore waits a full window before the next.
 Money, the ceiling, the server's room and elasticity on/off are the caps' (scaler/caps.py).
@@ -93,7 +94,7 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
         return say("raise", cur + rule.step, f"{', '.join(urgent)}: raised at once")
     up, why_not = _window(usage, rule.up_after_s, settings)
     if up is None:
-        return say("hold", cur, f"held, usage missing: {why_not}")
+        return say("hold", cur, f"held, {why_not}")
     if all(s.use * 100 >= rule.up_percent * cur for s in up):
         return say("raise", cur + rule.step, f"use >= {rule.up_percent}% for {rule.up_after_s} s")
     if cur <= rule.base:
@@ -101,10 +102,12 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
     down, why_not = _window(usage, rule.down_after_s, settings)
     if down is None:
         return say("hold", cur, f"held, cannot lower: {why_not}")
-    target = max(rule.base, cur - rule.step, floor or 0)
+    # One whole step (or to base): an in-between level could sit under the up threshold of
+    # the step just raised from, and a raise followed by a lower is a flap.
+    target = max(rule.base, cur - rule.step)
     peak = max(s.use for s in down)
-    if target >= cur:
-        return say("hold", cur, f"peak use {peak} {unit} plus margin leaves no room to lower")
+    if floor is not None and floor > target:
+        return say("hold", cur, f"peak use {peak} {unit} + margin is over {target} {unit}")
     if peak * 100 > rule.down_percent * target:
         return say("hold", cur, f"peak use {peak} {unit} > {rule.down_percent}% of {target}")
     return say(
@@ -127,11 +130,12 @@ def _window(
     start = usage.now - length_s
     gap = usage.gap(start, settings.max_gap_intervals * usage.interval_s)
     if gap is not None:
-        return None, gap
+        return None, f"usage missing: {gap}"
     samples = usage.since(start)
     changed = [s for s in samples if s.limit != usage.current]
     if changed:
-        return None, f"limit changed {usage.now - changed[-1].at:g} s ago"
+        last = changed[-1]
+        return None, f"a sample {usage.now - last.at:g} s ago was under the limit {last.limit}"
     return samples, ""
 
 
