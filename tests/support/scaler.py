@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from glue.models import Resource
+from hypothesis import strategies as st
+
+from glue.models import RESOURCES, Resource
 from scaler.caps import Decision, Funds, caps
 from scaler.policy import Rule, recommend
 from scaler.usage import Event, Sample, Usage
@@ -71,3 +73,45 @@ def simulate(
             decisions.append(decision)
         levels.append(current)
     return Run(tuple(levels), tuple(decisions))
+
+
+# --- hypothesis strategies ---
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> Rule:
+    """Any plan's rule: a ceiling from base to five steps and a part above it, any thresholds."""
+    base = draw(st.integers(100, 4000))
+    step = draw(st.integers(1, 2000))
+    up = draw(st.integers(2, 100))
+    up_after = draw(st.integers(1, 12)) * 5
+    return Rule(
+        base=base,
+        step=step,
+        ceiling=base + step * draw(st.integers(0, 5)) + draw(st.integers(0, step - 1)),
+        hourly_price=draw(st.integers(0, 500)),
+        up_percent=up,
+        down_percent=draw(st.integers(1, up - 1)),
+        up_after_s=up_after,
+        down_after_s=up_after + draw(st.integers(0, 12)) * 5,
+    )
+
+
+resources = st.sampled_from(RESOURCES)
+
+
+@st.composite
+def usages(draw: st.DrawFn, resource: Resource, rule: Rule) -> Usage:
+    """Anything the metrics could say: ragged times, holes, other limits, events."""
+    current = draw(st.integers(rule.base, max(rule.base, rule.ceiling)))
+    times = draw(st.lists(st.integers(0, rule.down_after_s + 30), max_size=60, unique=True))
+    samples = tuple(
+        Sample(
+            NOW - t,
+            draw(st.integers(0, 2 * current)),
+            draw(st.sampled_from([current, current, current, rule.base])),
+        )
+        for t in times
+    )
+    events = draw(st.frozensets(st.sampled_from(["oom_kill", "disk_full"])))
+    return Usage("alice", resource, NOW, current, samples, events, INTERVAL)

@@ -12,7 +12,7 @@ from glue.models import RESOURCES, Resource
 from scaler.caps import Decision, Funds, caps, hourly_cost
 from scaler.policy import Recommendation, Rule, recommend
 from scaler.usage import Usage
-from tests.support.scaler import NOW, RICH, RULE, simulate, steady
+from tests.support.scaler import NOW, RICH, RULE, rules, simulate, steady, usages
 
 ROOM = 10**9
 
@@ -131,18 +131,6 @@ def test_an_elastic_account_out_of_money_stays_at_base_under_load() -> None:
 # --- properties -------------------------------------------------------------------------------
 
 
-@st.composite
-def rules(draw: st.DrawFn) -> Rule:
-    base = draw(st.integers(1, 5000))
-    step = draw(st.integers(1, 2000))
-    return Rule(
-        base=base,
-        step=step,
-        ceiling=base + draw(st.integers(0, 6 * step)),
-        hourly_price=draw(st.integers(0, 1000)),
-    )
-
-
 funds = st.builds(
     Funds,
     elastic=st.booleans(),
@@ -221,3 +209,19 @@ def test_a_hot_account_is_raised_only_when_every_cap_allows(
         and (funds.max_daily is None or funds.spent_today + next_hour <= funds.max_daily)
     )
     assert (d.kind == "raise") == (allowed and use * 100 >= rule.up_percent * rule.base)
+
+
+@given(st.data(), st.sampled_from(RESOURCES), rules(), funds, st.integers(0, 20_000))
+def test_recommend_then_caps_never_leaves_base_ceiling_or_use_plus_margin(
+    data: st.DataObject, resource: Resource, rule: Rule, funds: Funds, free: int
+) -> None:
+    usage = data.draw(usages(resource, rule))
+    d = caps(recommend(usage, rule), rule, funds, free)
+    if d.kind in ("raise", "deferred"):
+        assert usage.current < d.to <= rule.ceiling
+        assert funds.elastic
+    if d.kind == "lower":
+        assert rule.base <= d.to < usage.current
+        if resource != "cpu":
+            peak = max(s.use for s in usage.since(NOW - rule.down_after_s))
+            assert d.to >= peak * 110 / 100

@@ -7,10 +7,20 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glue.models import RESOURCES, Plan, Resource
+from glue.models import Plan, Resource
 from scaler.policy import Rule, Settings, recommend
 from scaler.usage import Sample, Usage
-from tests.support.scaler import INTERVAL, NOW, RULE, series, simulate, steady
+from tests.support.scaler import (
+    INTERVAL,
+    NOW,
+    RULE,
+    resources,
+    rules,
+    series,
+    simulate,
+    steady,
+    usages,
+)
 
 # --- up ---------------------------------------------------------------------------------------
 
@@ -145,44 +155,6 @@ def test_the_rule_comes_from_the_plan_with_the_accounts_own_base() -> None:
 
 
 # --- properties -------------------------------------------------------------------------------
-
-
-@st.composite
-def rules(draw: st.DrawFn) -> Rule:
-    base = draw(st.integers(100, 4000))
-    step = draw(st.integers(1, 2000))
-    up = draw(st.integers(2, 100))
-    up_after = draw(st.integers(1, 12)) * 5
-    return Rule(
-        base=base,
-        step=step,
-        ceiling=base + step * draw(st.integers(0, 5)) + draw(st.integers(0, step - 1)),
-        hourly_price=draw(st.integers(0, 500)),
-        up_percent=up,
-        down_percent=draw(st.integers(1, up - 1)),
-        up_after_s=up_after,
-        down_after_s=up_after + draw(st.integers(0, 12)) * 5,
-    )
-
-
-resources = st.sampled_from(RESOURCES)
-
-
-@st.composite
-def usages(draw: st.DrawFn, resource: Resource, rule: Rule) -> Usage:
-    """Anything the metrics could say: ragged times, holes, other limits, events."""
-    current = draw(st.integers(rule.base, max(rule.base, rule.ceiling)))
-    times = draw(st.lists(st.integers(0, rule.down_after_s + 30), max_size=60, unique=True))
-    samples = tuple(
-        Sample(
-            NOW - t,
-            draw(st.integers(0, 2 * current)),
-            draw(st.sampled_from([current, current, current, rule.base])),
-        )
-        for t in times
-    )
-    events = draw(st.frozensets(st.sampled_from(["oom_kill", "disk_full"])))
-    return Usage("alice", resource, NOW, current, samples, events, INTERVAL)
 
 
 def _peak(usage: Usage, seconds: int) -> int:
