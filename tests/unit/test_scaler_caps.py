@@ -8,11 +8,11 @@ from typing import Literal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glue.models import RESOURCES, Resource
+from glue.models import Resource
 from scaler.caps import Decision, Funds, caps, hourly_cost
 from scaler.policy import Recommendation, Rule, recommend
 from scaler.usage import Usage
-from tests.support.scaler import NOW, RICH, RULE, rules, simulate, steady, usages
+from tests.support.scaler import NOW, RICH, RULE, resources, rules, simulate, steady, usages
 
 ROOM = 10**9
 
@@ -156,45 +156,36 @@ def recommendations(draw: st.DrawFn, rule: Rule) -> Recommendation:
     # A lower needs a covered down-window, so it always knows its floor (at most its target).
     known = st.integers(rule.base, to if kind == "lower" else current + 1)
     floor = draw(known if kind == "lower" else st.none() | known)
-    resource = draw(st.sampled_from(RESOURCES))
+    resource = draw(resources)
     return Recommendation(kind, resource, current, to, "why", floor)
 
 
 @given(st.data(), rules(), funds, st.integers(0, 20_000))
-def test_no_decision_goes_above_the_ceiling_or_under_base_or_the_floor(
+def test_a_decision_stays_in_bounds_and_a_raise_fits_and_is_paid_for(
     data: st.DataObject, rule: Rule, funds: Funds, free: int
 ) -> None:
     r = data.draw(recommendations(rule))
     d = caps(r, rule, funds, free)
-    assert d.from_ == r.from_
-    assert d.resource == r.resource
+    assert (d.from_, d.resource) == (r.from_, r.resource)
     if d.kind in ("raise", "deferred"):
         assert r.from_ < d.to <= rule.ceiling
-    if d.kind == "lower":
-        assert rule.base <= d.to < r.from_
-        assert r.floor is not None and d.to >= r.floor
-    if d.kind == "hold":
-        assert d.to == r.from_
-    assert "\n" not in d.reason
-
-
-@given(st.data(), rules(), funds, st.integers(0, 20_000))
-def test_a_raise_only_fits_and_is_paid_for_with_elasticity_on(
-    data: st.DataObject, rule: Rule, funds: Funds, free: int
-) -> None:
-    r = data.draw(recommendations(rule))
-    d = caps(r, rule, funds, free)
     if d.kind == "raise":
         next_hour = hourly_cost(rule, d.to) + funds.other_hourly
         assert funds.elastic
         assert d.to - d.from_ <= free
         assert funds.wallet >= next_hour
         assert funds.max_daily is None or funds.spent_today + next_hour <= funds.max_daily
+    if d.kind == "lower":
+        assert rule.base <= d.to < r.from_
+        assert r.floor is not None and d.to >= r.floor
+    if d.kind == "hold":
+        assert d.to == r.from_
     if not funds.elastic:
         assert d.kind in ("hold", "lower")
+    assert "\n" not in d.reason
 
 
-@given(rules(), st.sampled_from(RESOURCES), st.integers(0, 20_000), funds)
+@given(rules(), resources, st.integers(0, 20_000), funds)
 def test_a_hot_account_is_raised_only_when_every_cap_allows(
     rule: Rule, resource: Resource, use: int, funds: Funds
 ) -> None:
@@ -211,7 +202,7 @@ def test_a_hot_account_is_raised_only_when_every_cap_allows(
     assert (d.kind == "raise") == (allowed and use * 100 >= rule.up_percent * rule.base)
 
 
-@given(st.data(), st.sampled_from(RESOURCES), rules(), funds, st.integers(0, 20_000))
+@given(st.data(), resources, rules(), funds, st.integers(0, 20_000))
 def test_recommend_then_caps_never_leaves_base_ceiling_or_use_plus_margin(
     data: st.DataObject, resource: Resource, rule: Rule, funds: Funds, free: int
 ) -> None:
