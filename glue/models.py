@@ -278,6 +278,7 @@ class Account(Strict):
     email: Email | None = None
     state: AccountState = AccountState.ACTIVE
     elastic: bool = False
+    max_daily: Cents | None = None  # the customer's own cap on elastic spend per day
     overrides: Overrides = Overrides()
     upgrades: list[Upgrade] = []
     created: dt.date | None = None

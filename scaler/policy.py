@@ -1,0 +1,150 @@
+"""The scaler's recommendation for one account and resource: raise, lower or hold (pure).
+
+Rules (issue 10, item 3):
+- up: use at or above `up_percent` of the limit in force for the whole up-window raises one
+  step; an OOM kill (memory) or a full disk raises at once;
+- down: one step, only when every sample of the down-window sits at or below `down_percent`
+  of the LOWER limit (hysteresis: what lowers can never raise again at the same use, and what
+  just rose cannot come down); memory and disk never below the window's highest use plus a
+  margin (held instead); base is the floor;
+- a window not fully covered at the limit in force (missing or stale samples, or the limit
+  changed inside it) says nothing: hold. A change therefore waits a full window before the next.
+Money, the ceiling, the server's room and elasticity on/off are the caps' (scaler/caps.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from glue.models import Plan, Resource
+from scaler.usage import Sample, Usage
+
+UNITS: dict[Resource, str] = {"cpu": "MHz", "memory": "MiB", "disk": "MiB"}
+# Resources whose limit must never be lowered under their use (the kernel kills or refuses).
+_HARD: frozenset[Resource] = frozenset({"memory", "disk"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One resource's scaling rule for one account: the plan's, with the account's own base."""
+
+    base: int
+    step: int
+    ceiling: int
+    hourly_price: int  # cents per step in force above base, per hour
+    up_percent: int = 90
+    down_percent: int = 50
+    up_after_s: int = 120
+    down_after_s: int = 900
+
+    @classmethod
+    def of(cls, plan: Plan, resource: Resource, base: int) -> Rule | None:
+        """The plan's rule for `resource` (None: the plan does not scale it)."""
+        elastic = plan.elastic.get(resource)
+        if elastic is None:
+            return None
+        t = plan.thresholds
+        return cls(
+            base=base,
+            step=elastic.step,
+            ceiling=elastic.ceiling,
+            hourly_price=elastic.hourly_price,
+            up_percent=t.up_percent,
+            down_percent=t.down_percent,
+            up_after_s=t.up_after_s,
+            down_after_s=t.down_after_s,
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    margin_percent: int = 10  # memory and disk stay this far above their highest recent use
+    max_gap_intervals: int = 2  # a hole longer than this many sampling intervals is missing data
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    kind: Literal["raise", "lower", "hold"]
+    resource: Resource
+    from_: int
+    to: int
+    why: str
+    # The lowest limit the recent use allows (base, or use + margin for memory and disk);
+    # None when the down-window is not covered, so nobody may lower blind.
+    floor: int | None
+
+    @property
+    def reason(self) -> str:
+        """One log line: resource, from -> to and why."""
+        return f"{self.resource} {self.from_}->{self.to} {UNITS[self.resource]}: {self.why}"
+
+
+def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Recommendation:
+    """What the usage asks for, before any cap. One reason string, fit for one log line."""
+    res, cur = usage.resource, usage.current
+    unit = UNITS[res]
+    floor = _floor(usage, rule, settings)
+
+    def say(kind: Literal["raise", "lower", "hold"], to: int, why: str) -> Recommendation:
+        return Recommendation(kind, res, cur, to, why, floor)
+
+    urgent = sorted(usage.events & _URGENT[res])
+    if urgent:
+        return say("raise", cur + rule.step, f"{', '.join(urgent)}: raised at once")
+    up, why_not = _window(usage, rule.up_after_s, settings)
+    if up is None:
+        return say("hold", cur, f"held, {why_not}")
+    if all(s.use * 100 >= rule.up_percent * cur for s in up):
+        return say("raise", cur + rule.step, f"use >= {rule.up_percent}% for {rule.up_after_s} s")
+    if cur <= rule.base:
+        return say("hold", cur, "at base")
+    down, why_not = _window(usage, rule.down_after_s, settings)
+    if down is None:
+        return say("hold", cur, f"held, cannot lower: {why_not}")
+    # One whole step (or to base): an in-between level could sit under the up threshold of
+    # the step just raised from, and a raise followed by a lower is a flap.
+    target = max(rule.base, cur - rule.step)
+    peak = max(s.use for s in down)
+    if floor is not None and floor > target:
+        return say("hold", cur, f"peak use {peak} {unit} + margin is over {target} {unit}")
+    if peak * 100 > rule.down_percent * target:
+        return say("hold", cur, f"peak use {peak} {unit} > {rule.down_percent}% of {target}")
+    return say(
+        "lower", target, f"use <= {rule.down_percent}% of the lower limit for {rule.down_after_s} s"
+    )
+
+
+_URGENT: dict[Resource, frozenset[str]] = {
+    "cpu": frozenset(),
+    "memory": frozenset({"oom_kill"}),
+    "disk": frozenset({"disk_full"}),
+}
+
+
+def _window(
+    usage: Usage, length_s: int, settings: Settings
+) -> tuple[tuple[Sample, ...] | None, str]:
+    """The samples of the last `length_s` seconds, or None and why they do not count: a hole
+    in them, or a limit other than the one in force (the window restarts at every change)."""
+    start = usage.now - length_s
+    gap = usage.gap(start, settings.max_gap_intervals * usage.interval_s)
+    if gap is not None:
+        return None, f"usage missing: {gap}"
+    samples = usage.since(start)
+    changed = [s for s in samples if s.limit != usage.current]
+    if changed:
+        last = changed[-1]
+        return None, f"a sample {usage.now - last.at:g} s ago was under the limit {last.limit}"
+    return samples, ""
+
+
+def _floor(usage: Usage, rule: Rule, settings: Settings) -> int | None:
+    """The lowest limit the down-window's use allows; None when that window is not covered."""
+    start = usage.now - rule.down_after_s
+    if usage.gap(start, settings.max_gap_intervals * usage.interval_s) is not None:
+        return None
+    if usage.resource not in _HARD:
+        return rule.base
+    peak = max(s.use for s in usage.since(start))
+    return max(rule.base, peak + -(-peak * settings.margin_percent // 100))
