@@ -296,6 +296,8 @@ def account_data(account: Account) -> dict[str, Any]:
         data["email"] = account.email
     data["state"] = account.state.value
     data["elastic"] = account.elastic
+    if account.max_daily is not None:
+        data["max_daily"] = format_money(account.max_daily)
     overrides = _limits_data(account.overrides.model_dump())
     if overrides:
         data["overrides"] = overrides

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from glue.catalog import CatalogError, load_catalog
+from glue.catalog import CatalogError, load_catalog, save_account
 
 SERVERS = """servers:
   web1: {provider: lab, cores: 2, core_ghz: 2GHz, memory: 8GiB, disk: 100GiB, address: 198.18.0.11}
@@ -99,3 +99,12 @@ def test_elastic_ceiling_below_base_is_refused(root: Path) -> None:
     write(root, "plans.yml", plans)
     [line] = problems(root)
     assert "elastic.cpu.ceiling is below the plan's base" in line
+
+
+def test_the_daily_spend_cap_survives_a_write(root: Path) -> None:
+    write(root, "servers.yml", SERVERS)
+    write(root, "accounts/shop.yml", "plan: base\nserver: web1\ndomains: [shop.example]\n")
+    catalog = load_catalog(root)
+    capped = catalog.accounts["shop"].model_copy(update={"max_daily": 505})
+    save_account(catalog.with_account("shop", capped), "shop")
+    assert load_catalog(root).accounts["shop"].max_daily == 505
