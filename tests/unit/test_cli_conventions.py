@@ -111,14 +111,15 @@ def test_a_write_that_waits_prints_its_json_and_exits_3(
     bubble: Bubble, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from glue.services import bubbles
+    from glue.services.converge import ConvergeResult, Pending
 
     bubble(
         "server", "add", "cloud2", "--provider", "hcloud", "--type", "cx22", "--region", "fsn1",
         "--cores", "2", "--core-ghz", "2", "--memory", "4GiB", "--disk", "40GiB",
         "--address", "127.0.0.1",
     )  # fmt: skip
-    silent = bubbles.Carried(pending=[bubbles.Pending("cloud2", "silent", "ssh: timed out")])
-    monkeypatch.setattr(bubbles, "apply_accounts", lambda *_: silent)
+    silent = ConvergeResult(pending=[Pending("cloud2", "silent", "ssh: timed out")])
+    monkeypatch.setattr(bubbles, "carry", lambda *_: silent)
     result = invoke("account", "create", "a2", "--domain", "a2.example", "--json", root=root)
     assert result.exit_code == 3
     facts = json.loads(result.stdout)
