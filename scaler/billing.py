@@ -2,10 +2,11 @@
 prices, charged from the wallet once per account per completed UTC hour.
 
 The meter is pure and exact (Fraction, never float). Whole cents come from the cumulative
-cost since a fixed origin (before the first boost): hour H is charged floor(cost up to its end) - floor(cost
-up to its start), so the hourly charges of any stretch add up to the floor of its integral
-and no fraction of a cent is lost or counted twice. The ledger key `elastic:ACCOUNT:HOUR`
-makes each hour happen once however often `bill` runs, crashes or runs twice at once.
+cost since a fixed origin (before the first boost): hour H is charged floor(cost up to its
+end) - floor(cost up to its start), so the hourly charges of any stretch add up to the floor
+of its integral and no fraction of a cent is lost or counted twice. The ledger key
+`elastic:ACCOUNT:HOUR` makes each hour happen once however often `bill` runs, crashes or runs
+twice at once.
 """
 
 from __future__ import annotations
