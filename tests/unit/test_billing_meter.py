@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 from glue.models import ElasticRules, Limits
 from glue.state.db import open_engine
-from glue.state.ledger import Ledger
+from glue.state.ledger import Ledger, LedgerError
 from glue.state.schema import boosts
 from scaler.billing import HOUR, Interval, Tariff, bill, cost, hourly_charges, ledger_key
 
@@ -115,11 +116,13 @@ def test_each_hour_is_the_same_whenever_it_is_computed(
     assert early == {hour: late[hour] for hour in early}
 
 
-def _engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+def _engine(tmp_path: Path) -> Engine:
     return open_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
 
 
-def _boost(engine, account: str, value: int, since: dt.datetime, until: dt.datetime | None) -> None:  # type: ignore[no-untyped-def]
+def _boost(
+    engine: Engine, account: str, value: int, since: dt.datetime, until: dt.datetime | None
+) -> None:
     with engine.begin() as connection:
         connection.execute(
             boosts.insert().values(
@@ -128,7 +131,7 @@ def _boost(engine, account: str, value: int, since: dt.datetime, until: dt.datet
         )
 
 
-def _credit(engine, account: str, cents: int) -> None:  # type: ignore[no-untyped-def]
+def _credit(engine: Engine, account: str, cents: int) -> None:
     ledger = Ledger(engine)
     with ledger.transaction() as connection:
         ledger.post(connection, account, cents, "credit", f"credit:{account}:{cents}")
@@ -171,8 +174,6 @@ def test_an_account_that_cannot_be_priced_does_not_stop_the_others(tmp_path: Pat
 
 
 def test_charge_at_most_balance_refuses_a_key_of_another_kind(tmp_path: Path) -> None:
-    from glue.state.ledger import LedgerError
-
     engine = _engine(tmp_path)
     _credit(engine, "dave", 100)
     ledger = Ledger(engine)
