@@ -134,15 +134,18 @@ def read_intervals(engine: Engine, tariffs: Mapping[str, Tariff]) -> dict[str, l
         tariff = tariffs.get(row.account)
         base = tariff.base.get(row.resource) if tariff else 0
         out.setdefault(row.account, []).append(
-            Interval(row.resource, max(0, int(row.value) - base), _utc(row.since), _utc(row.until))
+            Interval(
+                row.resource,
+                max(0, int(row.value) - base),
+                _utc(row.since),
+                None if row.until is None else _utc(row.until),
+            )
         )
     return out
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+def _utc(moment: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes: they were stored as UTC."""
-    if moment is None:
-        return None
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
