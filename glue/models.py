@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from glue.providers import PROVIDERS
 from glue.units import parse_cpu_mhz, parse_money_cents, parse_size_mib
 
 # Account names become Linux users, slices, MariaDB users and `NAME_*` database prefixes:
@@ -188,7 +189,14 @@ class ServerState(StrEnum):
     DOWN = "down"
 
 
-Provider = Literal["lab", "hcloud", "aws"]
+def _known_provider(value: str) -> str:
+    """One module per provider under glue/providers/ decides what exists."""
+    if value not in PROVIDERS:
+        raise ValueError(f"must be one of {', '.join(sorted(PROVIDERS))}")
+    return value
+
+
+ProviderName = Annotated[str, AfterValidator(_known_provider)]
 
 
 class Overcommit(Strict):
@@ -200,7 +208,7 @@ class Overcommit(Strict):
 
 
 class Server(Strict):
-    provider: Provider
+    provider: ProviderName
     type: str = "lab"
     region: str = "lab"
     cores: Count

@@ -1,5 +1,5 @@
-"""Reaching servers: the control plane's ssh key, per-provider ssh options,
-running a command on a server or as an account inside its bubble.
+"""Reaching servers: the control plane's ssh key, each provider's ssh options, the
+server's address, running a command on a server or as an account inside its bubble.
 
 Host keys are always checked: lab servers through the lab's own known_hosts (it records
 each server's keys when it makes them), cloud servers trust-on-first-use into the root's
@@ -14,10 +14,16 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glue.errors import BubbleError
 from glue.models import Server
 from glue.paths import private_dir, private_file, state_dir
+from glue.providers import provider
+from glue.state.addresses import recorded_addresses, server_address
+
+if TYPE_CHECKING:
+    from glue.services.context import Context
 
 # A command run as an account never outlives this, even if the ssh client is killed.
 EXEC_MAX_SECONDS = 3600
@@ -51,31 +57,15 @@ def public_key(root: Path) -> str:
 
 
 def ssh_options(root: Path, server: Server) -> list[str]:
-    key = control_key(root)
-    if server.provider == "lab":
-        from glue.providers.lab import ssh_options as lab_ssh_options
-
-        return lab_ssh_options(identity=key)
-    return [
-        "-i", str(key),
-        "-o", "IdentitiesOnly=yes",
-        "-o", f"UserKnownHostsFile={ssh_dir(root) / 'known_hosts'}",
-        "-o", "StrictHostKeyChecking=accept-new",
-        "-o", "BatchMode=yes",
-        "-o", "ConnectTimeout=10",
-        "-o", "LogLevel=ERROR",
-    ]  # fmt: skip
+    return provider(server.provider).ssh_options(control_key(root), ssh_dir(root) / "known_hosts")
 
 
-def _address(name: str, server: Server) -> str:
-    if not server.address:
+def ssh_argv(ctx: Context, name: str, server: Server, remote: str, tty: bool = False) -> list[str]:
+    address = server_address(name, server, recorded_addresses(ctx.engine))
+    if not address:
         raise RemoteError(f"server {name}: no address yet (run `bubble apply`)")
-    return server.address
-
-
-def ssh_argv(root: Path, name: str, server: Server, remote: str, tty: bool = False) -> list[str]:
     flags = ["-t"] if tty else []
-    return ["ssh", *flags, *ssh_options(root, server), f"root@{_address(name, server)}", remote]
+    return ["ssh", *flags, *ssh_options(ctx.root, server), f"root@{address}", remote]
 
 
 def last_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -112,10 +102,10 @@ def in_bubble(account: str, argv: Sequence[str], max_seconds: int = EXEC_MAX_SEC
     ]  # fmt: skip
 
 
-def account_exec_argv(root: Path, name: str, server: Server, account: str) -> list[str]:
+def account_exec_argv(ctx: Context, name: str, server: Server, account: str) -> list[str]:
     """ssh + in_bubble. The command goes on stdin (`sh -s`): systemd would expand $VARS on
     its command line."""
-    return ssh_argv(root, name, server, shlex.join(in_bubble(account, ["sh", "-s"])))
+    return ssh_argv(ctx, name, server, shlex.join(in_bubble(account, ["sh", "-s"])))
 
 
 @contextmanager

@@ -261,7 +261,7 @@ def exec_(
     c = context(ctx)
     catalog = c.catalog()
     account = require_account(catalog, name)
-    argv = account_exec_argv(c.root, account.server, catalog.servers[account.server], name)
+    argv = account_exec_argv(c, account.server, catalog.servers[account.server], name)
     done = subprocess.run(argv, input=shlex.join(command) + "\n", text=True, check=False)
     raise typer.Exit(done.returncode)
 

@@ -108,7 +108,10 @@ def migrate(
 
     acct = require_account(catalog, account)
     server = catalog.servers[acct.server]
-    if not server.address:
+    from glue.state.addresses import recorded_addresses, server_address
+
+    address = server_address(acct.server, server, recorded_addresses(c.engine))
+    if not address:
         raise BubbleError(f"account {account}: server {acct.server} has no address yet")
     if not (files or db or mail):
         raise BubbleError("nothing to migrate: give --files, --db or --mail")
@@ -120,7 +123,7 @@ def migrate(
             mail=[parse_mail_arg(m) for m in mail],
             disk_limit_mib=_disk_limit_mib(c, catalog, account),
             mail_target=lambda box: MailTarget(
-                server.address or "", mail_port, box, ssl=True,
+                address, mail_port, box, ssl=True,
                 tls=TlsOptions(cafile=str(mail_cafile) if mail_cafile else None,
                                server_name=mail_tls_name),
             ),
@@ -137,7 +140,7 @@ def migrate(
     from glue.remote import ssh_options
 
     target = SshTarget(
-        address=server.address,
+        address=address,
         account=account,
         ssh_options=(
             *ssh_options(c.root, server),

@@ -108,5 +108,5 @@ def ssh(
     from glue.remote import ssh_argv
 
     remote = shlex.join(command) if command else ""
-    argv = ssh_argv(c.root, name, server, remote, tty=not command)
+    argv = ssh_argv(c, name, server, remote, tty=not command)
     raise typer.Exit(subprocess.run(argv, check=False).returncode)

@@ -14,11 +14,15 @@ from glue.yamlio import atomic_write
 
 
 def render_all(
-    catalog: Catalog, boosts: Mapping[str, Mapping[str, int]], today: dt.date
+    catalog: Catalog,
+    boosts: Mapping[str, Mapping[str, int]],
+    today: dt.date,
+    addresses: Mapping[str, str] | None = None,
 ) -> dict[Path, str]:
-    """Every generated file, keyed by its path relative to the root."""
+    """Every generated file, keyed by its path relative to the root. `addresses`: those the
+    providers assigned (the state DB's), for servers whose catalog entry has none."""
     files: dict[Path, str] = {}
-    for name, text in render_inventory(catalog, boosts, today).items():
+    for name, text in render_inventory(catalog, boosts, today, addresses or {}).items():
         files[inventory_dir(Path()) / name] = text
     for name, text in render_tfvars(catalog).items():
         files[tfvars_dir(Path()) / name] = text

@@ -15,6 +15,7 @@ from glue.catalog import Catalog
 from glue.limits import cpu_quota_percent, effective_base, limits_in_force, memory_high_mib
 from glue.models import Account, AccountState, Limits, Server, ServerState
 from glue.paths import GENERATED_HEADER
+from glue.state.addresses import server_address
 from glue.yamlio import dump_plain_yaml
 
 HEADER = f"# {GENERATED_HEADER}"
@@ -50,8 +51,12 @@ def removal_vars(account: Account) -> dict[str, Any]:
 
 
 def render_inventory(
-    catalog: Catalog, boosts: Mapping[str, Mapping[str, int]], today: dt.date
+    catalog: Catalog,
+    boosts: Mapping[str, Mapping[str, int]],
+    today: dt.date,
+    addresses: Mapping[str, str],
 ) -> dict[str, str]:
+    """`addresses`: those the providers assigned, recorded in the state DB (see server_address)."""
     per_server: dict[str, dict[str, Any]] = {name: {} for name in catalog.servers}
     for name in sorted(catalog.accounts):
         account = catalog.accounts[name]
@@ -69,7 +74,8 @@ def render_inventory(
     for name in sorted(catalog.servers):
         server = catalog.servers[name]
         group = down if server.state is ServerState.DOWN else live
-        group[name] = {"ansible_host": server.address} if server.address else {}
+        host = server_address(name, server, addresses)
+        group[name] = {"ansible_host": host} if host else {}
         host_vars = {
             "bubble_server": {
                 "name": name,

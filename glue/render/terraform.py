@@ -12,6 +12,7 @@ from typing import Any
 from glue.catalog import Catalog
 from glue.models import Server
 from glue.paths import GENERATED_HEADER
+from glue.providers import provider
 
 
 def server_vars(server: Server) -> dict[str, Any]:
@@ -22,7 +23,7 @@ def server_vars(server: Server) -> dict[str, Any]:
         "core_mhz": server.core_mhz,
         "memory_mib": server.memory_mib,
         "disk_gib": -(-server.disk_mib // 1024),
-        "address": (server.address or "") if server.provider == "lab" else "",
+        **provider(server.provider).tfvars(server),
     }
 
 

@@ -13,7 +13,8 @@
    Ansible runs.
 
 A failure stops with one line naming the server and the step; the catalog is untouched by
-apply (except the addresses cloud servers learn), so running it again finishes the job.
+apply (the addresses cloud servers learn go to the state DB), so running it again finishes
+the job.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import Sequence
 
 from glue.services.context import Context
 from glue.services.converge import ApplyResult, Report, converge, live_servers
-from glue.services.fleet_plan import FleetPlan, apply_stack, record_addresses, refuse_data_loss
+from glue.services.fleet_plan import FleetPlan, apply_stack, refuse_data_loss
+from glue.services.root import render_current
 
 
 def apply(
@@ -37,10 +39,9 @@ def apply(
     from glue.services.accounts import finish_removals
 
     refuse_data_loss(plan, ctx.catalog())  # again: an account may have been placed since
-    addresses: dict[str, str] = {}
     for stack in plan.stacks:
-        addresses.update(apply_stack(ctx, stack, report))
-    catalog = record_addresses(ctx, addresses)
+        apply_stack(ctx, stack, report)
+    catalog, _ = render_current(ctx)  # with the addresses the stacks recorded
     result = converge(ctx, catalog, list(live_servers(catalog, only)), report, full=full)
     finish_removals(ctx, catalog, result.created + result.upgraded + result.updated, report)
     return result

@@ -24,6 +24,7 @@ from glue.services.context import Context
 from glue.services.converge import CONVERGED_MARK, Report, converge, playbook
 from glue.services.fleet_plan import terraform_for
 from glue.services.root import render_current
+from glue.state.addresses import recorded_addresses, server_address
 
 PROBE_SECONDS = 20  # ssh's own ConnectTimeout (5-10 s) ends it first when nothing answers
 
@@ -61,7 +62,7 @@ class Carried:
 def built(ctx: Context, name: str, server: Server) -> bool:
     """Whether the server exists: it has an address and its provider's Terraform state has
     it (the stack's `servers` output)."""
-    if not server.address:
+    if not server_address(name, server, recorded_addresses(ctx.engine)):
         return False
     try:
         state = json.loads(terraform_for(ctx, server.provider).state_file.read_text("utf-8"))
@@ -81,10 +82,10 @@ def probe(
         if server.state is ServerState.DOWN:
             pending.append(Pending(name, "down"))
             continue
-        if not server.address:
+        if not server_address(name, server, recorded_addresses(ctx.engine)):
             pending.append(Pending(name, "unbuilt"))
             continue
-        argv = ssh_argv(ctx.root, name, server, f"test -f {CONVERGED_MARK}")
+        argv = ssh_argv(ctx, name, server, f"test -f {CONVERGED_MARK}")
         try:
             done = subprocess.run(
                 argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
@@ -135,7 +136,8 @@ def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> Carr
     if name not in catalog.accounts:  # a converge running meanwhile finished it
         return Carried([server_name])
     server = catalog.servers[server_name]
-    if not server.address:  # never created: no bubble can exist anywhere
+    # Never created: no bubble can exist anywhere.
+    if not server_address(server_name, server, recorded_addresses(ctx.engine)):
         finish_removals(ctx, catalog, [server_name], report)
         return Carried()
     ready, pending = probe(ctx, catalog, [server_name])

@@ -82,7 +82,7 @@ def converged_version(ctx: Context, name: str, server: Server, timeout: float = 
     """The toolkit version in the server's converged mark ("" for a mark without one, None
     when the server was never converged). The same ssh call proves the server answers: it is
     tried at least once and again until `timeout` while ssh itself fails (exit 255)."""
-    argv = ssh_argv(ctx.root, name, server, f"cat {CONVERGED_MARK} 2>/dev/null; exit 0")
+    argv = ssh_argv(ctx, name, server, f"cat {CONVERGED_MARK} 2>/dev/null; exit 0")
     deadline = time.monotonic() + timeout
     while True:
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -105,7 +105,7 @@ def mark_converged(ctx: Context, name: str, server: Server, version: str) -> Non
         f"printf 'toolkit: %s\\nconverged_at: %s\\n' {shlex.quote(version)} "
         f'"$(date -u +%FT%TZ)" > {mark}.new && mv {mark}.new {mark}'
     )
-    done = subprocess.run(ssh_argv(ctx.root, name, server, remote), capture_output=True,
+    done = subprocess.run(ssh_argv(ctx, name, server, remote), capture_output=True,
                           text=True, stdin=subprocess.DEVNULL)  # fmt: skip
     if done.returncode != 0:
         raise RemoteError(f"server {name}: could not write {CONVERGED_MARK} ({last_line(done)})")

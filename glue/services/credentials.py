@@ -20,7 +20,7 @@ def _run_script(ctx: Context, account: str, argv: list[str], password: str | Non
     server_name = require_account(catalog, account).server
     server = catalog.servers[server_name]
     done = subprocess.run(
-        ssh_argv(ctx.root, server_name, server, shlex.join(argv)),
+        ssh_argv(ctx, server_name, server, shlex.join(argv)),
         input=f"{password}\n" if password is not None else "",
         capture_output=True,
         text=True,

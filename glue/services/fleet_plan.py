@@ -1,27 +1,28 @@
 """Terraform across the provider stacks: plan every stack in use into a private directory,
 read back what each plan does to each server, refuse plans that lose accounts' data, apply
-exactly the saved plans, and record the addresses cloud servers learn."""
+exactly the saved plans, and record in the state DB the addresses the providers report."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from glue.catalog import Catalog, save_servers
+from glue.catalog import Catalog
 from glue.errors import BubbleError
 from glue.paths import TOOLKIT_DIR, state_dir, tfvars_dir
+from glue.providers import PROVIDERS, provider
 from glue.remote import public_key
 from glue.services.context import Context
 from glue.services.converge import Report
-from glue.services.root import render, render_current
+from glue.services.root import render_current
+from glue.state.addresses import record_addresses
 from glue.terraform import Terraform
 
-PROVIDERS = ("lab", "hcloud", "aws")
 # What a plan does to a server, least harmful first: the worst of its resources' actions wins.
 ACTIONS = ("update", "create", "replace", "destroy")
 LOSES_DATA = ("replace", "destroy")
@@ -30,29 +31,22 @@ LOSES_DATA = ("replace", "destroy")
 # -- Terraform: plan, check, apply ------------------------------------------------------------
 
 
-def bubble_command() -> list[str]:
-    """How Terraform's lab stack calls back into this CLI (same interpreter, same venv)."""
-    return [sys.executable, "-m", "glue.cli.main"]
-
-
-def terraform_for(ctx: Context, provider: str) -> Terraform:
-    return Terraform(TOOLKIT_DIR / "terraform" / "stacks" / provider,
-                     state_dir(ctx.root) / "terraform" / provider)  # fmt: skip
+def terraform_for(ctx: Context, name: str) -> Terraform:
+    return Terraform(TOOLKIT_DIR / "terraform" / "stacks" / name,
+                     state_dir(ctx.root) / "terraform" / name)  # fmt: skip
 
 
 def stacks_in_use(ctx: Context, catalog: Catalog) -> list[str]:
     """Providers with servers in the catalog, or with state left (their servers must go)."""
     used = {s.provider for s in catalog.servers.values()}
-    return [p for p in PROVIDERS if p in used or terraform_for(ctx, p).state_file.exists()]
+    return [p for p in sorted(PROVIDERS) if p in used or terraform_for(ctx, p).state_file.exists()]
 
 
-def stack_variables(ctx: Context, provider: str) -> dict[str, Any]:
+def stack_variables(ctx: Context, name: str) -> dict[str, Any]:
     variables: dict[str, Any] = {"ssh_public_key": public_key(ctx.root)}
-    if not (tfvars_dir(ctx.root) / f"{provider}.tfvars.json").exists():
+    if not (tfvars_dir(ctx.root) / f"{name}.tfvars.json").exists():
         variables["servers"] = {}
-    if provider == "lab":
-        variables["bubble_command"] = bubble_command()
-    return variables
+    return {**variables, **provider(name).stack_variables()}
 
 
 def _action(actions: Sequence[str]) -> str | None:
@@ -161,8 +155,8 @@ def plan_servers(ctx: Context, report: Report) -> FleetPlan:
     directory.mkdir(parents=True, exist_ok=True)
     plan = FleetPlan(Path(tempfile.mkdtemp(prefix="plan-", dir=directory)))  # mode 0700
     try:
-        for provider in stacks_in_use(ctx, catalog):
-            plan.stacks.append(plan_stack(ctx, provider, plan.directory, report))
+        for name in stacks_in_use(ctx, catalog):
+            plan.stacks.append(plan_stack(ctx, name, plan.directory, report))
         refuse_data_loss(plan, catalog)
     except BaseException:
         plan.close()
@@ -170,60 +164,42 @@ def plan_servers(ctx: Context, report: Report) -> FleetPlan:
     return plan
 
 
-def plan_stack(ctx: Context, provider: str, directory: Path, report: Report) -> StackPlan:
-    tf = terraform_for(ctx, provider)
-    var_file = tfvars_dir(ctx.root) / f"{provider}.tfvars.json"
-    report(f"terraform {provider}: plan")
+def plan_stack(ctx: Context, name: str, directory: Path, report: Report) -> StackPlan:
+    tf = terraform_for(ctx, name)
+    var_file = tfvars_dir(ctx.root) / f"{name}.tfvars.json"
+    report(f"terraform {name}: plan")
     tf.init()
-    file = directory / f"{provider}.tfplan"
-    pending = tf.plan(var_file if var_file.exists() else None, stack_variables(ctx, provider), file)
+    file = directory / f"{name}.tfplan"
+    pending = tf.plan(var_file if var_file.exists() else None, stack_variables(ctx, name), file)
     if not pending:
-        return StackPlan(provider, file, pending)
+        return StackPlan(name, file, pending)
     shown = tf.show(file)
-    return StackPlan(provider, file, pending, server_actions(shown), other_losses(shown))
+    return StackPlan(name, file, pending, server_actions(shown), other_losses(shown))
 
 
-def apply_stack(ctx: Context, stack: StackPlan, report: Report) -> dict[str, str]:
-    """Apply one stack's saved plan; return the address of each of its servers."""
+def apply_stack(ctx: Context, stack: StackPlan, report: Report) -> None:
+    """Apply one stack's saved plan, then record in the state DB the address of each of its
+    servers as the stack reports it (cloud servers learn theirs at creation). The caller
+    renders afterwards: the inventory reads the recorded addresses."""
     tf = terraform_for(ctx, stack.provider)
-    if stack.provider == "lab":
-        from glue.providers.lab import up
-
-        up()
-        report("lab: bridge and image ready")
+    provider(stack.provider).before_apply(report)
     if stack.pending:
         report(f"terraform {stack.provider}: apply")
         tf.apply(stack.file)
     servers = tf.output().get("servers") or {}
-    return {name: str(out.get("address") or "") for name, out in servers.items()}
+    addresses = {name: str(out.get("address") or "") for name, out in servers.items()}
+    record_addresses(ctx.engine, stack.provider, addresses, dt.datetime.now(dt.UTC))
 
 
-def with_addresses(catalog: Catalog, addresses: dict[str, str]) -> Catalog:
-    """The catalog with each server's address as its provider reported it (cloud servers
-    learn theirs at creation; Terraform never writes the inventory, glue does)."""
-    for name, address in sorted(addresses.items()):
-        server = catalog.servers.get(name)
-        if server is not None and address and server.address != address:
-            catalog = catalog.with_server(name, server.model_copy(update={"address": address}))
-    return catalog
-
-
-def record_addresses(ctx: Context, addresses: dict[str, str]) -> Catalog:
-    with ctx.editing() as catalog:  # the catalog as it is now, not as it was planned
-        updated = with_addresses(catalog, addresses)
-        if updated != catalog:
-            save_servers(updated)
-            render(ctx, updated)
-    return updated
-
-
-def destroy_stack(ctx: Context, provider: str, report: Report) -> bool:
-    """`terraform destroy` of one stack of this root (False when it has no state)."""
-    tf = terraform_for(ctx, provider)
+def destroy_stack(ctx: Context, name: str, report: Report) -> bool:
+    """`terraform destroy` of one stack of this root (False when it has no state); its
+    servers' recorded addresses go with them."""
+    tf = terraform_for(ctx, name)
     if not tf.state_file.exists():
         return False
-    variables = {**stack_variables(ctx, provider), "servers": {}}
-    report(f"terraform {provider}: destroy")
+    variables = {**stack_variables(ctx, name), "servers": {}}
+    report(f"terraform {name}: destroy")
     tf.init()
     tf.destroy(None, variables)
+    record_addresses(ctx.engine, name, {}, dt.datetime.now(dt.UTC))
     return True

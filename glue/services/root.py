@@ -11,6 +11,7 @@ from glue.errors import BubbleError
 from glue.models import Plan
 from glue.render import render_all, write_rendered
 from glue.services.context import Context
+from glue.state.addresses import recorded_addresses
 from glue.state.limits_store import boosts_by_account
 
 BASE_PLAN = {
@@ -58,7 +59,9 @@ def render(ctx: Context, catalog: Catalog) -> list[Path]:
 
     The caller holds the catalog lock and loaded `catalog` under it (inside `ctx.editing()`):
     so two renders never interleave, and none writes an older catalog over a newer one."""
-    files = render_all(catalog, boosts_by_account(ctx.engine), ctx.today)
+    files = render_all(
+        catalog, boosts_by_account(ctx.engine), ctx.today, recorded_addresses(ctx.engine)
+    )
     return write_rendered(ctx.root, files)
 
 

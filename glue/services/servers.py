@@ -9,9 +9,9 @@ from glue.catalog import Catalog, save_servers, validated
 from glue.errors import BubbleError
 from glue.models import Server, ServerState
 from glue.placement import server_loads
+from glue.providers import provider
 from glue.services.context import Context
-
-LAB_FIRST_HOST = 11  # .1 is the host's bridge address; .2-.10 stay free for lab services
+from glue.state.addresses import recorded_addresses, server_address
 
 
 @dataclass(frozen=True)
@@ -26,32 +26,21 @@ class NewServer:
     address: str | None = None
 
 
-def next_lab_address(catalog: Catalog) -> str:
-    """The first free address of the lab's network (BUBBLE_LAB_GATEWAY, 198.18.0.1/24)."""
-    from glue.providers.lab.config import LabConfig
-
-    network = LabConfig().gateway_interface.network
-    used = {s.address for s in catalog.servers.values() if s.address}
-    for offset in range(LAB_FIRST_HOST, network.num_addresses - 1):
-        candidate = str(network.network_address + offset)
-        if candidate not in used:
-            return candidate
-    raise BubbleError(f"the lab network {network} has no free address left")
-
-
 def add_server(ctx: Context, name: str, spec: NewServer) -> Server:
     catalog = ctx.catalog()
     if name in catalog.servers:
         raise BubbleError(f"server {name!r} already exists")
+    chosen = provider(spec.provider)
+    taken = {s.address for s in catalog.servers.values() if s.address}
     data: dict[str, Any] = {
         "provider": spec.provider,
-        "type": spec.type or ("lab" if spec.provider == "lab" else ""),
-        "region": spec.region or ("lab" if spec.provider == "lab" else ""),
+        "type": spec.type or chosen.default_type,
+        "region": spec.region or chosen.default_region,
         "cores": spec.cores,
         "core_ghz": spec.core_ghz,
         "memory": spec.memory,
         "disk": spec.disk,
-        "address": spec.address or (next_lab_address(catalog) if spec.provider == "lab" else None),
+        "address": spec.address or chosen.allocate_address(taken),
     }
     if not data["type"] or not data["region"]:
         raise BubbleError(f"server {name!r}: --type and --region are required for {spec.provider}")
@@ -89,6 +78,7 @@ def require_server(catalog: Catalog, name: str) -> Server:
 def list_servers(ctx: Context) -> list[dict[str, Any]]:
     catalog = ctx.catalog()
     loads = server_loads(catalog, ctx.today)
+    recorded = recorded_addresses(ctx.engine)
     rows = []
     for name in sorted(catalog.servers):
         server, load = catalog.servers[name], loads[name]
@@ -97,7 +87,7 @@ def list_servers(ctx: Context) -> list[dict[str, Any]]:
                 "name": name,
                 "provider": server.provider,
                 "state": server.state.value,
-                "address": server.address,
+                "address": server_address(name, server, recorded),
                 "accounts": load.accounts,
                 "cores": server.cores,
                 "core_mhz": server.core_mhz,

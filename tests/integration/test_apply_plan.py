@@ -22,12 +22,15 @@ from glue.services.apply import apply
 from glue.services.context import Context
 from glue.services.fleet_plan import (
     FleetPlan,
+    apply_stack,
+    destroy_stack,
     other_losses,
     plan_servers,
     server_actions,
     terraform_for,
 )
-from glue.services.root import init_root
+from glue.services.root import init_root, render_current
+from glue.state.addresses import recorded_addresses
 from glue.terraform import Terraform
 from tests.support.cli import invoke
 
@@ -58,7 +61,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], li
         f"import json, sys; open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:3]) + chr(10))"
     )
     monkeypatch.setattr(
-        "glue.services.fleet_plan.bubble_command", lambda: [sys.executable, "-c", recorder]
+        "glue.providers.lab.provider.bubble_command", lambda: [sys.executable, "-c", recorder]
     )
 
     def calls() -> list[list[str]]:
@@ -166,6 +169,33 @@ def test_a_plan_that_destroys_is_asked_about_and_refused_without_a_terminal(
     assert recorded() == [["lab", "server-create"], ["lab", "server-create"]]
     assert terraform_for(Context(root=root), "lab").output()["servers"].keys() == {"web1", "web2"}
     assert leftover_plans(root) == []
+
+
+def test_applied_addresses_are_recorded_in_the_state_db_not_the_catalog(
+    root: Path, recorded: Callable[[], list[list[str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each stack reports goes to the state DB; catalog/servers.yml stays as people wrote
+    it and the inventory reads the address from there (the bridge and image: not needed)."""
+    monkeypatch.setattr("glue.providers.lab.provider.up", lambda: None)
+    bubble(root, "server", "add", "web1", *SERVER)
+    servers_yml = (root / "catalog" / "servers.yml").read_text()
+    ctx = Context(root=root)
+    lines: list[str] = []
+    with plan(root) as fleet:
+        for stack in fleet.stacks:
+            apply_stack(ctx, stack, lines.append)
+    assert lines == ["lab: bridge and image ready", "terraform lab: apply"]
+    assert recorded() == [["lab", "server-create"]]
+    assert recorded_addresses(ctx.engine) == {"web1": "198.18.0.11"}
+    assert (root / "catalog" / "servers.yml").read_text() == servers_yml
+    render_current(ctx)
+    hosts = (root / "inventory" / "generated" / "hosts.yml").read_text()
+    assert 'ansible_host: "198.18.0.11"' in hosts
+
+    # Destroyed servers' addresses go with them.
+    assert destroy_stack(ctx, "lab", lines.append)
+    assert recorded()[-1] == ["lab", "server-destroy"]
+    assert recorded_addresses(ctx.engine) == {}
 
 
 # A stack shaped like the cloud ones: per-server resources keyed by name, shared ones not.

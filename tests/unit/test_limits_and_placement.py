@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -101,13 +102,33 @@ def test_full_cluster_is_an_error() -> None:
         choose_server(cat, PLAN.base, TODAY)
 
 
-def test_cloud_addresses_from_terraform_outputs_are_recorded() -> None:
-    from glue.services.fleet_plan import with_addresses
+def test_cloud_addresses_from_terraform_outputs_are_recorded(tmp_path: Path) -> None:
+    """In the state DB, not the catalog; the inventory reads them where a person set none."""
+    import yaml
 
+    from glue.render.inventory import render_inventory
+    from glue.state.addresses import record_addresses, recorded_addresses, server_address
+    from glue.state.db import open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    at = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
     cloud = server(provider="hcloud", type="cx22", region="fsn1", address=None)
     cat = catalog({"c1": cloud, "lab1": server(address="198.18.0.11")}, {})
-    updated = with_addresses(cat, {"c1": "203.0.113.7", "lab1": "198.18.0.11", "gone": "1.2.3.4"})
-    assert updated.servers["c1"].address == "203.0.113.7"
-    assert updated.servers["lab1"] == cat.servers["lab1"]
-    assert "gone" not in updated.servers
-    assert with_addresses(updated, {"c1": "203.0.113.7"}) == updated
+    assert record_addresses(engine, "hcloud", {"c1": "203.0.113.7", "gone": "1.2.3.4"}, at)
+    assert record_addresses(engine, "lab", {"lab1": "198.18.0.99"}, at)
+    recorded = recorded_addresses(engine)
+    assert recorded == {"c1": "203.0.113.7", "gone": "1.2.3.4", "lab1": "198.18.0.99"}
+    assert cat.servers["c1"].address is None
+
+    # The person's address wins; the provider's fills in where there is none.
+    assert server_address("c1", cat.servers["c1"], recorded) == "203.0.113.7"
+    assert server_address("lab1", cat.servers["lab1"], recorded) == "198.18.0.11"
+    hosts_yml = render_inventory(cat, {}, TODAY, recorded)["hosts.yml"]
+    hosts = yaml.safe_load(hosts_yml)["all"]["children"]["bubble_servers"]["hosts"]
+    assert hosts == {"c1": {"ansible_host": "203.0.113.7"}, "lab1": {"ansible_host": "198.18.0.11"}}
+
+    # The same output again changes nothing; a server gone from its stack's output is forgotten.
+    assert not record_addresses(engine, "hcloud", {"c1": "203.0.113.7", "gone": "1.2.3.4"}, at)
+    assert record_addresses(engine, "hcloud", {"c1": "203.0.113.7"}, at)
+    assert recorded_addresses(engine) == {"c1": "203.0.113.7", "lab1": "198.18.0.99"}
+    assert server_address("c1", cloud, {}) is None

@@ -23,7 +23,7 @@ from tests.support import models
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
-MODULE = TERRAFORM / "modules" / "server"
+MODULE = TERRAFORM / "modules" / "server_contract"
 STACKS = {
     "lab": {"servers", "ssh_public_key", "bubble_command"},
     "hcloud": {"servers", "ssh_public_key"},
@@ -140,7 +140,7 @@ def test_resources_use_for_each_never_count(stack: tuple[str, Any]) -> None:
         assert "count" not in body, f"{name}: {address} uses count"
     servers = [body for (rtype, _), body in resources.items() if rtype == SERVER_RESOURCES[name]]
     assert len(servers) == 1, f"{name}: expected one {SERVER_RESOURCES[name]} resource"
-    assert servers[0]["for_each"] in ("${var.servers}", "${module.server.servers}")
+    assert servers[0]["for_each"] in ("${var.servers}", "${module.contract.servers}")
     for block in config.get("data", []):
         for dtype, named in block.items():
             for dname, body in named.items():

@@ -1,6 +1,7 @@
 """The lab provider: real Debian 12 servers on this machine (systemd-nspawn).
 
-Public API; see docs/interfaces.md for the contract with Terraform's lab stack.
+Public API; see docs/interfaces.md for the contract with Terraform's lab stack. `PROVIDER`
+is its answer to glue.providers.Provider.
 """
 
 from glue.providers.lab.config import LabConfig
@@ -8,7 +9,8 @@ from glue.providers.lab.control import LabStatus, ServerStatus, down, status, up
 from glue.providers.lab.errors import LabError
 from glue.providers.lab.image import build as build_image
 from glue.providers.lab.image import image_paths
-from glue.providers.lab.server import ServerState, is_running, leader_pid, load_state, server_names
+from glue.providers.lab.provider import PROVIDER
+from glue.providers.lab.server import LabMachine, is_running, leader_pid, load_state, server_names
 from glue.providers.lab.server import create as create_server
 from glue.providers.lab.server import destroy as destroy_server
 from glue.providers.lab.server import stop as stop_server
@@ -21,10 +23,11 @@ from glue.providers.lab.ssh import (
 )
 
 __all__ = [
+    "PROVIDER",
     "LabConfig",
     "LabError",
+    "LabMachine",
     "LabStatus",
-    "ServerState",
     "ServerStatus",
     "ansible_ssh_common_args",
     "build_image",

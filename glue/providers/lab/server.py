@@ -49,7 +49,10 @@ INIT_WRAPPER = (
 
 
 @dataclass
-class ServerState:
+class LabMachine:
+    """One lab server as this machine runs it (its state.json): the nspawn process, its loop
+    device and cgroups. Not the catalog's `ServerState` (active, draining, down)."""
+
     name: str
     address: str
     disk_gib: int
@@ -105,14 +108,14 @@ def paths(cfg: LabConfig, name: str) -> ServerPaths:
     return ServerPaths(cfg.servers_dir / name)
 
 
-def load_state(cfg: LabConfig, name: str) -> ServerState | None:
+def load_state(cfg: LabConfig, name: str) -> LabMachine | None:
     try:
-        return ServerState(**json.loads(paths(cfg, name).state.read_text()))
+        return LabMachine(**json.loads(paths(cfg, name).state.read_text()))
     except FileNotFoundError:
         return None
 
 
-def _save_state(cfg: LabConfig, state: ServerState) -> None:
+def _save_state(cfg: LabConfig, state: LabMachine) -> None:
     target = paths(cfg, state.name).state
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
@@ -125,7 +128,7 @@ def server_names(cfg: LabConfig) -> list[str]:
     return sorted(p.parent.name for p in cfg.servers_dir.glob("*/state.json"))
 
 
-def is_running(state: ServerState | None) -> bool:
+def is_running(state: LabMachine | None) -> bool:
     """True if the recorded nspawn process runs (a zombie or a reused pid does not count)."""
     if state is None or state.pid <= 0 or not is_alive(state.pid):
         return False
@@ -180,7 +183,7 @@ def _detach_loops(name: str, disk: Path) -> None:
         raise LabError("detach loop device", f"{' '.join(left)} still attached", name)
 
 
-def _teardown(cfg: LabConfig, name: str, state: ServerState | None, *, ours: bool = False) -> None:
+def _teardown(cfg: LabConfig, name: str, state: LabMachine | None, *, ours: bool = False) -> None:
     """Stop the server's processes, free its loop device and cgroups (files stay).
 
     ours: state.pid is the child just started here (its argv may not be nspawn's yet).
@@ -218,7 +221,7 @@ def _prepare_disk(name: str, disk: Path, disk_gib: int) -> None:
             handle.truncate(want)
 
 
-def _start(cfg: LabConfig, state: ServerState, lower: Path) -> int:
+def _start(cfg: LabConfig, state: LabMachine, lower: Path) -> int:
     p = paths(cfg, state.name)
     dirs = cgroups.plan(state.name)
     cgroups.create(state.name, dirs)
@@ -255,7 +258,7 @@ def _log_tail(cfg: LabConfig, name: str) -> str:
     return lines[-1] if lines else "empty log"
 
 
-def _wait_ssh(cfg: LabConfig, state: ServerState, identity: Path | None) -> None:
+def _wait_ssh(cfg: LabConfig, state: LabMachine, identity: Path | None) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
         # Our own fresh child: its argv is briefly empty while it execs, so no argv check.
@@ -275,7 +278,7 @@ def create(
     *,
     identity: Path | None = None,
     cfg: LabConfig | None = None,
-) -> ServerState:
+) -> LabMachine:
     """Boot server NAME (idempotent) and return once root can ssh in.
 
     ssh_key is a public key authorised for root beside the lab's own key. Readiness is
@@ -302,7 +305,7 @@ def create(
         _teardown(cfg, name, state)
         for directory in (p.upper, p.work, p.merged, p.srv):
             directory.mkdir(parents=True, exist_ok=True)
-        state = ServerState(name=name, address=address, disk_gib=disk_gib, image=lower.name)
+        state = LabMachine(name=name, address=address, disk_gib=disk_gib, image=lower.name)
         _save_state(cfg, state)
         _prepare_disk(name, p.disk, disk_gib)
         layer = customize.Layer(lower, p.upper, name)
@@ -325,7 +328,7 @@ def create(
         return state
 
 
-def _sync_keys(cfg: LabConfig, state: ServerState, keys: list[str]) -> None:
+def _sync_keys(cfg: LabConfig, state: LabMachine, keys: list[str]) -> None:
     """On a running server, rewrite root's authorized_keys over ssh if they changed."""
     wanted = "".join(f"{k}\n" for k in keys)
     current = paths(cfg, state.name).upper / "root/.ssh/authorized_keys"
@@ -357,7 +360,7 @@ def destroy(name: str, cfg: LabConfig | None = None) -> None:
         ssh.write_known_hosts(cfg)
 
 
-def leader_pid(state: ServerState) -> int | None:
+def leader_pid(state: LabMachine) -> int | None:
     """PID (host view) of the server's systemd, for nsenter; None if not running."""
     if not is_running(state):
         return None
@@ -368,12 +371,12 @@ def leader_pid(state: ServerState) -> int | None:
     return int(children[0]) if children else None
 
 
-def uptime(state: ServerState) -> float:
+def uptime(state: LabMachine) -> float:
     return time.time() - state.started_at if state.started_at else 0.0
 
 
 __all__ = [
-    "ServerState",
+    "LabMachine",
     "create",
     "destroy",
     "ensure_up",

@@ -2,8 +2,8 @@
 # type -> instance_type (e.g. t3.medium, m7g.large), region -> AWS region (e.g. eu-central-1),
 # disk_gib -> root volume size. Instances land in the region's default VPC.
 
-module "server" {
-  source = "../../modules/server"
+module "contract" {
+  source = "../../modules/server_contract"
 
   servers        = var.servers
   ssh_public_key = var.ssh_public_key
@@ -53,7 +53,7 @@ resource "aws_security_group" "server" {
   description = "Bubblehost hosting servers: ssh, web, ftp, imap"
 
   dynamic "ingress" {
-    for_each = module.server.firewall_rules
+    for_each = module.contract.firewall_rules
     content {
       description      = ingress.value.name
       protocol         = ingress.value.protocol
@@ -79,7 +79,7 @@ resource "aws_security_group" "server" {
 }
 
 resource "aws_instance" "server" {
-  for_each = module.server.servers
+  for_each = module.contract.servers
 
   ami = data.aws_ami.debian12[
     contains(data.aws_ec2_instance_type.server[each.value.type].supported_architectures, "arm64") ? "arm64" : "amd64"
@@ -87,7 +87,7 @@ resource "aws_instance" "server" {
   instance_type          = each.value.type
   key_name               = aws_key_pair.control.key_name
   vpc_security_group_ids = [aws_security_group.server.id]
-  user_data              = module.server.user_data
+  user_data              = module.contract.user_data
 
   root_block_device {
     volume_type           = "gp3"

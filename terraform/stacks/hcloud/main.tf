@@ -2,8 +2,8 @@
 # type -> server_type (e.g. cx32), region -> location (e.g. fsn1, nbg1, hel1).
 # The disk size is fixed by the server type on Hetzner: disk_gib is not applied here.
 
-module "server" {
-  source = "../../modules/server"
+module "contract" {
+  source = "../../modules/server_contract"
 
   servers        = var.servers
   ssh_public_key = var.ssh_public_key
@@ -20,7 +20,7 @@ resource "hcloud_firewall" "server" {
   labels = { managed-by = "bubblehost" }
 
   dynamic "rule" {
-    for_each = module.server.firewall_rules
+    for_each = module.contract.firewall_rules
     content {
       description = rule.value.name
       direction   = "in"
@@ -32,7 +32,7 @@ resource "hcloud_firewall" "server" {
 }
 
 resource "hcloud_server" "server" {
-  for_each = module.server.servers
+  for_each = module.contract.servers
 
   name         = each.key
   server_type  = each.value.type
@@ -40,7 +40,7 @@ resource "hcloud_server" "server" {
   image        = "debian-12"
   ssh_keys     = [hcloud_ssh_key.control.id]
   firewall_ids = [hcloud_firewall.server.id]
-  user_data    = module.server.user_data
+  user_data    = module.contract.user_data
   labels       = { managed-by = "bubblehost", bubble-server = each.key }
 
   public_net {

@@ -1,4 +1,4 @@
-# Same variables and validation as modules/server (a unit test keeps them equal).
+# Same variables and validation as modules/server_contract (a unit test keeps them equal).
 
 variable "servers" {
   description = "Servers keyed by name: provider server type, region, cores, per-core MHz, memory (MiB), disk (GiB) and IPv4 address (\"\" when the provider assigns it)."

@@ -1,5 +1,7 @@
-# Provider-agnostic facts every cloud stack needs: the ports a hosting server opens and the
-# cloud-init document that lets the control plane in. No resources: stacks create the servers.
+# The server contract every stack shares (it creates no server: each stack does): the
+# validated server set glue renders (variables.tf), and the provider-agnostic facts every cloud
+# stack needs: the ports a hosting server opens and the cloud-init document that lets the
+# control plane in.
 
 locals {
   # Ingress a Bubblehost server serves. The FTP passive range must match the ftp role's
