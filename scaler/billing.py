@@ -90,31 +90,33 @@ def hour_of(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _hours_in_force(intervals: Iterable[Interval], now: dt.datetime) -> list[dt.datetime]:
-    """The starts of the completed hours (ending at or before `now`) with extra in force."""
+def _cost_per_hour(
+    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
+) -> dict[dt.datetime, Fraction]:
+    """Exact cents per completed hour (ending at or before `now`) with extra in force; each
+    interval is visited once per hour it spans, so a long history stays linear."""
     last = hour_of(now)  # the hour running now is not complete
-    hours: set[dt.datetime] = set()
+    hours: dict[dt.datetime, Fraction] = {}
     for interval in intervals:
         if interval.extra <= 0:
             continue
         hour = hour_of(interval.since)
         end = last if interval.until is None else min(last, interval.until)
         while hour < end:
-            hours.add(hour)
+            hours[hour] = hours.get(hour, Fraction(0)) + cost([interval], rules, hour, hour + HOUR)
             hour += HOUR
-    return sorted(hours)
+    return hours
 
 
 def hourly_charges(
-    intervals: list[Interval], rules: ElasticRules, now: dt.datetime
+    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
 ) -> dict[dt.datetime, int]:
     """Whole cents per completed hour (hours owing 0 are left out), drift-free."""
     charges: dict[dt.datetime, int] = {}
-    owed = Fraction(0)  # cumulative since the epoch; nothing is owed outside these hours
-    for hour in _hours_in_force(intervals, now):
-        before = owed
-        owed += cost(intervals, rules, hour, hour + HOUR)
-        due = math.floor(owed) - math.floor(before)
+    owed = Fraction(0)  # cumulative from the first boost; nothing is owed between these hours
+    for hour, exact in sorted(_cost_per_hour(intervals, rules, now).items()):
+        due = math.floor(owed + exact) - math.floor(owed)
+        owed += exact
         if due > 0:
             charges[hour] = due
     return charges

@@ -103,6 +103,13 @@ def test_hourly_charges_add_up_to_the_integral_to_the_cent(
     assert sum(charges.values()) == math.floor(cost(intervals, RULES, DAY0, now))
     assert all(hour + HOUR <= now and hour.minute == 0 for hour in charges)
     assert all(due > 0 for due in charges.values())
+    # Each hour is floor(cumulative cost at its end) - floor(cumulative cost at its start).
+    hour = DAY0
+    while hour + HOUR <= now:
+        due = math.floor(cost(intervals, RULES, DAY0, hour + HOUR))
+        due -= math.floor(cost(intervals, RULES, DAY0, hour))
+        assert charges.get(hour, 0) == due
+        hour += HOUR
 
 
 @settings(max_examples=50, deadline=None)
