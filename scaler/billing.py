@@ -20,7 +20,7 @@ from fractions import Fraction
 from sqlalchemy import Engine, select
 
 from glue.models import ElasticRules, Limits, Resource
-from glue.state.ledger import Entry, Ledger
+from glue.state.ledger import Entry, Ledger, LedgerError
 from glue.state.schema import boosts, ledger_entries
 from glue.units import format_money
 
@@ -156,7 +156,9 @@ def _charged_keys(engine: Engine, account: str) -> set[str]:
     with engine.connect() as connection:
         keys = connection.execute(
             select(ledger_entries.c.key).where(
-                ledger_entries.c.account == account, ledger_entries.c.key.startswith(prefix)
+                ledger_entries.c.account == account,
+                ledger_entries.c.kind == "charge",
+                ledger_entries.c.key.startswith(prefix, autoescape=True),
             )
         ).scalars()
         return {key for key in keys if key.startswith(prefix)}
@@ -167,6 +169,8 @@ def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> Bil
 
     An hour the wallet does not fully cover takes what is there (never below zero) and the
     account is listed to go back to base; its later hours wait for funds (never skipped)."""
+    if now.tzinfo is None:
+        raise ValueError("bill: `now` must carry its time zone (UTC)")
     run = BillRun()
     ledger = Ledger(engine)
     for account, intervals in read_intervals(engine, tariffs).items():
@@ -185,8 +189,12 @@ def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> Bil
             if key in done:
                 continue
             note = f"elastic capacity {hour:%Y-%m-%d %H}:00 UTC"
-            with ledger.transaction() as connection:
-                entry = ledger.charge_at_most_balance(connection, account, due, key, note, now)
+            try:
+                with ledger.transaction() as connection:
+                    entry = ledger.charge_at_most_balance(connection, account, due, key, note, now)
+            except LedgerError as exc:  # one account's bad entry never stops the others
+                run.errors[account] = str(exc)
+                break
             if entry is not None and entry.created:
                 run.charged.append(entry)
             paid = -entry.amount_cents if entry is not None else 0

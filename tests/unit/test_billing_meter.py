@@ -186,3 +186,18 @@ def test_charge_at_most_balance_refuses_a_key_of_another_kind(tmp_path: Path) ->
     ledger = Ledger(engine)
     with pytest.raises(LedgerError, match="already used"), ledger.transaction() as connection:
         ledger.charge_at_most_balance(connection, "dave", 5, "credit:dave:100")
+
+
+def test_a_key_taken_by_another_entry_is_reported_and_the_others_are_billed(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    _credit(engine, "erin", 1_000)
+    _credit(engine, "fay", 1_000)
+    ledger = Ledger(engine)
+    with ledger.transaction() as connection:
+        ledger.post(connection, "erin", 5, "refund", ledger_key("erin", at(0)))
+    for account in ("erin", "fay"):
+        _boost(engine, account, 1500, at(0), at(3600))
+    tariffs = {name: Tariff(BASE, RULES) for name in ("erin", "fay")}
+    run = bill(engine, tariffs, at(7200))
+    assert "already used for a different entry" in run.errors["erin"]
+    assert [(e.account, e.amount_cents) for e in run.charged] == [("fay", -7)]
