@@ -22,7 +22,24 @@ PRIVATE_FILE_MODE = 0o600
 
 
 def inventory_dir(root: Path) -> Path:
+    """What `bubble render` writes: hosts.yml and host_vars/, never edited by hand."""
     return root / "inventory" / "generated"
+
+
+def settings_dir(root: Path) -> Path:
+    """The operator's hand-written fleet settings: group_vars/all.yml and host_vars/SERVER.yml."""
+    return root / "inventory"
+
+
+def inventory_sources(root: Path) -> list[Path]:
+    """ansible-playbook's -i list, weakest first (Ansible merges the sources in this order):
+    the toolkit's defaults, the operator's settings, the generated per-server data.
+
+    Ansible reads the group_vars/ and host_vars/ beside each source: the toolkit's beside an
+    inventory without hosts, the operator's in the directory given as a source (which holds
+    generated/ too: its hosts.yml is named again so that its host_vars/ are read)."""
+    toolkit = TOOLKIT_DIR / "inventory" / "defaults.yml"
+    return [toolkit, settings_dir(root), inventory_dir(root) / "hosts.yml"]
 
 
 def tfvars_dir(root: Path) -> Path:

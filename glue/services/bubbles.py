@@ -149,6 +149,6 @@ def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> Carr
         }
         # The leaving accounts themselves, not only the rendered inventory: what this run
         # removes is exactly what finish_removals then deletes from the catalog.
-        playbook(ctx, "remove.yml", ready, report, extra_vars={"account_accounts": leaving})
+        playbook(ctx, "remove.yml", ready, report, extra_vars={"account_targets": leaving})
         finish_removals(ctx, catalog, list(ready), report)
     return Carried(list(ready), pending)

@@ -18,9 +18,10 @@ from typing import Any
 
 from glue.ansible import PlaybookResult, run_playbook
 from glue.catalog import Catalog
+from glue.fleet_settings import fleet_version
 from glue.locks import server_lock
 from glue.models import Server, ServerState
-from glue.paths import TOOLKIT_DIR, inventory_dir, state_dir
+from glue.paths import TOOLKIT_DIR, inventory_sources, state_dir
 from glue.remote import RemoteError, connection_inventory, last_line, ssh_argv
 from glue.services.context import Context
 
@@ -133,7 +134,7 @@ def playbook(
         report(f"ansible {name} on {', '.join(servers)}")
         return run_playbook(
             name,
-            [inventory_dir(ctx.root) / "hosts.yml", connection],
+            [*inventory_sources(ctx.root), connection],
             limit=list(servers),
             extra_vars=extra_vars,
             on_task=lambda task: report(f"  {task}"),
@@ -152,7 +153,7 @@ def converge(
     """Ansible only: site.yml where a server was never converged, was converged by another
     toolkit version, or `full` is asked for; accounts.yml elsewhere."""
     servers = live_servers(catalog, names)
-    result = ApplyResult(toolkit=toolkit_version())
+    result = ApplyResult(toolkit=fleet_version(toolkit_version(), ctx.root))
     for name, server in servers.items():
         report(f"{name}: waiting for ssh")
         version = converged_version(ctx, name, server, timeout=ssh_timeout)

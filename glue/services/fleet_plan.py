@@ -14,6 +14,7 @@ from typing import Any
 
 from glue.catalog import Catalog
 from glue.errors import BubbleError
+from glue.fleet_settings import ftp_passive_ports
 from glue.paths import TOOLKIT_DIR, state_dir, tfvars_dir
 from glue.providers import PROVIDERS, provider
 from glue.remote import public_key
@@ -44,6 +45,7 @@ def stacks_in_use(ctx: Context, catalog: Catalog) -> list[str]:
 
 def stack_variables(ctx: Context, name: str) -> dict[str, Any]:
     variables: dict[str, Any] = {"ssh_public_key": public_key(ctx.root)}
+    variables["ftp_passive_ports"] = ftp_passive_ports(ctx.root)  # the operator's fleet setting
     if not (tfvars_dir(ctx.root) / f"{name}.tfvars.json").exists():
         variables["servers"] = {}
     return {**variables, **provider(name).stack_variables()}

@@ -9,6 +9,7 @@ from pathlib import Path
 from glue.catalog import Catalog, load_catalog, plans_path, save_plans
 from glue.errors import BubbleError
 from glue.models import Plan
+from glue.paths import TOOLKIT_DIR, settings_dir
 from glue.render import render_all, write_rendered
 from glue.services.context import Context
 from glue.state.addresses import recorded_addresses
@@ -31,15 +32,37 @@ BASE_PLAN = {
 
 ROOT_GITIGNORE = "# Local state of the control plane: never committed.\nstate/\n"
 
+SETTINGS_HEADER = """\
+---
+# Fleet settings of this root, for every server (Ansible's group `all`): uncomment and change
+# what you need; anything not set here keeps the toolkit's default (its inventory/group_vars/
+# all.yml, copied below as it was at `bubble init`). One server's own values go in
+# inventory/host_vars/SERVER.yml. After a change, `bubble apply` runs the full site.yml.
+"""
+
+
+def settings_seed() -> str:
+    """SETTINGS_HEADER and, commented out, the toolkit's defaults after their first paragraph
+    (which speaks about the toolkit's own file)."""
+    defaults = (TOOLKIT_DIR / "inventory" / "group_vars" / "all.yml").read_text(encoding="utf-8")
+    body = defaults.split("\n\n", 1)[1]
+    lines = [line if not line or line.startswith("#") else f"# {line}" for line in body.split("\n")]
+    return SETTINGS_HEADER + "\n" + "\n".join(lines)
+
 
 def init_root(directory: Path) -> Path:
-    """A new operator root: catalog with the base plan, gitignored state/, a git repository."""
+    """A new operator root: catalog with the base plan, fleet settings to edit (commented
+    defaults), gitignored state/, a git repository."""
     if plans_path(directory).exists():
         raise BubbleError(f"{directory} already has a catalog (catalog/plans.yml)")
     base = Plan.model_validate(BASE_PLAN)
     (directory / "catalog" / "accounts").mkdir(parents=True, exist_ok=True)
     (directory / "catalog" / "accounts" / ".gitkeep").touch()
     save_plans(Catalog(directory, plans={"base": base}))
+    settings = settings_dir(directory) / "group_vars" / "all.yml"
+    if not settings.exists():
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(settings_seed(), encoding="utf-8")
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(ROOT_GITIGNORE, encoding="utf-8")

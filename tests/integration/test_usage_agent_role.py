@@ -52,6 +52,7 @@ def test_role_installs_an_agent_that_reports(tmp_path: Path) -> None:
         }
         argv = [
             str(Path(sys.executable).with_name("ansible-playbook")),
+            *("-i", str(REPO / "inventory" / "defaults.yml")),  # the fleet settings' defaults
             *("-i", "localhost,", "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")),
         ]
 

@@ -98,6 +98,8 @@ class Inventory:
         argv = [
             str(ANSIBLE_PLAYBOOK),
             "-i",
+            str(REPO / "inventory" / "defaults.yml"),  # the toolkit's fleet settings
+            "-i",
             str(self.dir / "hosts.yml"),
             str(REPO / "playbooks" / playbook),
             *extra,

@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 MODULE = TERRAFORM / "modules" / "server_contract"
 STACKS = {
-    "lab": {"servers", "ssh_public_key", "bubble_command"},
-    "hcloud": {"servers", "ssh_public_key"},
-    "aws": {"servers", "ssh_public_key"},
+    "lab": {"servers", "ssh_public_key", "bubble_command", "ftp_passive_ports"},
+    "hcloud": {"servers", "ssh_public_key", "ftp_passive_ports"},
+    "aws": {"servers", "ssh_public_key", "ftp_passive_ports"},
 }
 SERVER_ATTRIBUTES = {"type", "region", "cores", "core_mhz", "memory_mib", "disk_gib", "address"}
 SERVER_RESOURCES = {

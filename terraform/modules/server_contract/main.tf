@@ -4,12 +4,12 @@
 # control plane in.
 
 locals {
-  # Ingress a Bubblehost server serves. The FTP passive range must match the ftp role's
-  # pasv_min_port/pasv_max_port.
+  # Ingress a Bubblehost server serves. The FTP passive range is the fleet setting that
+  # vsftpd and nftables use too (bubble_ftp_passive_ports).
   firewall_rules = [
     { name = "ssh", protocol = "tcp", from_port = 22, to_port = 22 },
     { name = "ftp", protocol = "tcp", from_port = 21, to_port = 21 },
-    { name = "ftp-passive", protocol = "tcp", from_port = 40000, to_port = 40100 },
+    { name = "ftp-passive", protocol = "tcp", from_port = var.ftp_passive_ports.min, to_port = var.ftp_passive_ports.max },
     { name = "http", protocol = "tcp", from_port = 80, to_port = 80 },
     { name = "https", protocol = "tcp", from_port = 443, to_port = 443 },
     { name = "imap", protocol = "tcp", from_port = 143, to_port = 143 },

@@ -5,8 +5,9 @@
 module "contract" {
   source = "../../modules/server_contract"
 
-  servers        = var.servers
-  ssh_public_key = var.ssh_public_key
+  servers           = var.servers
+  ssh_public_key    = var.ssh_public_key
+  ftp_passive_ports = var.ftp_passive_ports
 }
 
 locals {

@@ -49,3 +49,18 @@ variable "ssh_public_key" {
     error_message = "ssh_public_key must be one OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."
   }
 }
+
+variable "ftp_passive_ports" {
+  description = "The FTP passive port range the firewall opens, {min, max}: the fleet setting bubble_ftp_passive_ports, passed by glue at plan time (vsftpd and nftables use the same)."
+  type = object({
+    min = number
+    max = number
+  })
+  nullable = false
+
+  validation {
+    # Null only where nothing reads it (the lab stack); the same rule everywhere.
+    condition     = var.ftp_passive_ports == null ? true : alltrue([for port in [var.ftp_passive_ports.min, var.ftp_passive_ports.max] : floor(port) == port]) && 1024 <= var.ftp_passive_ports.min && var.ftp_passive_ports.min <= var.ftp_passive_ports.max && var.ftp_passive_ports.max <= 65535
+    error_message = "ftp_passive_ports must be whole numbers with 1024 <= min <= max <= 65535."
+  }
+}

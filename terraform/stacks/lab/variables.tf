@@ -64,3 +64,18 @@ variable "bubble_command" {
     error_message = "bubble_command must be a non-empty list of non-empty strings."
   }
 }
+
+variable "ftp_passive_ports" {
+  description = "The fleet setting bubble_ftp_passive_ports, {min, max}. Unused here: lab servers have no cloud firewall (their nftables opens the range), declared so that every stack takes the same variables."
+  type = object({
+    min = number
+    max = number
+  })
+  default = null
+
+  validation {
+    # Null only where nothing reads it (the lab stack); the same rule everywhere.
+    condition     = var.ftp_passive_ports == null ? true : alltrue([for port in [var.ftp_passive_ports.min, var.ftp_passive_ports.max] : floor(port) == port]) && 1024 <= var.ftp_passive_ports.min && var.ftp_passive_ports.min <= var.ftp_passive_ports.max && var.ftp_passive_ports.max <= 65535
+    error_message = "ftp_passive_ports must be whole numbers with 1024 <= min <= max <= 65535."
+  }
+}
