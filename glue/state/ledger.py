@@ -3,7 +3,8 @@ balance is the sum of its entries, kept as a running balance on its wallet row.
 
 Each post locks the wallet row for its transaction (SELECT ... FOR UPDATE on PostgreSQL,
 BEGIN IMMEDIATE on SQLite), so concurrent writers queue instead of losing an entry, and a
-debit that the balance does not cover is refused with nothing written. A key belongs to one
+debit that the balance does not cover is refused with nothing written (elastic charges use
+`charge_at_most_balance`, which takes what is there instead). A key belongs to one
 entry on one account: reusing it for anything else is refused by name. No entry carries
 more than MAX_MONEY_CENTS and no balance exceeds MAX_BALANCE_CENTS.
 """
@@ -89,10 +90,7 @@ class Ledger:
             )
         if not key or len(key) > 200:
             raise LedgerError(f"idempotency key {key!r} must be 1 to 200 characters")
-        self._lock_wallet(connection, account)
-        existing = connection.execute(
-            select(ledger_entries).where(ledger_entries.c.key == key)
-        ).one_or_none()
+        existing = self._lock_and_find(connection, account, key)
         if existing is not None:
             if (existing.account, existing.amount_cents, existing.kind) != (
                 account,
@@ -101,9 +99,7 @@ class Ledger:
             ):
                 raise _key_taken(key, existing)
             return _entry(existing, created=False)
-        balance = connection.execute(
-            select(wallets.c.balance_cents).where(wallets.c.account == account)
-        ).scalar_one()
+        balance = _locked_balance(connection, account)
         new_balance = balance + amount_cents
         if amount_cents < 0 and new_balance < 0:
             raise InsufficientFunds(
@@ -135,6 +131,39 @@ class Ledger:
             update(wallets).where(wallets.c.account == account).values(balance_cents=new_balance)
         )
         return Entry(account, amount_cents, kind, key, note, _as_utc(when), new_balance)
+
+    def charge_at_most_balance(
+        self,
+        connection: Connection,
+        account: str,
+        due_cents: int,
+        key: str,
+        note: str = "",
+        at: dt.datetime | None = None,
+    ) -> Entry | None:
+        """Charge `due_cents`, or the whole balance when it covers less, never below zero.
+
+        Returns the entry already posted under `key` whatever its amount (the balance decided
+        it then), or None when the wallet is empty (nothing written: 0.00 is not an entry)."""
+        if due_cents <= 0:
+            raise LedgerError(f"{account}: a charge of {format_money(due_cents)} is not a charge")
+        existing = self._lock_and_find(connection, account, key)
+        if existing is not None:
+            if (existing.account, existing.kind) != (account, "charge"):
+                raise _key_taken(key, existing)
+            return _entry(existing, created=False)
+        balance = _locked_balance(connection, account)
+        amount = min(due_cents, balance)
+        if amount <= 0:
+            return None
+        return self.post(connection, account, -amount, "charge", key, note, at)
+
+    def _lock_and_find(self, connection: Connection, account: str, key: str) -> Any:
+        """Lock the account's wallet, then look up the entry already posted under `key`."""
+        self._lock_wallet(connection, account)
+        return connection.execute(
+            select(ledger_entries).where(ledger_entries.c.key == key)
+        ).one_or_none()
 
     def _lock_wallet(self, connection: Connection, account: str) -> None:
         dialect = connection.dialect.name
@@ -175,6 +204,14 @@ class Ledger:
                 .order_by(ledger_entries.c.id)
             ).all()
         return [_entry(row) for row in rows]
+
+
+def _locked_balance(connection: Connection, account: str) -> int:
+    return int(
+        connection.execute(
+            select(wallets.c.balance_cents).where(wallets.c.account == account)
+        ).scalar_one()
+    )
 
 
 def _key_taken(key: str, existing: Any) -> LedgerError:

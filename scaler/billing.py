@@ -1,0 +1,207 @@
+"""Elastic billing: capacity in force above base, metered per second at the plan's hourly
+prices, charged from the wallet once per account per completed UTC hour.
+
+The meter is pure and exact (Fraction, never float). Whole cents come from the cumulative
+cost since a fixed origin (before the first boost): hour H is charged floor(cost up to its
+end) - floor(cost up to its start), so the hourly charges of any stretch add up to the floor
+of its integral and no fraction of a cent is lost or counted twice. The ledger key
+`elastic:ACCOUNT:HOUR` makes each hour happen once however often `bill` runs, crashes or runs
+twice at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from sqlalchemy import Engine, select
+
+from glue.models import ElasticRules, Limits, Resource
+from glue.state.ledger import Entry, Ledger, LedgerError
+from glue.state.schema import boosts, ledger_entries
+from glue.units import format_money
+
+HOUR = dt.timedelta(hours=1)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Extra capacity (above base, in the resource's unit) in force from `since` to `until`
+    (None: still in force)."""
+
+    resource: Resource
+    extra: int
+    since: dt.datetime
+    until: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """What an account's capacity is measured against: its base and its plan's elastic rules."""
+
+    base: Limits
+    rules: ElasticRules
+
+
+@dataclass
+class BillRun:
+    charged: list[Entry] = field(default_factory=list)
+    # Accounts whose wallet did not cover an hour: they must go back to base, with the reason.
+    to_base: dict[str, str] = field(default_factory=dict)
+    # Accounts that could not be billed (no tariff, no price for a boosted resource).
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class BillingError(ValueError):
+    """A boost that cannot be priced; the message names the account and resource."""
+
+
+def _seconds(delta: dt.timedelta) -> Fraction:
+    return Fraction(delta // _MICROSECOND, 1_000_000)
+
+
+def _cents_per_second(interval: Interval, rules: ElasticRules) -> Fraction:
+    if interval.extra <= 0:
+        return Fraction(0)
+    rule = rules.get(interval.resource)
+    if rule is None:
+        raise BillingError(f"{interval.resource} is boosted but the plan has no elastic price")
+    return Fraction(interval.extra, rule.step) * rule.hourly_price / 3600
+
+
+def cost(
+    intervals: Iterable[Interval], rules: ElasticRules, start: dt.datetime, end: dt.datetime
+) -> Fraction:
+    """Exact cents owed for the capacity in force between `start` and `end`."""
+    total = Fraction(0)
+    for interval in intervals:
+        until = end if interval.until is None else min(interval.until, end)
+        overlap = until - max(interval.since, start)
+        if overlap > dt.timedelta(0):
+            total += _cents_per_second(interval, rules) * _seconds(overlap)
+    return total
+
+
+def hour_of(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _cost_per_hour(
+    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
+) -> dict[dt.datetime, Fraction]:
+    """Exact cents per completed hour (ending at or before `now`) with extra in force; each
+    interval is visited once per hour it spans, so a long history stays linear."""
+    last = hour_of(now)  # the hour running now is not complete
+    hours: dict[dt.datetime, Fraction] = {}
+    for interval in intervals:
+        if interval.extra <= 0:
+            continue
+        hour = hour_of(interval.since)
+        end = last if interval.until is None else min(last, interval.until)
+        while hour < end:
+            hours[hour] = hours.get(hour, Fraction(0)) + cost([interval], rules, hour, hour + HOUR)
+            hour += HOUR
+    return hours
+
+
+def hourly_charges(
+    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
+) -> dict[dt.datetime, int]:
+    """Whole cents per completed hour (hours owing 0 are left out), drift-free."""
+    charges: dict[dt.datetime, int] = {}
+    owed = Fraction(0)  # cumulative from the first boost; nothing is owed between these hours
+    for hour, exact in sorted(_cost_per_hour(intervals, rules, now).items()):
+        due = math.floor(owed + exact) - math.floor(owed)
+        owed += exact
+        if due > 0:
+            charges[hour] = due
+    return charges
+
+
+def ledger_key(account: str, hour: dt.datetime) -> str:
+    return f"elastic:{account}:{hour.astimezone(dt.UTC):%Y-%m-%dT%H}"
+
+
+def read_intervals(engine: Engine, tariffs: Mapping[str, Tariff]) -> dict[str, list[Interval]]:
+    """The boost history of the state DB as intervals above each account's base (the thin
+    adapter between the `boosts` table and the pure meter)."""
+    out: dict[str, list[Interval]] = {}
+    with engine.connect() as connection:
+        rows = connection.execute(select(boosts).order_by(boosts.c.since, boosts.c.id)).all()
+    for row in rows:
+        tariff = tariffs.get(row.account)
+        base = tariff.base.get(row.resource) if tariff else 0
+        out.setdefault(row.account, []).append(
+            Interval(
+                row.resource,
+                max(0, int(row.value) - base),
+                _utc(row.since),
+                None if row.until is None else _utc(row.until),
+            )
+        )
+    return out
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes: they were stored as UTC."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _charged_keys(engine: Engine, account: str) -> set[str]:
+    prefix = f"elastic:{account}:"
+    with engine.connect() as connection:
+        keys = connection.execute(
+            select(ledger_entries.c.key).where(
+                ledger_entries.c.account == account,
+                ledger_entries.c.kind == "charge",
+                ledger_entries.c.key.startswith(prefix, autoescape=True),
+            )
+        ).scalars()
+        return {key for key in keys if key.startswith(prefix)}
+
+
+def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> BillRun:
+    """Charge every completed hour not charged yet, oldest first, one transaction each.
+
+    An hour the wallet does not fully cover takes what is there (never below zero) and the
+    account is listed to go back to base; its later hours wait for funds (never skipped)."""
+    if now.tzinfo is None:
+        raise ValueError("bill: `now` must carry its time zone (UTC)")
+    run = BillRun()
+    ledger = Ledger(engine)
+    for account, intervals in read_intervals(engine, tariffs).items():
+        tariff = tariffs.get(account)
+        if tariff is None:
+            run.errors[account] = f"{account}: boosted but not in the catalog"
+            continue
+        try:
+            charges = hourly_charges(intervals, tariff.rules, now)
+        except BillingError as exc:
+            run.errors[account] = f"{account}: {exc}"
+            continue
+        done = _charged_keys(engine, account)
+        for hour, due in charges.items():
+            key = ledger_key(account, hour)
+            if key in done:
+                continue
+            note = f"elastic capacity {hour:%Y-%m-%d %H}:00 UTC"
+            try:
+                with ledger.transaction() as connection:
+                    entry = ledger.charge_at_most_balance(connection, account, due, key, note, now)
+            except LedgerError as exc:  # one account's bad entry never stops the others
+                run.errors[account] = str(exc)
+                break
+            if entry is not None and entry.created:
+                run.charged.append(entry)
+            paid = -entry.amount_cents if entry is not None else 0
+            if entry is None or (entry.created and paid < due):
+                run.to_base[account] = (
+                    f"wallet empty: paid {format_money(paid)} of {format_money(due)} "
+                    f"for {hour:%Y-%m-%d %H}:00 UTC"
+                )
+                break
+    return run
