@@ -50,22 +50,18 @@ def take(engine: Engine, holder: str, now: dt.datetime, ttl: dt.timedelta) -> bo
 
 def release(engine: Engine, holder: str, now: dt.datetime) -> None:
     """Let the next scaler take over at once (a clean stop); only our own lease."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(scaler_lease)
-            .where(scaler_lease.c.name == NAME, scaler_lease.c.holder == holder)
-            .values(expires_at=now)
-        )
+    _update_own(engine, holder, expires_at=now)
 
 
 def ticked(engine: Engine, holder: str, at: dt.datetime) -> None:
     """Record that `holder` finished a tick at `at` (for `bubble scaler status`)."""
+    _update_own(engine, holder, last_tick=at)
+
+
+def _update_own(engine: Engine, holder: str, **values: dt.datetime) -> None:
+    own = (scaler_lease.c.name == NAME) & (scaler_lease.c.holder == holder)
     with engine.begin() as connection:
-        connection.execute(
-            update(scaler_lease)
-            .where(scaler_lease.c.name == NAME, scaler_lease.c.holder == holder)
-            .values(last_tick=at)
-        )
+        connection.execute(update(scaler_lease).where(own).values(**values))
 
 
 def current(engine: Engine) -> Lease | None:
