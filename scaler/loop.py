@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine, func, select
 
@@ -67,37 +67,34 @@ def tick(
     in_force = limits_in_force(catalog, boosts_at(engine), day, accounts)
     rules = _rules(catalog, accounts, bases)
     usages = _usage(influx, now, last_tick, interval_s, rules, in_force, result)
-    funds = _funds(engine, accounts, rules, in_force, now, result.to_base)
+    funds = _funds(engine, accounts, now, result.to_base)
+    spend = _hourly(rules, in_force)
     free = _free(catalog, in_force)
     changes: dict[str, list[tuple[str, Decision]]] = {}
     for (name, resource), rule in sorted(rules.items()):
-        usage = usages.get((name, resource)) or Usage(
-            name, resource, now.timestamp(), in_force[name].get(resource)
-        )
+        server, current = accounts[name].server, in_force[name].get(resource)
+        usage = usages.get((name, resource)) or Usage(name, resource, now.timestamp(), current)
+        # What the account's other resources cost an hour: caps adds this one's new cost.
+        mine = replace(funds[name], other_hourly=spend[name] - hourly_cost(rule, current))
         try:
-            decision = caps(
-                recommend(usage, rule), rule, funds[name], free[accounts[name].server][resource]
-            )
+            decision = caps(recommend(usage, rule), rule, mine, free[server][resource])
         except Exception as exc:  # one account never stops the others
             log.exception("%s: %s: decision failed", name, resource)
             result.errors[name] = f"{name}: {resource}: {exc}"
             continue
         if name in result.to_base and decision.kind == "lower":
-            decision = Decision(
-                "lower",
-                resource,
-                decision.from_,
-                decision.to,
-                f"{decision.reason}; {result.to_base[name]}",
-            )
+            why = f"back to base, {result.to_base[name]}"
+            decision = replace(decision, reason=decision.reason.split(": ", 1)[0] + ": " + why)
         result.decisions[name, resource] = decision
+        # Holds are the steady state of every account each tick: debug, not the log.
         level = logging.DEBUG if decision.kind == "hold" else logging.INFO
         log.log(level, "%s: %s: %s", name, decision.kind, decision.reason)
         if decision.kind == "deferred":
             _record(engine, now, name, [decision])
         elif decision.kind in ("raise", "lower"):
-            changes.setdefault(accounts[name].server, []).append((name, decision))
-            free[accounts[name].server][resource] -= decision.to - decision.from_
+            changes.setdefault(server, []).append((name, decision))
+            free[server][resource] -= decision.to - decision.from_
+            spend[name] += hourly_cost(rule, decision.to) - hourly_cost(rule, current)
     for server, decisions in sorted(changes.items()):
         _carry(engine, now, server, decisions, bases, actuate, result)
     return result
@@ -144,12 +141,11 @@ def _usage(
 def _funds(
     engine: Engine,
     accounts: Mapping[str, Account],
-    rules: Mapping[tuple[str, Resource], Rule],
-    in_force: Mapping[str, Limits],
     now: dt.datetime,
     to_base: Mapping[str, str],
 ) -> dict[str, Funds]:
-    """Wallets and today's elastic spend for the fleet in two queries."""
+    """Wallets and today's elastic spend for the fleet, in two queries. An account billing
+    sends back to base counts as elasticity off: no raise, boosts lowered."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     with engine.connect() as connection:
         balance = dict(connection.execute(select(wallets.c.account, wallets.c.balance_cents)).all())
@@ -164,21 +160,25 @@ def _funds(
                 .group_by(ledger_entries.c.account)
             ).all()
         )
-    hourly: dict[str, int] = {}
-    for (name, resource), rule in rules.items():
-        hourly[name] = hourly.get(name, 0) + hourly_cost(rule, in_force[name].get(resource))
     return {
-        # Funds.other_hourly holds all resources' cost: caps adds the raised one's new cost,
-        # so this counts it twice at most by its current cost (a cautious wallet check).
         name: Funds(
             elastic=account.elastic and name not in to_base,
             wallet=int(balance.get(name, 0)),
             spent_today=int(spent.get(name) or 0),
             max_daily=account.max_daily,
-            other_hourly=hourly.get(name, 0),
         )
         for name, account in accounts.items()
     }
+
+
+def _hourly(
+    rules: Mapping[tuple[str, Resource], Rule], in_force: Mapping[str, Limits]
+) -> dict[str, int]:
+    """What each account's capacity in force costs an hour (cents)."""
+    out: dict[str, int] = {}
+    for (name, resource), rule in rules.items():
+        out[name] = out.get(name, 0) + hourly_cost(rule, in_force[name].get(resource))
+    return out
 
 
 def _free(catalog: Catalog, in_force: Mapping[str, Limits]) -> dict[str, dict[Resource, int]]:

@@ -72,6 +72,7 @@ def write(
     until: dt.datetime = NOW,
     seconds: int = 1000,
     cpu_limit: int = 1000,
+    oom_kills: int = 0,
 ) -> None:
     """One sample every 5 s for `seconds` up to `until`, as the agent writes them."""
     end = int(until.timestamp())
@@ -85,7 +86,7 @@ def write(
                 "mem_max_bytes": 2048 * MIB,
                 "disk_bytes": 1024 * MIB,
                 "disk_max_bytes": 30720 * MIB,
-                "mem_oom_kills": 0,
+                "mem_oom_kills": oom_kills,
             },
             at * 1000,
         )
@@ -152,7 +153,7 @@ def test_stale_or_missing_metrics_hold(ctx: Context, influx: InfluxClient) -> No
     assert actuate.calls == [] and boosts_at(ctx.engine) == {}
 
 
-def test_influxdb_away_holds_everyone_and_still_bills(ctx: Context, root: Path) -> None:
+def test_influxdb_away_holds_everyone(ctx: Context) -> None:
     gone = InfluxClient(Endpoint("http://127.0.0.1:9", "nowhere", timeout=0.5))
     result = tick(ctx, gone, NOW, Actuator())
     assert "influxdb" in result.errors
@@ -195,5 +196,21 @@ def test_an_empty_wallet_goes_back_to_base(ctx: Context, influx: InfluxClient) -
     actuate = Actuator()
     result = tick(ctx, influx, later, actuate)
     assert "alice" in result.to_base
-    assert result.decisions["alice", "cpu"].kind == "lower"
+    lowered = result.decisions["alice", "cpu"]
+    assert lowered.kind == "lower" and "back to base, wallet empty" in lowered.reason
     assert actuate.calls == ["web1"] and boosts_at(ctx.engine) == {}
+
+
+def test_an_oom_kill_since_the_last_tick_raises_memory_at_once(
+    ctx: Context, influx: InfluxClient
+) -> None:
+    write(influx, "alice", 100, until=NOW - dt.timedelta(seconds=5), seconds=30)
+    write(influx, "alice", 100, until=NOW, seconds=0, oom_kills=1)
+    last = NOW - dt.timedelta(seconds=5)
+    result = tick(ctx, influx, NOW, Actuator(), last_tick=last)
+    raised = result.decisions["alice", "memory"]
+    assert raised.kind == "raise" and "oom_kill" in raised.reason
+    assert boosts_at(ctx.engine) == {"alice": {"memory": 2560}}
+    # The same kill is not counted again by the next tick.
+    again = tick(ctx, influx, NOW + dt.timedelta(seconds=5), Actuator(), last_tick=NOW)
+    assert again.decisions["alice", "memory"].kind == "hold"
