@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -19,7 +17,6 @@ from glue.state.db import open_engine
 from scaler import lease
 from scaler.influx import InfluxClient
 from scaler.run import run
-from tests.support.cli import CliResult
 
 T0 = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 TTL = dt.timedelta(seconds=30)
@@ -105,15 +102,3 @@ def test_once_while_another_holds_the_lease_names_it(engine: Engine) -> None:
     assert lease.take(engine, "web-control:42", T0, TTL)
     with pytest.raises(BubbleError, match="held by web-control:42"):
         run(_context(engine), NO_INFLUX, _never, once=True, holder="me", clock=lambda: T0)
-
-
-def test_cli_status_and_a_bad_interval(bubble: Callable[..., CliResult]) -> None:
-    code, out, err = bubble("scaler", "status", "--json")
-    assert code == 0, err
-    data = json.loads(out)
-    assert data["holder"] is None and data["last_tick"] is None
-    assert data["last_hour"] == {"raise": 0, "lower": 0, "deferred": 0}
-    code, _, err = bubble("scaler", "run", "--once", "--interval", "soon")
-    assert (
-        code == 1 and err == "error: --interval 'soon': a duration of at least 1s, e.g. 5s or 1m\n"
-    )

@@ -1,11 +1,12 @@
 """One scaler tick against a real state DB (SQLite) and a real influxd holding samples written
-here; actuation is a fake that says which servers took their limits."""
+here; actuation is a fake that says which servers took their limits. And `bubble scaler`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from glue.state.schema import scaler_events
 from scaler.agent_http import Endpoint
 from scaler.influx import InfluxClient
 from scaler.loop import tick
+from tests.support.cli import CliResult
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, Influxd, running_influxd
 from tests.support.models import account, server
 
@@ -214,3 +216,15 @@ def test_an_oom_kill_since_the_last_tick_raises_memory_at_once(
     # The same kill is not counted again by the next tick.
     again = tick(ctx, influx, NOW + dt.timedelta(seconds=5), Actuator(), last_tick=NOW)
     assert again.decisions["alice", "memory"].kind == "hold"
+
+
+def test_cli_status_and_a_bad_interval(bubble: Callable[..., CliResult]) -> None:
+    code, out, err = bubble("scaler", "status", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["holder"] is None and data["last_tick"] is None
+    assert data["last_hour"] == {"raise": 0, "lower": 0, "deferred": 0}
+    code, _, err = bubble("scaler", "run", "--once", "--interval", "soon")
+    assert (
+        code == 1 and err == "error: --interval 'soon': a duration of at least 1s, e.g. 5s or 1m\n"
+    )
