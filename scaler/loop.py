@@ -64,6 +64,10 @@ def tick(
     tariffs = {n: Tariff(bases[n], catalog.plans[a.plan].elastic) for n, a in accounts.items()}
     run = bill(engine, tariffs, now)
     result.to_base, result.errors = dict(run.to_base), dict(run.errors)
+    for entry in run.charged:
+        log.info("%s: charge: %s cents (%s)", entry.account, -entry.amount_cents, entry.note)
+    for why in run.errors.values():
+        log.warning("billing: %s", why)
     in_force = limits_in_force(catalog, boosts_at(engine), day, accounts)
     rules = _rules(catalog, accounts, bases)
     usages = _usage(influx, now, last_tick, interval_s, rules, in_force, result)
