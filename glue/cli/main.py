@@ -25,6 +25,7 @@ from glue.cli.confirm import YesOption, confirm
 from glue.cli.lab import lab_app
 from glue.cli.migrate import migrate
 from glue.cli.plan import plan_app
+from glue.cli.scaler import scaler_app
 from glue.cli.server import server_app
 from glue.cli.wallet import wallet_app
 from glue.errors import BubbleError
@@ -126,6 +127,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(account_app, name="account")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(lab_app, name="lab")
+app.add_typer(scaler_app, name="scaler")
 app.command("migrate")(migrate)
 
 

@@ -5,9 +5,10 @@ never overwritten: the open one (`until` NULL) is in force, the closed ones say 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, or_, select, update
+from sqlalchemy import ColumnElement, Engine, delete, or_, select, update
 
 from glue.state.schema import boosts
 
@@ -92,3 +93,47 @@ def close_boosts(
     until = at or dt.datetime.now(dt.UTC)
     with engine.begin() as connection:
         connection.execute(update(boosts).where(_open(account, resource)).values(until=until))
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What `apply_levels` wrote, so `revert_levels` can take exactly that back."""
+
+    opened: tuple[int, ...]
+    closed: tuple[int, ...]
+
+
+def apply_levels(
+    engine: Engine, levels: Iterable[tuple[str, str, int | None, str]], at: dt.datetime
+) -> Applied:
+    """Put (account, resource, value or None for base, reason) in force from `at`, all in one
+    transaction: each open boost of the pair is closed and, unless None, a new one opened."""
+    opened: list[int] = []
+    closed: list[int] = []
+    with engine.begin() as connection:
+        for account, resource, value, reason in levels:
+            where = _open(account, resource)
+            closed += connection.execute(select(boosts.c.id).where(where)).scalars()
+            connection.execute(update(boosts).where(where).values(until=at))
+            if value is not None:
+                new_id = connection.execute(
+                    boosts.insert()
+                    .values(
+                        account=account, resource=resource, value=value, since=at, reason=reason
+                    )
+                    .returning(boosts.c.id)
+                ).scalar_one()
+                opened.append(int(new_id))
+    return Applied(tuple(opened), tuple(closed))
+
+
+def revert_levels(engine: Engine, applied: Applied) -> None:
+    """Take back what `apply_levels` wrote (the change never reached the server): the rows it
+    opened go, the ones it closed are open again, as if it never happened."""
+    with engine.begin() as connection:
+        if applied.opened:
+            connection.execute(delete(boosts).where(boosts.c.id.in_(applied.opened)))
+        if applied.closed:
+            connection.execute(
+                update(boosts).where(boosts.c.id.in_(applied.closed)).values(until=None)
+            )

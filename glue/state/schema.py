@@ -79,3 +79,30 @@ upgrade_purchases = Table(
     Column("amount", BigInteger, nullable=False),
     Column("expires", Date, nullable=False),
 )
+
+# Only one scaler acts at a time: the holder of the row named "scaler" until `expires_at`,
+# renewed every tick (scaler/lease.py); `last_tick` says when it last finished one.
+scaler_lease = Table(
+    "scaler_lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("last_tick", DateTime(timezone=True), nullable=True),
+)
+
+# Every decision of the scaler that moved or wanted to move a limit, with its reason: raise,
+# lower, deferred (no room on the server, or the server busy). `boosts` is what was in force
+# (what billing meters); this is why.
+scaler_events = Table(
+    "scaler_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("resource", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("from_value", BigInteger, nullable=False),
+    Column("to_value", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)

@@ -1,0 +1,250 @@
+"""One scaler tick: bill; read usage; recommend + caps per account and resource; actuate all
+changes of one server in one converge; record each decision. `bubble scaler run` repeats it
+while it holds the lease (scaler/lease.py).
+
+Record, then roll back: the limits push renders the limits in force from the state DB, so a
+change is written to the boosts history BEFORE its converge, and taken back (`revert_levels`)
+when the server did not take it (busy, down, a failed playbook): billing then never meters
+capacity that was not in force, and the next tick decides again (a busy server is retried).
+Billing runs first so an account whose wallet ran dry goes back to base in the same converge.
+One account or server failing is logged and skipped; the others go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import Engine, func, select
+
+from glue.catalog import Catalog
+from glue.limits import effective_base, limits_in_force
+from glue.models import RESOURCES, Account, Limits, Resource
+from glue.services.context import Context
+from glue.services.converge import ConvergeResult
+from glue.state.boosts import apply_levels, boosts_at, revert_levels
+from glue.state.schema import ledger_entries, scaler_events, wallets
+from scaler.billing import Tariff, bill
+from scaler.caps import Decision, Funds, caps, hourly_cost
+from scaler.influx import InfluxClient
+from scaler.metrics import Window, read_usage
+from scaler.policy import Rule, recommend
+from scaler.usage import Usage
+
+log = logging.getLogger("bubble.scaler")
+
+# One server's changes carried to it: returns the converge's result (done or pending).
+Actuate = Callable[[str], ConvergeResult]
+
+
+@dataclass
+class TickResult:
+    decisions: dict[tuple[str, Resource], Decision] = field(default_factory=dict)
+    done: list[str] = field(default_factory=list)  # servers that took their changes
+    busy: dict[str, str] = field(default_factory=dict)  # server -> why not (retried next tick)
+    to_base: dict[str, str] = field(default_factory=dict)  # accounts billing sends to base
+    errors: dict[str, str] = field(default_factory=dict)  # account or server -> what failed
+
+
+def tick(
+    ctx: Context,
+    influx: InfluxClient,
+    now: dt.datetime,
+    actuate: Actuate,
+    *,
+    last_tick: dt.datetime | None = None,
+    interval_s: float = 5.0,
+) -> TickResult:
+    result = TickResult()
+    catalog, engine, day = ctx.catalog(), ctx.engine, now.date()
+    accounts = {n: a for n, a in catalog.accounts.items() if not a.state.leaving}
+    bases = {n: effective_base(catalog.plans[a.plan], a, day) for n, a in accounts.items()}
+    tariffs = {n: Tariff(bases[n], catalog.plans[a.plan].elastic) for n, a in accounts.items()}
+    run = bill(engine, tariffs, now)
+    result.to_base, result.errors = dict(run.to_base), dict(run.errors)
+    for entry in run.charged:
+        log.info("%s: charge: %s cents (%s)", entry.account, -entry.amount_cents, entry.note)
+    for why in run.errors.values():
+        log.warning("billing: %s", why)
+    in_force = limits_in_force(catalog, boosts_at(engine), day, accounts)
+    rules = _rules(catalog, accounts, bases)
+    usages = _usage(influx, now, last_tick, interval_s, rules, in_force, result)
+    funds = _funds(engine, accounts, now, result.to_base)
+    spend = _hourly(rules, in_force)
+    free = _free(catalog, in_force)
+    changes: dict[str, list[tuple[str, Decision]]] = {}
+    for (name, resource), rule in sorted(rules.items()):
+        server, current = accounts[name].server, in_force[name].get(resource)
+        usage = usages.get((name, resource)) or Usage(name, resource, now.timestamp(), current)
+        # What the account's other resources cost an hour: caps adds this one's new cost.
+        mine = replace(funds[name], other_hourly=spend[name] - hourly_cost(rule, current))
+        try:
+            decision = caps(recommend(usage, rule), rule, mine, free[server][resource])
+        except Exception as exc:  # one account never stops the others
+            log.exception("%s: %s: decision failed", name, resource)
+            result.errors[name] = f"{name}: {resource}: {exc}"
+            continue
+        if name in result.to_base and decision.kind == "lower":
+            why = f"back to base, {result.to_base[name]}"
+            decision = replace(decision, reason=decision.reason.split(": ", 1)[0] + ": " + why)
+        result.decisions[name, resource] = decision
+        # Holds are the steady state of every account each tick: debug, not the log.
+        level = logging.DEBUG if decision.kind == "hold" else logging.INFO
+        log.log(level, "%s: %s: %s", name, decision.kind, decision.reason)
+        if decision.kind == "deferred":
+            _record(engine, now, name, [decision])
+        elif decision.kind in ("raise", "lower"):
+            changes.setdefault(server, []).append((name, decision))
+            free[server][resource] -= decision.to - decision.from_
+            spend[name] += hourly_cost(rule, decision.to) - hourly_cost(rule, current)
+    for server, decisions in sorted(changes.items()):
+        _carry(engine, now, server, decisions, bases, actuate, result)
+    return result
+
+
+def _rules(
+    catalog: Catalog, accounts: Mapping[str, Account], bases: Mapping[str, Limits]
+) -> dict[tuple[str, Resource], Rule]:
+    out: dict[tuple[str, Resource], Rule] = {}
+    for name, account in accounts.items():
+        for resource in RESOURCES:
+            rule = Rule.of(catalog.plans[account.plan], resource, bases[name].get(resource))
+            if rule is not None:
+                out[name, resource] = rule
+    return out
+
+
+def _usage(
+    influx: InfluxClient,
+    now: dt.datetime,
+    last_tick: dt.datetime | None,
+    interval_s: float,
+    rules: Mapping[tuple[str, Resource], Rule],
+    in_force: Mapping[str, Limits],
+    result: TickResult,
+) -> dict[tuple[str, Resource], Usage]:
+    """The fleet's usage; InfluxDB away: none at all, so every account is held as it is."""
+    if not rules:
+        return {}
+    longest = max(max(r.up_after_s, r.down_after_s) for r in rules.values())
+    at = now.timestamp()
+    since = last_tick.timestamp() if last_tick is not None else at - interval_s
+    wanted: dict[str, dict[Resource, int]] = {}
+    for name, resource in rules:
+        wanted.setdefault(name, {})[resource] = in_force[name].get(resource)
+    try:
+        return read_usage(influx, Window(at, longest + 2 * interval_s, since), wanted)
+    except Exception as exc:  # an outage holds everyone; the loop goes on
+        log.warning("usage unavailable, every account held: %s", exc)
+        result.errors["influxdb"] = f"usage unavailable: {exc}"
+        return {}
+
+
+def _funds(
+    engine: Engine,
+    accounts: Mapping[str, Account],
+    now: dt.datetime,
+    to_base: Mapping[str, str],
+) -> dict[str, Funds]:
+    """Wallets and today's elastic spend for the fleet, in two queries. An account billing
+    sends back to base counts as elasticity off: no raise, boosts lowered."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    with engine.connect() as connection:
+        balance = dict(connection.execute(select(wallets.c.account, wallets.c.balance_cents)).all())
+        spent = dict(
+            connection.execute(
+                select(ledger_entries.c.account, func.sum(-ledger_entries.c.amount_cents))
+                .where(
+                    ledger_entries.c.kind == "charge",
+                    ledger_entries.c.key.startswith("elastic:"),
+                    ledger_entries.c.at >= midnight,
+                )
+                .group_by(ledger_entries.c.account)
+            ).all()
+        )
+    return {
+        name: Funds(
+            elastic=account.elastic and name not in to_base,
+            wallet=int(balance.get(name, 0)),
+            spent_today=int(spent.get(name) or 0),
+            max_daily=account.max_daily,
+        )
+        for name, account in accounts.items()
+    }
+
+
+def _hourly(
+    rules: Mapping[tuple[str, Resource], Rule], in_force: Mapping[str, Limits]
+) -> dict[str, int]:
+    """What each account's capacity in force costs an hour (cents)."""
+    out: dict[str, int] = {}
+    for (name, resource), rule in rules.items():
+        out[name] = out.get(name, 0) + hourly_cost(rule, in_force[name].get(resource))
+    return out
+
+
+def _free(catalog: Catalog, in_force: Mapping[str, Limits]) -> dict[str, dict[Resource, int]]:
+    """Each server's capacity not yet given out by the limits in force."""
+    free = {name: dict(server.capacity()) for name, server in catalog.servers.items()}
+    for name, limits in in_force.items():
+        for resource in RESOURCES:
+            free[catalog.accounts[name].server][resource] -= limits.get(resource)
+    return {name: {r: max(0, v) for r, v in room.items()} for name, room in free.items()}
+
+
+def _record(engine: Engine, at: dt.datetime, account: str, decisions: Iterable[Decision]) -> None:
+    rows = [
+        {
+            "at": at,
+            "account": account,
+            "resource": d.resource,
+            "kind": d.kind,
+            "from_value": d.from_,
+            "to_value": d.to,
+            "reason": d.reason,
+        }
+        for d in decisions
+    ]
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(scaler_events.insert(), rows)
+
+
+def _carry(
+    engine: Engine,
+    now: dt.datetime,
+    server: str,
+    changes: list[tuple[str, Decision]],
+    bases: Mapping[str, Limits],
+    actuate: Actuate,
+    result: TickResult,
+) -> None:
+    """Record one server's changes, converge it once, and keep them only if it took them."""
+    levels = [
+        (name, d.resource, None if d.to <= bases[name].get(d.resource) else d.to, d.reason)
+        for name, d in changes
+    ]
+    applied = apply_levels(engine, levels, now)
+    try:
+        converged = actuate(server)
+        took = server in converged.done
+        why = "; ".join(str(p) for p in converged.pending)
+    except Exception as exc:  # one server never stops the others
+        log.exception("%s: limits push failed", server)
+        took, why = False, f"limits push failed: {exc}"
+        result.errors[server] = f"{server}: {why}"
+    if took:
+        result.done.append(server)
+        for name, d in changes:
+            _record(engine, now, name, [d])
+        return
+    revert_levels(engine, applied)
+    result.busy[server] = why or f"server {server} did not take the change"
+    for name, d in changes:
+        log.info("%s: deferred: %s: %s, retried next tick", name, d.reason, result.busy[server])
+        deferred = Decision(
+            "deferred", d.resource, d.from_, d.to, f"{d.reason}; {result.busy[server]}"
+        )
+        _record(engine, now, name, [deferred])
