@@ -144,16 +144,31 @@ def elastic(
     ctx: typer.Context,
     name: str,
     switch: str = typer.Argument(..., help="on or off", metavar="on|off"),
+    max_daily: str | None = typer.Option(
+        None, "--max-daily", help="cap on elastic spend per day, e.g. 5.00 ('none': no cap)"
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Switch elastic scaling on or off for an account."""
-    from glue.services.accounts import set_elastic
+    """Switch elastic scaling on or off for an account, optionally with a daily spend cap."""
+    from glue.services.accounts import KEEP, set_elastic
+    from glue.units import UnitError, format_money, parse_money_cents
 
     if switch not in ("on", "off"):
         raise typer.BadParameter(f"{switch!r}: say on or off", param_hint="on|off")
+    cap: int | None = KEEP
+    if max_daily is not None and max_daily.strip().lower() != "none":
+        try:
+            cap = parse_money_cents(max_daily)
+        except UnitError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--max-daily") from exc
+    elif max_daily is not None:
+        cap = None
     out = Outcome(as_json)
-    set_elastic(context(ctx), name, switch == "on")
-    out.say(f"account {name}: elastic {switch}", account=name, elastic=switch == "on")
+    account = set_elastic(context(ctx), name, switch == "on", cap)
+    shown = format_money(account.max_daily) if account.max_daily is not None else None
+    capped = f", at most {shown} a day" if shown else ""
+    out.say(f"account {name}: elastic {switch}{capped}", account=name,
+            elastic=switch == "on", max_daily=shown)  # fmt: skip
     out.end()
 
 

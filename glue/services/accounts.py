@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from glue.catalog import Catalog, remove_account_file, save_account, validated
+from glue.catalog import Catalog, account_data, remove_account_file, save_account, validated
 from glue.errors import BubbleError
 from glue.limits import effective_base, limits_in_force
 from glue.models import (
@@ -138,11 +138,12 @@ def create_account(
 
 def _update(ctx: Context, name: str, change: Callable[[Account], dict[str, Any]]) -> Account:
     """Read-modify-write of one account under the catalog lock: `change` gets the account
-    as it is now and returns the fields to replace."""
+    as it is now and returns the fields to replace, in the catalog's own form (what the
+    file says: money as "5.00", never an integer of cents, which would read as whole units)."""
     with ctx.editing() as catalog:
         account = require_account(catalog, name)
         updated = validated(
-            Account, {**account.model_dump(by_alias=True), **change(account)}, f"account {name!r}"
+            Account, {**account_data(account), **change(account)}, f"account {name!r}"
         )
         save_account(catalog.with_account(name, updated), name)
     return updated
@@ -158,8 +159,16 @@ def set_overrides(ctx: Context, name: str, changes: dict[str, str | int], clear:
     return _update(ctx, name, overrides)
 
 
-def set_elastic(ctx: Context, name: str, on: bool) -> Account:
-    return _update(ctx, name, lambda _: {"elastic": on})
+KEEP = -1  # set_elastic: leave the daily spend cap as it is
+
+
+def set_elastic(ctx: Context, name: str, on: bool, max_daily: int | None = KEEP) -> Account:
+    """Elastic scaling on or off; `max_daily` (cents, None: no cap) is the customer's own cap
+    on elastic spend per day, which the scaler's caps respect."""
+    changes: dict[str, Any] = {"elastic": on}
+    if max_daily is None or max_daily >= 0:
+        changes["max_daily"] = None if max_daily is None else format_money(max_daily)
+    return _update(ctx, name, lambda _: changes)
 
 
 def set_state(ctx: Context, name: str, state: AccountState) -> Account:

@@ -220,6 +220,23 @@ def test_elastic_switch(bubble: Bubble) -> None:
 
 
 @pytest.mark.usefixtures("two_servers")
+def test_elastic_with_a_daily_spend_cap(bubble: Bubble, root: Path) -> None:
+    from glue.catalog import load_catalog
+
+    bubble("account", "create", "alice", "--domain", "alice.example")
+    code, out, _ = bubble("account", "elastic", "alice", "on", "--max-daily", "5.05", "--json")
+    assert code == 0 and json.loads(out)["max_daily"] == "5.05"
+    assert load_catalog(root).accounts["alice"].max_daily == 505
+    bubble("account", "elastic", "alice", "off")  # the cap stays unless it is changed
+    assert load_catalog(root).accounts["alice"].max_daily == 505
+    before = snapshot(root)
+    code, _, err = bubble("account", "elastic", "alice", "on", "--max-daily", "lots")
+    assert code == 2 and "--max-daily" in err and snapshot(root) == before
+    bubble("account", "elastic", "alice", "on", "--max-daily", "none")
+    assert load_catalog(root).accounts["alice"].max_daily is None
+
+
+@pytest.mark.usefixtures("two_servers")
 def test_suspend_and_resume(bubble: Bubble, root: Path) -> None:
     bubble("account", "create", "alice", "--domain", "alice.example")
     assert bubble("account", "suspend", "alice")[0] == 0
