@@ -20,7 +20,7 @@ from glue.errors import BubbleError
 from glue.models import Server
 from glue.paths import private_dir, private_file, state_dir
 from glue.providers import provider
-from glue.state.addresses import recorded_addresses, server_address
+from glue.state.addresses import address_of
 
 if TYPE_CHECKING:
     from glue.services.context import Context
@@ -61,7 +61,7 @@ def ssh_options(root: Path, server: Server) -> list[str]:
 
 
 def ssh_argv(ctx: Context, name: str, server: Server, remote: str, tty: bool = False) -> list[str]:
-    address = server_address(name, server, recorded_addresses(ctx.engine))
+    address = address_of(ctx.engine, name, server)
     if not address:
         raise RemoteError(f"server {name}: no address yet (run `bubble apply`)")
     flags = ["-t"] if tty else []

@@ -14,7 +14,7 @@ from glue.catalog import Catalog
 from glue.services.accounts import delete_account, finish_removals
 from glue.services.context import Context
 from glue.services.converge import ConvergeResult, Operation, Report, converge
-from glue.state.addresses import recorded_addresses, server_address
+from glue.state.addresses import address_of
 
 
 def current(ctx: Context) -> Catalog:
@@ -41,9 +41,7 @@ def remove_account(ctx: Context, name: str, purge: bool, report: Report) -> Conv
     if name not in catalog.accounts:  # a converge running meanwhile finished it
         return ConvergeResult(updated=[server_name])
     # Never created: no bubble can exist anywhere.
-    if not server_address(
-        server_name, catalog.servers[server_name], recorded_addresses(ctx.engine)
-    ):
+    if not address_of(ctx.engine, server_name, catalog.servers[server_name]):
         finish_removals(ctx, catalog, [server_name], report)
         return ConvergeResult()
     return converge(ctx, catalog, Operation.REMOVE, report, servers=[server_name])

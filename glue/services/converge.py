@@ -37,7 +37,7 @@ from glue.render.inventory import removal_vars
 from glue.services.accounts import finish_removals
 from glue.services.context import Context
 from glue.services.root import render
-from glue.state.addresses import recorded_addresses, server_address
+from glue.state.addresses import address_of
 
 Report = Callable[[str], None]
 CONVERGED_MARK = "/etc/bubblehost/converged"
@@ -180,7 +180,7 @@ def built(ctx: Context, name: str, server: Server) -> bool:
     it (the stack's `servers` output)."""
     from glue.services.fleet_plan import terraform_for  # fleet_plan imports this module
 
-    if not server_address(name, server, recorded_addresses(ctx.engine)):
+    if not address_of(ctx.engine, name, server):
         return False
     try:
         state = json.loads(terraform_for(ctx, server.provider).state_file.read_text("utf-8"))
@@ -193,7 +193,7 @@ def probe(ctx: Context, name: str, server: Server) -> Pending | None:
     """None when the server is ready for a change (converged, answering), else why not."""
     if server.state is ServerState.DOWN:
         return Pending(name, "down")
-    if not server_address(name, server, recorded_addresses(ctx.engine)):
+    if not address_of(ctx.engine, name, server):
         return Pending(name, "unbuilt")
     argv = ssh_argv(ctx, name, server, f"test -f {CONVERGED_MARK}")
     try:

@@ -21,7 +21,7 @@ from glue.migration_target import SshTarget
 from glue.remote import ssh_options
 from glue.services.accounts import require_account
 from glue.services.context import Context
-from glue.state.addresses import recorded_addresses, server_address
+from glue.state.addresses import address_of
 from glue.state.boosts import boosts_at
 from migrator.jobs import JobStore
 from migrator.mail import MailTarget
@@ -80,7 +80,7 @@ def prepare_migration(
     catalog = ctx.catalog()
     account = require_account(catalog, request.account)
     server = catalog.servers[account.server]
-    address = server_address(account.server, server, recorded_addresses(ctx.engine))
+    address = address_of(ctx.engine, account.server, server)
     if not address:
         raise BubbleError(f"account {request.account}: server {account.server} has no address yet")
     if not (request.files or request.databases or request.mail):

@@ -20,6 +20,18 @@ def server_address(name: str, server: Server, recorded: Mapping[str, str]) -> st
     return server.address or recorded.get(name) or None
 
 
+def address_of(engine: Engine, name: str, server: Server) -> str | None:
+    """`server_address` of one server: the state DB is read only when the catalog has no
+    address for it (a cloud server), so lab and hand-addressed servers cost no query."""
+    if server.address:
+        return server.address
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(server_addresses.c.address).where(server_addresses.c.server == name)
+        ).scalar()
+    return found or None
+
+
 def recorded_addresses(engine: Engine) -> dict[str, str]:
     """server -> the address its provider last reported."""
     with engine.connect() as connection:

@@ -107,7 +107,12 @@ def test_cloud_addresses_from_terraform_outputs_are_recorded(tmp_path: Path) -> 
     import yaml
 
     from glue.render.inventory import render_inventory
-    from glue.state.addresses import record_addresses, recorded_addresses, server_address
+    from glue.state.addresses import (
+        address_of,
+        record_addresses,
+        recorded_addresses,
+        server_address,
+    )
     from glue.state.db import open_engine
 
     engine = open_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
@@ -123,6 +128,10 @@ def test_cloud_addresses_from_terraform_outputs_are_recorded(tmp_path: Path) -> 
     # The person's address wins; the provider's fills in where there is none.
     assert server_address("c1", cat.servers["c1"], recorded) == "203.0.113.7"
     assert server_address("lab1", cat.servers["lab1"], recorded) == "198.18.0.11"
+    # One server at a time, the same answer (ssh, probes, migrate).
+    assert address_of(engine, "c1", cat.servers["c1"]) == "203.0.113.7"
+    assert address_of(engine, "lab1", cat.servers["lab1"]) == "198.18.0.11"
+    assert address_of(engine, "c9", cloud) is None
     hosts_yml = render_inventory(cat, {}, TODAY, recorded)["hosts.yml"]
     hosts = yaml.safe_load(hosts_yml)["all"]["children"]["bubble_servers"]["hosts"]
     assert hosts == {"c1": {"ansible_host": "203.0.113.7"}, "lab1": {"ansible_host": "198.18.0.11"}}
