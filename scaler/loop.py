@@ -104,6 +104,29 @@ def tick(
     return result
 
 
+def repair(ctx: Context, actuate: Actuate) -> dict[str, str]:
+    """Push the limits in force (the state DB's) to every server, one converge each: run when
+    a scaler takes the lease, since its predecessor may have died between recording a change
+    and rolling it back, leaving the DB boosted while the server is not. A server that is
+    down or fails is logged and skipped (its next converge carries the DB's limits anyway).
+    Returns server -> why it was not repaired."""
+    missed: dict[str, str] = {}
+    servers = sorted(ctx.catalog().servers)
+    for server in servers:
+        try:
+            converged = actuate(server)
+        except Exception as exc:  # one server never stops the others
+            missed[server] = f"limits push failed: {exc}"
+        else:
+            if server not in converged.done:
+                missed[server] = "; ".join(str(p) for p in converged.pending) or "not taken"
+    for server, why in missed.items():
+        log.warning("%s: limits not re-pushed: %s", server, why)
+    log.info("took the lease: limits in force re-pushed to %d of %d servers",
+             len(servers) - len(missed), len(servers))  # fmt: skip
+    return missed
+
+
 def _rules(
     catalog: Catalog, accounts: Mapping[str, Account], bases: Mapping[str, Limits]
 ) -> dict[tuple[str, Resource], Rule]:
