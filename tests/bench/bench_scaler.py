@@ -24,31 +24,13 @@ from glue.state.schema import boosts
 from scaler.agent_http import Endpoint
 from scaler.influx import InfluxClient
 from scaler.loop import TickResult, tick
+from tests.bench.bench_control_plane import generate
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, running_influxd
 
 TARGET_S = 2.0
 WINDOW_S = 900 + 10  # the default plan's down-window and two samples more
 MIB = 1024 * 1024
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def generate(root: Path, accounts: int, servers: int) -> None:
-    """A catalog written out as files (what `bubble` would have written, but fast)."""
-    from glue.services.root import init_root
-
-    init_root(root)
-    lines = ["servers:"]
-    for i in range(servers):
-        lines.append(
-            f"  web{i:03d}: {{provider: lab, cores: 64, core_ghz: 2.5GHz, memory: 1TiB, "
-            f"disk: 40TiB, address: 198.18.{i // 250}.{i % 250 + 2}}}"
-        )
-    (root / "catalog" / "servers.yml").write_text("\n".join(lines) + "\n")
-    for i in range(accounts):
-        (root / "catalog" / "accounts" / f"a{i:05d}.yml").write_text(
-            f"plan: base\nserver: web{i % servers:03d}\ndomains: [a{i:05d}.example]\n"
-            f"email: owner{i}@example.com\nelastic: true\n"
-        )
 
 
 def _hot(i: int) -> bool:
@@ -136,14 +118,13 @@ class Measured:
 
 def measure(base: Path, url: str, accounts: int, servers: int) -> Measured:
     root = base / f"fleet{accounts}"
-    generate(root, accounts, servers)
+    generate(root, accounts, servers, cores=64, all_elastic=True)  # room for every raise
     ctx = Context(root=root)
     seed_state(ctx, accounts)
     endpoint = Endpoint(url, f"bench{accounts}", "basic", ADMIN, ADMIN_PASSWORD, timeout=300)
     influx = Timed(endpoint)
     influx.execute(f"CREATE DATABASE {influx.database}", database="")
     seed_metrics(influx, accounts, servers)
-    ctx.catalog()  # loaded once, as a running scaler has it (it re-reads on change)
     actuate = Counted()
     start = time.perf_counter()
     result = tick(ctx, influx, NOW, actuate)

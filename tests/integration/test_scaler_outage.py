@@ -7,14 +7,12 @@ is SIGKILLed)."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import queue
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +27,6 @@ from glue.settings import Settings
 from glue.state.boosts import boosts_at
 from glue.state.schema import boosts, scaler_events
 from scaler.agent_buffer import PointBuffer
-from scaler.agent_http import Endpoint
 from scaler.agent_lineproto import point
 from scaler.billing import Interval, hourly_charges, ledger_key
 from scaler.influx import InfluxClient
@@ -37,19 +34,13 @@ from scaler.loop import tick
 from scaler.run import lease_ttl
 from tests.integration.test_ledger_postgres import fresh_database, postgres_server  # noqa: F401
 from tests.support.cli import start
-from tests.support.influxd import ADMIN, ADMIN_PASSWORD, Influxd, running_influxd
+from tests.support.influxd import ADMIN, ADMIN_PASSWORD, Influxd
 from tests.support.models import account, server
+from tests.unit.test_scaler_loop import influx, influxd  # noqa: F401 - the same fixtures
 
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
-_databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    with running_influxd(tmp_path_factory.mktemp("influxd")) as running:
-        yield running
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -57,17 +48,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.sqlite'}"
     return fresh_database(request.getfixturevalue("postgres_server"))
-
-
-def _endpoint(influxd: Influxd, database: str) -> Endpoint:
-    return Endpoint(influxd.url, database, "basic", ADMIN, ADMIN_PASSWORD, timeout=2)
-
-
-@pytest.fixture
-def influx(influxd: Influxd) -> InfluxClient:
-    client = InfluxClient(_endpoint(influxd, f"outage{next(_databases)}"))
-    client.execute(f"CREATE DATABASE {client.database}", database="")
-    return client
 
 
 @pytest.fixture
@@ -106,13 +86,15 @@ def _charges(ctx: Context, name: str) -> dict[str, int]:
 
 
 def test_an_influxdb_outage_changes_nothing_and_the_buffer_lets_it_decide_again(
-    ctx: Context, influx: InfluxClient, influxd: Influxd
+    ctx: Context,
+    influx: InfluxClient,  # noqa: F811 - the fixture
+    influxd: Influxd,  # noqa: F811
 ) -> None:
     hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     t0 = hour - dt.timedelta(hours=3) + dt.timedelta(minutes=10)
     start = t0.timestamp()
     # alice hot for the up-window at base: the first tick raises her (500 MHz above base).
-    endpoint = _endpoint(influxd, influx.database)
+    endpoint = influx.endpoint  # how the agent writes there
     endpoint.write_lines([_line("alice", 950, 1000, start - s) for s in range(0, 300, 5)])
     assert tick(ctx, influx, t0, _took).decisions["alice", "cpu"].kind == "raise"
     assert boosts_at(ctx.engine) == {"alice": {"cpu": 1500}}
@@ -187,7 +169,10 @@ class Lines:
 
 
 def test_two_scalers_one_acts_and_the_other_takes_over_when_it_dies(
-    ctx: Context, influx: InfluxClient, influxd: Influxd, db_url: str
+    ctx: Context,
+    influx: InfluxClient,  # noqa: F811 - the fixture
+    influxd: Influxd,  # noqa: F811
+    db_url: str,
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(hours=2, minutes=30)  # alice boosted: two hours to bill
@@ -197,9 +182,7 @@ def test_two_scalers_one_acts_and_the_other_takes_over_when_it_dies(
     # bob hot for the next minutes: each tick raises him, web1 is not built, so the raise is
     # rolled back and recorded as deferred: one event per tick of the scaler that acts.
     at = now.timestamp()
-    _endpoint(influxd, influx.database).write_lines(
-        [_line("bob", 950, 1000, at + s) for s in range(-300, 240, 5)]
-    )
+    influx.endpoint.write_lines([_line("bob", 950, 1000, at + s) for s in range(-300, 240, 5)])
     env = {
         "BUBBLE_DATABASE_URL": db_url,
         "BUBBLE_INFLUX_URL": influxd.url,
