@@ -25,12 +25,12 @@ from scaler.billing import Tariff, bill, hourly_charges, read_intervals
 from tests.support.cli import invoke
 from tests.support.models import account, server
 
-T0 = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
-HOUR = dt.timedelta(hours=1)
+T0, HOUR = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC), dt.timedelta(hours=1)
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
+    """SQLite here; the PostgreSQL rerun gives a fresh database instead."""
     return f"sqlite:///{tmp_path / 'state.sqlite'}"
 
 
