@@ -64,15 +64,21 @@ def _seconds(delta: dt.timedelta) -> Fraction:
     return Fraction(delta // _MICROSECOND, 1_000_000)
 
 
+def pro_rata(extra: int, step: int, hourly_price: int) -> Fraction:
+    """The tariff: exact cents an hour for `extra` (above base, the resource's unit) in force
+    at `hourly_price` per step, pro rata. The meter, the wallet's burn rate and the scaler's
+    wallet cap all price with this alone."""
+    return Fraction(max(0, extra), step) * hourly_price
+
+
 def hourly_rate(resource: Resource, extra: int, rules: ElasticRules) -> Fraction:
-    """The tariff: exact cents an hour for `extra` (above base, the resource's unit) in force,
-    pro rata per step. The meter and the wallet's burn rate both price with this alone."""
+    """`pro_rata` at the plan's price for `resource`."""
     if extra <= 0:
         return Fraction(0)
     rule = rules.get(resource)
     if rule is None:
         raise BillingError(f"{resource} is boosted but the plan has no elastic price")
-    return Fraction(extra, rule.step) * rule.hourly_price
+    return pro_rata(extra, rule.step, rule.hourly_price)
 
 
 def burn_per_hour(tariff: Tariff, in_force: Limits) -> Fraction:
