@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Select, func, or_, select, union
 
 from glue.models import RESOURCES, ElasticRules, Limits, Resource
 from glue.state.ledger import Entry, Ledger, LedgerError
-from glue.state.schema import boosts, ledger_entries
+from glue.state.schema import boosts, ledger_entries, wallets
 from glue.units import format_money
 
 HOUR = dt.timedelta(hours=1)
@@ -146,12 +146,37 @@ def ledger_key(account: str, hour: dt.datetime) -> str:
     return f"elastic:{account}:{hour.astimezone(dt.UTC):%Y-%m-%dT%H}"
 
 
-def read_intervals(engine: Engine, tariffs: Mapping[str, Tariff]) -> dict[str, list[Interval]]:
-    """The boost history of the state DB as intervals above each account's base (the thin
-    adapter between the `boosts` table and the pure meter)."""
+def metered(since: dt.datetime | None) -> Select[tuple[str]]:
+    """The accounts a bill run meters: those with a boost in force or closed at or after
+    `since` (None: every account with a boost), and those whose last elastic charge emptied
+    the wallet (hours may wait for funds). The others' hours were all settled by earlier runs."""
+    with_boosts = select(boosts.c.account)
+    if since is not None:
+        with_boosts = with_boosts.where(or_(boosts.c.until.is_(None), boosts.c.until >= since))
+    elastic = (ledger_entries.c.kind == "charge") & ledger_entries.c.key.startswith("elastic:")
+    last = (
+        select(func.max(ledger_entries.c.id)).where(elastic).group_by(ledger_entries.c.account)
+    )
+    emptied = select(ledger_entries.c.account).where(
+        ledger_entries.c.id.in_(last.scalar_subquery()), ledger_entries.c.balance_after_cents <= 0
+    )
+    at_zero = select(wallets.c.account).where(
+        wallets.c.balance_cents <= 0, wallets.c.account.in_(select(boosts.c.account))
+    )
+    return union(with_boosts, emptied, at_zero)
+
+
+def read_intervals(
+    engine: Engine, tariffs: Mapping[str, Tariff], since: dt.datetime | None = None
+) -> dict[str, list[Interval]]:
+    """The whole boost history of the metered accounts (`metered(since)`), in one query, as
+    intervals above each account's base (the thin adapter between the `boosts` table and the
+    pure meter). Whole, since each hour's cents follow from the cost since the first boost."""
+    accounts = metered(since).subquery()
+    query = select(boosts).where(boosts.c.account.in_(select(accounts.c.account)))
     out: dict[str, list[Interval]] = {}
     with engine.connect() as connection:
-        rows = connection.execute(select(boosts).order_by(boosts.c.since, boosts.c.id)).all()
+        rows = connection.execute(query.order_by(boosts.c.since, boosts.c.id)).all()
     for row in rows:
         tariff = tariffs.get(row.account)
         base = tariff.base.get(row.resource) if tariff else 0
@@ -171,57 +196,89 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _charged_keys(engine: Engine, account: str) -> set[str]:
-    prefix = f"elastic:{account}:"
+def _charged_keys(engine: Engine, since: dt.datetime | None, oldest: dt.datetime) -> set[str]:
+    """The elastic keys already charged to the metered accounts for hours from `oldest` on,
+    in one query: an hour's charge is posted after it ends, so never before `oldest`."""
+    accounts = metered(since).subquery()
     with engine.connect() as connection:
-        keys = connection.execute(
-            select(ledger_entries.c.key).where(
-                ledger_entries.c.account == account,
-                ledger_entries.c.kind == "charge",
-                ledger_entries.c.key.startswith(prefix, autoescape=True),
-            )
-        ).scalars()
-        return {key for key in keys if key.startswith(prefix)}
+        return set(
+            connection.execute(
+                select(ledger_entries.c.key).where(
+                    ledger_entries.c.account.in_(select(accounts.c.account)),
+                    ledger_entries.c.kind == "charge",
+                    ledger_entries.c.key.startswith("elastic:"),
+                    ledger_entries.c.at >= oldest,
+                )
+            ).scalars()
+        )
 
 
-def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> BillRun:
-    """Charge every completed hour not charged yet, oldest first, one transaction each.
+def bill(
+    engine: Engine,
+    tariffs: Mapping[str, Tariff],
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+) -> BillRun:
+    """Charge every completed hour not charged yet, oldest first, all in one transaction (a
+    savepoint per account, so one account's bad entry never stops the others).
 
-    An hour the wallet does not fully cover takes what is there (never below zero) and the
-    account is listed to go back to base; its later hours wait for funds (never skipped)."""
+    `since`: every hour before it was settled by an earlier run (the scaler passes the hour
+    before its last tick's); None meters the whole history. An hour the wallet does not fully
+    cover takes what is there (never below zero) and the account is listed to go back to
+    base; its later hours wait for funds (never skipped)."""
     if now.tzinfo is None:
         raise ValueError("bill: `now` must carry its time zone (UTC)")
     run = BillRun()
-    ledger = Ledger(engine)
-    for account, intervals in read_intervals(engine, tariffs).items():
+    due: dict[str, dict[dt.datetime, int]] = {}
+    for account, intervals in sorted(read_intervals(engine, tariffs, since).items()):
         tariff = tariffs.get(account)
         if tariff is None:
             run.errors[account] = f"{account}: boosted but not in the catalog"
             continue
         try:
-            charges = hourly_charges(intervals, tariff.rules, now)
+            due[account] = hourly_charges(intervals, tariff.rules, now)
         except BillingError as exc:
             run.errors[account] = f"{account}: {exc}"
-            continue
-        done = _charged_keys(engine, account)
-        for hour, due in charges.items():
-            key = ledger_key(account, hour)
-            if key in done:
-                continue
-            note = f"elastic capacity {hour:%Y-%m-%d %H}:00 UTC"
-            try:
-                with ledger.transaction() as connection:
-                    entry = ledger.charge_at_most_balance(connection, account, due, key, note, now)
-            except LedgerError as exc:  # one account's bad entry never stops the others
-                run.errors[account] = str(exc)
-                break
-            if entry is not None and entry.created:
-                run.charged.append(entry)
-            paid = -entry.amount_cents if entry is not None else 0
-            if entry is None or (entry.created and paid < due):
-                run.to_base[account] = (
-                    f"wallet empty: paid {format_money(paid)} of {format_money(due)} "
-                    f"for {hour:%Y-%m-%d %H}:00 UTC"
-                )
-                break
+    hours = [hour for charges in due.values() for hour in charges]
+    if not hours:
+        return run
+    done = _charged_keys(engine, since, min(hours))
+    ledger = Ledger(engine)
+    # Accounts in name order: two billers at once on PostgreSQL lock wallets in one order.
+    with ledger.transaction() as connection:
+        for account, charges in due.items():
+            owed = {h: c for h, c in charges.items() if ledger_key(account, h) not in done}
+            if owed:
+                _charge(ledger, connection, account, owed, now, run)
     return run
+
+
+def _charge(
+    ledger: Ledger,
+    connection: Connection,
+    account: str,
+    owed: Mapping[dt.datetime, int],
+    now: dt.datetime,
+    run: BillRun,
+) -> None:
+    """One account's unpaid hours, oldest first, inside a savepoint of the run's transaction."""
+    charged: list[Entry] = []
+    try:
+        with connection.begin_nested():
+            for hour, due in owed.items():
+                key, note = ledger_key(account, hour), f"elastic capacity {hour:%Y-%m-%d %H}:00 UTC"
+                entry = ledger.charge_at_most_balance(connection, account, due, key, note, now)
+                if entry is not None and entry.created:
+                    charged.append(entry)
+                paid = -entry.amount_cents if entry is not None else 0
+                if entry is None or (entry.created and paid < due):
+                    run.to_base[account] = (
+                        f"wallet empty: paid {format_money(paid)} of {format_money(due)} "
+                        f"for {hour:%Y-%m-%d %H}:00 UTC"
+                    )
+                    break
+    except LedgerError as exc:  # one account's bad entry never stops the others
+        run.errors[account] = str(exc)
+        run.to_base.pop(account, None)
+        return
+    run.charged += charged
