@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -26,7 +27,7 @@ from glue.services.context import Context
 from glue.services.converge import ConvergeResult
 from glue.state.boosts import apply_levels, boosts_at, revert_levels
 from glue.state.schema import ledger_entries, scaler_events, wallets
-from scaler.billing import Tariff, bill
+from scaler.billing import Tariff, bill, hour_of
 from scaler.caps import Decision, Funds, caps, hourly_cost
 from scaler.influx import InfluxClient
 from scaler.metrics import Window, read_usage
@@ -46,6 +47,8 @@ class TickResult:
     busy: dict[str, str] = field(default_factory=dict)  # server -> why not (retried next tick)
     to_base: dict[str, str] = field(default_factory=dict)  # accounts billing sends to base
     errors: dict[str, str] = field(default_factory=dict)  # account or server -> what failed
+    # Seconds per phase (catalog, bill, limits, read usage, decide, record): where a tick's time goes.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def tick(
@@ -58,11 +61,15 @@ def tick(
     interval_s: float = 5.0,
 ) -> TickResult:
     result = TickResult()
+    clock = _Phases(result.seconds)
     catalog, engine, day = ctx.catalog(), ctx.engine, now.date()
+    clock.done("catalog")
     accounts = {n: a for n, a in catalog.accounts.items() if not a.state.leaving}
     bases = {n: effective_base(catalog.plans[a.plan], a, day) for n, a in accounts.items()}
     tariffs = {n: Tariff(bases[n], catalog.plans[a.plan].elastic) for n, a in accounts.items()}
-    run = bill(engine, tariffs, now)
+    # Hours before the last tick's were settled by it (or are waiting in an emptied wallet).
+    run = bill(engine, tariffs, now, None if last_tick is None else hour_of(last_tick))
+    clock.done("bill")
     result.to_base, result.errors = dict(run.to_base), dict(run.errors)
     for entry in run.charged:
         log.info("%s: charge: %s cents (%s)", entry.account, -entry.amount_cents, entry.note)
@@ -70,11 +77,14 @@ def tick(
         log.warning("billing: %s", why)
     in_force = limits_in_force(catalog, boosts_at(engine), day, accounts)
     rules = _rules(catalog, accounts, bases)
+    clock.done("limits")
     usages = _usage(influx, now, last_tick, interval_s, rules, in_force, result)
+    clock.done("read usage")
     funds = _funds(engine, accounts, now, result.to_base)
     spend = _hourly(rules, in_force)
     free = _free(catalog, in_force)
     changes: dict[str, list[tuple[str, Decision]]] = {}
+    deferred: list[tuple[str, Decision]] = []
     for (name, resource), rule in sorted(rules.items()):
         server, current = accounts[name].server, in_force[name].get(resource)
         usage = usages.get((name, resource)) or Usage(name, resource, now.timestamp(), current)
@@ -94,14 +104,29 @@ def tick(
         level = logging.DEBUG if decision.kind == "hold" else logging.INFO
         log.log(level, "%s: %s: %s", name, decision.kind, decision.reason)
         if decision.kind == "deferred":
-            _record(engine, now, name, [decision])
+            deferred.append((name, decision))
         elif decision.kind in ("raise", "lower"):
             changes.setdefault(server, []).append((name, decision))
             free[server][resource] -= decision.to - decision.from_
             spend[name] += hourly_cost(rule, decision.to) - hourly_cost(rule, current)
+    clock.done("decide")
+    _record(engine, now, deferred)
     for server, decisions in sorted(changes.items()):
         _carry(engine, now, server, decisions, bases, actuate, result)
+    clock.done("record")
     return result
+
+
+class _Phases:
+    """Adds the seconds since the last phase ended to the phase named."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds, self.start = seconds, time.perf_counter()
+
+    def done(self, phase: str) -> None:
+        end = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + end - self.start
+        self.start = end
 
 
 def repair(ctx: Context, actuate: Actuate) -> dict[str, str]:
@@ -217,7 +242,8 @@ def _free(catalog: Catalog, in_force: Mapping[str, Limits]) -> dict[str, dict[Re
     return {name: {r: max(0, v) for r, v in room.items()} for name, room in free.items()}
 
 
-def _record(engine: Engine, at: dt.datetime, account: str, decisions: Iterable[Decision]) -> None:
+def _record(engine: Engine, at: dt.datetime, decisions: Iterable[tuple[str, Decision]]) -> None:
+    """The decisions in scaler_events, in one insert."""
     rows = [
         {
             "at": at,
@@ -228,7 +254,7 @@ def _record(engine: Engine, at: dt.datetime, account: str, decisions: Iterable[D
             "to_value": d.to,
             "reason": d.reason,
         }
-        for d in decisions
+        for account, d in decisions
     ]
     if rows:
         with engine.begin() as connection:
@@ -260,14 +286,13 @@ def _carry(
         result.errors[server] = f"{server}: {why}"
     if took:
         result.done.append(server)
-        for name, d in changes:
-            _record(engine, now, name, [d])
+        _record(engine, now, changes)
         return
     revert_levels(engine, applied)
     result.busy[server] = why or f"server {server} did not take the change"
+    deferred = []
     for name, d in changes:
         log.info("%s: deferred: %s: %s, retried next tick", name, d.reason, result.busy[server])
-        deferred = Decision(
-            "deferred", d.resource, d.from_, d.to, f"{d.reason}; {result.busy[server]}"
-        )
-        _record(engine, now, name, [deferred])
+        why = f"{d.reason}; {result.busy[server]}"
+        deferred.append((name, Decision("deferred", d.resource, d.from_, d.to, why)))
+    _record(engine, now, deferred)

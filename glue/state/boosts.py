@@ -107,24 +107,32 @@ def apply_levels(
     engine: Engine, levels: Iterable[tuple[str, str, int | None, str]], at: dt.datetime
 ) -> Applied:
     """Put (account, resource, value or None for base, reason) in force from `at`, all in one
-    transaction: each open boost of the pair is closed and, unless None, a new one opened."""
-    opened: list[int] = []
-    closed: list[int] = []
+    transaction of three statements whatever their number: each open boost of the pairs is
+    closed and, unless None, a new one opened (a pair given twice: the last one counts)."""
+    wanted = {(account, resource): (value, reason) for account, resource, value, reason in levels}
+    if not wanted:
+        return Applied((), ())
+    accounts = sorted({account for account, _ in wanted})
     with engine.begin() as connection:
-        for account, resource, value, reason in levels:
-            where = _open(account, resource)
-            closed += connection.execute(select(boosts.c.id).where(where)).scalars()
-            connection.execute(update(boosts).where(where).values(until=at))
-            if value is not None:
-                new_id = connection.execute(
-                    boosts.insert()
-                    .values(
-                        account=account, resource=resource, value=value, since=at, reason=reason
-                    )
-                    .returning(boosts.c.id)
-                ).scalar_one()
-                opened.append(int(new_id))
-    return Applied(tuple(opened), tuple(closed))
+        open_rows = connection.execute(
+            select(boosts.c.id, boosts.c.account, boosts.c.resource).where(
+                boosts.c.until.is_(None), boosts.c.account.in_(accounts)
+            )
+        ).all()
+        closed = sorted(int(r.id) for r in open_rows if (r.account, r.resource) in wanted)
+        if closed:
+            connection.execute(update(boosts).where(boosts.c.id.in_(closed)).values(until=at))
+        rows = [
+            {"account": a, "resource": r, "value": v, "since": at, "reason": why}
+            for (a, r), (v, why) in wanted.items()
+            if v is not None
+        ]
+        opened = (
+            connection.execute(boosts.insert().returning(boosts.c.id), rows).scalars().all()
+            if rows
+            else []
+        )
+    return Applied(tuple(int(i) for i in opened), tuple(closed))
 
 
 def revert_levels(engine: Engine, applied: Applied) -> None:

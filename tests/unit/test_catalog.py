@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,26 @@ def test_the_daily_spend_cap_survives_a_write(root: Path) -> None:
     capped = catalog.accounts["shop"].model_copy(update={"max_daily": 505})
     save_account(catalog.with_account("shop", capped), "shop")
     assert load_catalog(root).accounts["shop"].max_daily == 505
+
+
+def test_account_files_parse_once_while_unchanged_and_a_racy_edit_is_seen(root: Path) -> None:
+    write(root, "servers.yml", SERVERS)
+    write(root, "accounts/shop.yml", "plan: base\nserver: web1\ndomains: [shop.example]\n")
+    write(root, "accounts/old.yml", "plan: base\nserver: web1\ndomains: [old.example]\n")
+    old = root / "catalog" / "accounts" / "old.yml"
+    os.utime(old, ns=(1, 1_000_000_000))  # written long ago: parsed once, then reused
+    first = load_catalog(root)
+    assert load_catalog(root).accounts["old"] is first.accounts["old"]
+    # An edit in place within the same mtime tick as the read: same size, same mtime, same
+    # inode. A file this fresh is never taken from the cache, so the edit is seen.
+    shop = root / "catalog" / "accounts" / "shop.yml"
+    stamp = shop.stat().st_mtime_ns
+    with shop.open("r+") as file:
+        file.write("plan: base\nserver: web1\ndomains: [shoq.example]\n")
+    os.utime(shop, ns=(stamp, stamp))
+    assert load_catalog(root).accounts["shop"].domains == ["shoq.example"]
+    # An edit of the old file (new mtime) is seen; a removed file is gone.
+    old.write_text("plan: base\nserver: web1\ndomains: [new.example]\n")
+    assert load_catalog(root).accounts["old"].domains == ["new.example"]
+    old.unlink()
+    assert "old" not in load_catalog(root).accounts

@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -136,6 +137,22 @@ def test_sustained_hot_cpu_raises_one_step_and_records_it(
     again = tick(ctx, influx, NOW + dt.timedelta(seconds=5), Actuator())
     assert again.decisions["alice", "cpu"].kind == "hold"
     assert boosts_at(ctx.engine) == {"alice": {"cpu": 1500}}
+
+
+def test_a_catalog_change_between_ticks_is_seen_on_the_next(
+    ctx: Context, influx: InfluxClient, bubble: Callable[..., CliResult]
+) -> None:
+    """The scaler reuses the account files it parsed while they are unchanged; one that
+    `bubble account set` rewrote is read again by the very next tick."""
+    for path in (ctx.root / "catalog" / "accounts").iterdir():  # parsed by an earlier tick
+        os.utime(path, ns=(1, 1_000_000_000))
+    first = tick(ctx, influx, NOW, Actuator())
+    assert first.decisions["alice", "cpu"].from_ == 1000
+    bob = ctx.catalog().accounts["bob"]
+    assert bubble("account", "set", "alice", "--cpu", "2GHz")[0] == 0
+    second = tick(ctx, influx, NOW + dt.timedelta(seconds=5), Actuator())
+    assert second.decisions["alice", "cpu"].from_ == 2000
+    assert ctx.catalog().accounts["bob"] is bob  # unchanged: not parsed again
 
 
 def test_elasticity_off_stays_at_base(ctx: Context, influx: InfluxClient) -> None:
