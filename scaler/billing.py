@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from sqlalchemy import Connection, Engine, Select, func, or_, select, union
+from sqlalchemy import CompoundSelect, Connection, Engine, func, or_, select, union
 
 from glue.models import RESOURCES, ElasticRules, Limits, Resource
 from glue.state.ledger import Entry, Ledger, LedgerError
@@ -146,7 +146,7 @@ def ledger_key(account: str, hour: dt.datetime) -> str:
     return f"elastic:{account}:{hour.astimezone(dt.UTC):%Y-%m-%dT%H}"
 
 
-def metered(since: dt.datetime | None) -> Select[tuple[str]]:
+def metered(since: dt.datetime | None) -> CompoundSelect[tuple[str]]:
     """The accounts a bill run meters: those with a boost in force or closed at or after
     `since` (None: every account with a boost), and those whose last elastic charge emptied
     the wallet (hours may wait for funds). The others' hours were all settled by earlier runs."""
@@ -154,9 +154,7 @@ def metered(since: dt.datetime | None) -> Select[tuple[str]]:
     if since is not None:
         with_boosts = with_boosts.where(or_(boosts.c.until.is_(None), boosts.c.until >= since))
     elastic = (ledger_entries.c.kind == "charge") & ledger_entries.c.key.startswith("elastic:")
-    last = (
-        select(func.max(ledger_entries.c.id)).where(elastic).group_by(ledger_entries.c.account)
-    )
+    last = select(func.max(ledger_entries.c.id)).where(elastic).group_by(ledger_entries.c.account)
     emptied = select(ledger_entries.c.account).where(
         ledger_entries.c.id.in_(last.scalar_subquery()), ledger_entries.c.balance_after_cents <= 0
     )

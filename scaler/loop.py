@@ -47,7 +47,7 @@ class TickResult:
     busy: dict[str, str] = field(default_factory=dict)  # server -> why not (retried next tick)
     to_base: dict[str, str] = field(default_factory=dict)  # accounts billing sends to base
     errors: dict[str, str] = field(default_factory=dict)  # account or server -> what failed
-    # Seconds per phase (catalog, bill, limits, read usage, decide, record): where a tick's time goes.
+    # Seconds per phase (catalog, bill, limits, read usage, decide, record): where time goes.
     seconds: dict[str, float] = field(default_factory=dict)
 
 
