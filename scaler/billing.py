@@ -221,7 +221,8 @@ def bill(
     savepoint per account, so one account's bad entry never stops the others).
 
     `since`: every hour before it was settled by an earlier run (the scaler passes the hour
-    before its last tick's); None meters the whole history. An hour the wallet does not fully
+    its last tick ran in: that run charged all hours before it); None meters every account
+    with a boost. An hour the wallet does not fully
     cover takes what is there (never below zero) and the account is listed to go back to
     base; its later hours wait for funds (never skipped)."""
     if now.tzinfo is None:

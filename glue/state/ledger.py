@@ -79,17 +79,7 @@ class Ledger:
         at: dt.datetime | None = None,
     ) -> Entry:
         """Add one entry, or return the entry already posted under `key`."""
-        if kind not in KINDS:
-            raise LedgerError(f"unknown ledger entry kind {kind!r}")
-        if amount_cents == 0:
-            raise LedgerError(f"{account}: an entry of 0.00 is not an entry")
-        if abs(amount_cents) > MAX_MONEY_CENTS:
-            raise LedgerError(
-                f"{account}: {format_money(abs(amount_cents))} is more than one entry may hold "
-                f"({format_money(MAX_MONEY_CENTS)})"
-            )
-        if not key or len(key) > 200:
-            raise LedgerError(f"idempotency key {key!r} must be 1 to 200 characters")
+        _check(account, amount_cents, kind, key)
         existing = self._lock_and_find(connection, account, key)
         if existing is not None:
             if (existing.account, existing.amount_cents, existing.kind) != (
@@ -100,6 +90,20 @@ class Ledger:
                 raise _key_taken(key, existing)
             return _entry(existing, created=False)
         balance = _locked_balance(connection, account)
+        return self._insert(connection, account, amount_cents, kind, key, note, at, balance)
+
+    def _insert(
+        self,
+        connection: Connection,
+        account: str,
+        amount_cents: int,
+        kind: str,
+        key: str,
+        note: str,
+        at: dt.datetime | None,
+        balance: int,
+    ) -> Entry:
+        """Write a checked entry: the wallet is locked, `key` is free, `balance` is current."""
         new_balance = balance + amount_cents
         if amount_cents < 0 and new_balance < 0:
             raise InsufficientFunds(
@@ -156,7 +160,9 @@ class Ledger:
         amount = min(due_cents, balance)
         if amount <= 0:
             return None
-        return self.post(connection, account, -amount, "charge", key, note, at)
+        _check(account, -amount, "charge", key)
+        # The wallet is locked and the key free: post's look-ups need not run again.
+        return self._insert(connection, account, -amount, "charge", key, note, at, balance)
 
     def _lock_and_find(self, connection: Connection, account: str, key: str) -> Any:
         """Lock the account's wallet, then look up the entry already posted under `key`."""
@@ -204,6 +210,21 @@ class Ledger:
                 .order_by(ledger_entries.c.id)
             ).all()
         return [_entry(row) for row in rows]
+
+
+def _check(account: str, amount_cents: int, kind: str, key: str) -> None:
+    """What no entry may be, whatever the balance."""
+    if kind not in KINDS:
+        raise LedgerError(f"unknown ledger entry kind {kind!r}")
+    if amount_cents == 0:
+        raise LedgerError(f"{account}: an entry of 0.00 is not an entry")
+    if abs(amount_cents) > MAX_MONEY_CENTS:
+        raise LedgerError(
+            f"{account}: {format_money(abs(amount_cents))} is more than one entry may hold "
+            f"({format_money(MAX_MONEY_CENTS)})"
+        )
+    if not key or len(key) > 200:
+        raise LedgerError(f"idempotency key {key!r} must be 1 to 200 characters")
 
 
 def _locked_balance(connection: Connection, account: str) -> int:
