@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +24,7 @@ from glue.services.converge import ConvergeResult, Operation, converge
 from glue.state.schema import boosts, scaler_events
 from scaler import lease
 from scaler.influx import InfluxClient
-from scaler.loop import Actuate, TickResult, repair, tick
+from scaler.loop import Actuate, TickResult, new_day, repair, tick
 
 log = logging.getLogger("bubble.scaler")
 Clock = Callable[[], dt.datetime]
@@ -69,6 +70,7 @@ def run(
     ttl, engine = lease_ttl(interval_s), ctx.engine
     last: TickResult | None = None
     waiting, holding = False, False
+    day: dt.date | None = None  # the day of the last tick this scaler made
     try:
         while True:
             now = clock()
@@ -76,7 +78,10 @@ def run(
                 if waiting:
                     log.info("took the lease: this scaler acts now")
                 if not holding:  # the last holder may have died mid-change: servers match DB
-                    _repair(ctx, actuate)
+                    _repair(partial(repair, ctx, actuate))
+                elif day is not None and now.date() != day:  # upgrades end at midnight
+                    _repair(partial(new_day, ctx, actuate, day, now.date()))
+                day = now.date()
                 waiting, holding = False, True
                 held = lease.current(engine)
                 try:
@@ -108,9 +113,9 @@ def run(
         lease.release(engine, me, clock())
 
 
-def _repair(ctx: Context, actuate: Actuate) -> None:
+def _repair(push: Callable[[], object]) -> None:
     try:
-        repair(ctx, actuate)
+        push()
     except Exception:  # a catalog being edited, the DB away: the ticks go on regardless
         log.exception("limits re-push failed")
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from glue.catalog import save_account, save_servers
+from glue.models import Upgrade
 from glue.services.context import Context
 from glue.services.converge import ConvergeResult, Pending
 from glue.services.wallets import credit
@@ -282,3 +283,35 @@ def test_taking_the_lease_re_pushes_the_limits_in_force_first(
         run(ctx, influx, again, holder="again", clock=lambda: next(moments),
             sleep=stop_after_three_ticks)  # fmt: skip
     assert again.calls == ["web1", "web2"]
+
+
+def test_an_upgrade_ending_at_midnight_is_pushed_and_recorded_by_the_next_days_first_tick(
+    ctx: Context, influx: InfluxClient
+) -> None:
+    """alice bought 500 MHz until tomorrow: nothing in the catalog changes at midnight, yet
+    her base drops. The scaler holding the lease pushes web1 (only) at the first tick of the
+    new day and writes the lower into her history; ticks within one day push nothing."""
+    today = NOW.date()
+    catalog = ctx.catalog()
+    upgrade = {"resource": "cpu", "amount": 500, "expires": today + dt.timedelta(days=1),
+               "key": "upgrade:alice:1"}  # fmt: skip
+    catalog = catalog.with_account(
+        "alice", catalog.accounts["alice"].model_copy(update={"upgrades": [Upgrade(**upgrade)]})
+    )
+    save_account(catalog, "alice")
+    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
+    moments = iter(midnight + dt.timedelta(seconds=s) for s in (-10, -5, 1, 6, 7))  # 7: the release
+    actuate = Actuator()
+    pushed: list[list[str]] = []
+
+    def a_tick(*args: object, **kwargs: object) -> None:
+        pushed.append(list(actuate.calls))
+        if len(pushed) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr("scaler.run.tick", a_tick)
+        run(ctx, influx, actuate, holder="one", clock=lambda: next(moments), sleep=lambda _: None)
+    repaired = ["web1", "web2"]  # taking the lease
+    assert pushed == [repaired, repaired, [*repaired, "web1"], [*repaired, "web1"]]
+    assert events(ctx) == [("alice", "cpu", "lower", 1500, 1000)]
