@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -89,52 +89,41 @@ class Ledger:
             ):
                 raise _key_taken(key, existing)
             return _entry(existing, created=False)
-        balance = _locked_balance(connection, account)
-        return self._insert(connection, account, amount_cents, kind, key, note, at, balance)
+        after = _locked_balance(connection, account) + amount_cents
+        return self._insert(
+            connection, Entry(account, amount_cents, kind, key, note, at or utcnow(), after)
+        )
 
-    def _insert(
-        self,
-        connection: Connection,
-        account: str,
-        amount_cents: int,
-        kind: str,
-        key: str,
-        note: str,
-        at: dt.datetime | None,
-        balance: int,
-    ) -> Entry:
-        """Write a checked entry: the wallet is locked, `key` is free, `balance` is current."""
-        new_balance = balance + amount_cents
-        if amount_cents < 0 and new_balance < 0:
+    def _insert(self, connection: Connection, entry: Entry) -> Entry:
+        """Write a checked entry (its balance after it included): the wallet is locked and its
+        key free."""
+        balance = entry.balance_after_cents - entry.amount_cents
+        if entry.amount_cents < 0 and entry.balance_after_cents < 0:
             raise InsufficientFunds(
-                f"{account}: balance {format_money(balance)} does not cover "
-                f"{format_money(-amount_cents)}"
+                f"{entry.account}: balance {format_money(balance)} does not cover "
+                f"{format_money(-entry.amount_cents)}"
             )
-        if new_balance > MAX_BALANCE_CENTS:
+        if entry.balance_after_cents > MAX_BALANCE_CENTS:
             raise LedgerError(
-                f"{account}: a balance above {format_money(MAX_BALANCE_CENTS)} is refused"
+                f"{entry.account}: a balance above {format_money(MAX_BALANCE_CENTS)} is refused"
             )
-        when = at or utcnow()
+        row = {f: getattr(entry, f) for f in ("account", "amount_cents", "kind", "key", "note")}
         try:
             connection.execute(
                 insert(ledger_entries).values(
-                    account=account,
-                    amount_cents=amount_cents,
-                    kind=kind,
-                    key=key,
-                    note=note,
-                    at=when,
-                    balance_after_cents=new_balance,
+                    **row, at=entry.at, balance_after_cents=entry.balance_after_cents
                 )
             )
         except IntegrityError as exc:
             # Only on PostgreSQL: another account's wallet lock does not stop a writer of the
             # same key, whose entry committed between our look-up and this insert.
-            raise LedgerError(f"key {key!r} was already used for a different entry") from exc
+            raise LedgerError(f"key {entry.key!r} was already used for a different entry") from exc
         connection.execute(
-            update(wallets).where(wallets.c.account == account).values(balance_cents=new_balance)
+            update(wallets)
+            .where(wallets.c.account == entry.account)
+            .values(balance_cents=entry.balance_after_cents)
         )
-        return Entry(account, amount_cents, kind, key, note, as_utc(when), new_balance)
+        return replace(entry, at=as_utc(entry.at))
 
     def charge_at_most_balance(
         self,
@@ -162,7 +151,8 @@ class Ledger:
             return None
         _check(account, -amount, "charge", key)
         # The wallet is locked and the key free: post's look-ups need not run again.
-        return self._insert(connection, account, -amount, "charge", key, note, at, balance)
+        entry = Entry(account, -amount, "charge", key, note, at or utcnow(), balance - amount)
+        return self._insert(connection, entry)
 
     def _lock_and_find(self, connection: Connection, account: str, key: str) -> Any:
         """Lock the account's wallet, then look up the entry already posted under `key`."""
