@@ -181,12 +181,13 @@ def test_a_tenant_cannot_write_points_read_the_agent_config_or_steer_its_reports
     # Odd names and links in rich's home, pointing at stiff's files and at cgroups: stiff's
     # reported disk stays what it was, and no account appears that does not exist.
     before = latest(influx)["stiff"]
-    odd = (
-        "ln -s /srv/stiff stiff-home; ln -s /sys/fs/cgroup/memory/acct.slice acct.slice; "
-        "mkdir -p 'acct-stiff.slice' '../stiff' 2>/dev/null; ln -s ../stiff/www www2; "
-        "dd if=/dev/zero of=filler bs=1M count=16 conv=fsync 2>/dev/null; echo ok"
+    odd = (  # in www/: the home itself is root's
+        "cd www && ln -s /srv/stiff stiff-home && ln -s /sys/fs/cgroup/memory/acct.slice x && "
+        "mkdir acct-stiff.slice && ln -s /srv/stiff/www acct-stiff.slice/www && "
+        "dd if=/dev/zero of=filler bs=1M count=16 conv=fsync 2>/dev/null && echo ok"
     )
-    assert _as_account(bubble, "rich", odd).stdout.strip().endswith("ok")
+    made = _as_account(bubble, "rich", odd)
+    assert made.stdout.strip() == "ok", (made.stdout, made.stderr)
     time.sleep(6)  # three agent ticks
     after = latest(influx)
     assert set(after) == set(ACCOUNTS), sorted(after)
@@ -199,7 +200,7 @@ def test_a_tenant_cannot_write_points_read_the_agent_config_or_steer_its_reports
         lambda: int(str(latest(influx)["rich"]["disk_bytes"])) >= 16 * MIB,
         20,
     )
-    _as_account(bubble, "rich", "rm -rf stiff-home acct.slice acct-stiff.slice www2 filler")
+    _as_account(bubble, "rich", "cd www && rm -rf stiff-home x acct-stiff.slice filler")
 
 
 def _hog(server: LabServer, account: str, command: str, tag: str) -> str:
