@@ -30,6 +30,17 @@ def effective_base(plan: Plan, account: Account, today: dt.date) -> Limits:
     return limits.model_copy(update=overrides) if overrides else limits
 
 
+def base_moved(catalog: Catalog, before: dt.date, today: dt.date) -> list[str]:
+    """Accounts whose base differs between the two days: a permanent upgrade expired (or its
+    date came), so the limits in force move without any edit to the catalog."""
+    moved = []
+    for name, account in sorted(catalog.accounts.items()):
+        plan = catalog.plans[account.plan]
+        if effective_base(plan, account, before) != effective_base(plan, account, today):
+            moved.append(name)
+    return moved
+
+
 def raised_by_boosts(base: Limits, boosts: Mapping[str, int]) -> Limits:
     """Base with each boosted resource raised to the value the scaler put in force.
 

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from sqlalchemy import Engine, select
 
-from glue.models import ElasticRules, Limits, Resource
+from glue.models import RESOURCES, ElasticRules, Limits, Resource
 from glue.state.ledger import Entry, Ledger, LedgerError
 from glue.state.schema import boosts, ledger_entries
 from glue.units import format_money
@@ -64,13 +64,33 @@ def _seconds(delta: dt.timedelta) -> Fraction:
     return Fraction(delta // _MICROSECOND, 1_000_000)
 
 
-def _cents_per_second(interval: Interval, rules: ElasticRules) -> Fraction:
-    if interval.extra <= 0:
+def pro_rata(extra: int, step: int, hourly_price: int) -> Fraction:
+    """The tariff: exact cents an hour for `extra` (above base, the resource's unit) in force
+    at `hourly_price` per step, pro rata. The meter, the wallet's burn rate and the scaler's
+    wallet cap all price with this alone."""
+    return Fraction(max(0, extra), step) * hourly_price
+
+
+def hourly_rate(resource: Resource, extra: int, rules: ElasticRules) -> Fraction:
+    """`pro_rata` at the plan's price for `resource`."""
+    if extra <= 0:
         return Fraction(0)
-    rule = rules.get(interval.resource)
+    rule = rules.get(resource)
     if rule is None:
-        raise BillingError(f"{interval.resource} is boosted but the plan has no elastic price")
-    return Fraction(interval.extra, rule.step) * rule.hourly_price / 3600
+        raise BillingError(f"{resource} is boosted but the plan has no elastic price")
+    return pro_rata(extra, rule.step, rule.hourly_price)
+
+
+def burn_per_hour(tariff: Tariff, in_force: Limits) -> Fraction:
+    """Exact cents an hour that the limits `in_force` cost above the tariff's base."""
+    return sum(
+        (hourly_rate(r, in_force.get(r) - tariff.base.get(r), tariff.rules) for r in RESOURCES),
+        Fraction(0),
+    )
+
+
+def _cents_per_second(interval: Interval, rules: ElasticRules) -> Fraction:
+    return hourly_rate(interval.resource, interval.extra, rules) / 3600
 
 
 def cost(

@@ -11,11 +11,13 @@ A lower passes caps 1-4 untouched: it never costs and always fits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from glue.models import Resource
+from scaler.billing import pro_rata
 from scaler.policy import UNITS, Recommendation, Rule
 
 Kind = Literal["raise", "lower", "hold", "deferred"]
@@ -45,9 +47,9 @@ _Say = Callable[[Kind, int, str], Decision]
 
 
 def hourly_cost(rule: Rule, level: int) -> int:
-    """Cents per hour for `level` in force: whole steps above base (a part step counts whole)."""
-    extra = max(0, level - rule.base)
-    return -(-extra // rule.step) * rule.hourly_price
+    """Cents per hour for `level` in force: billing's tariff, a part cent rounded up (the
+    wallet must cover the hour billing will charge)."""
+    return math.ceil(pro_rata(level - rule.base, rule.step, rule.hourly_price))
 
 
 def caps(rec: Recommendation, rule: Rule, funds: Funds, server_free: int) -> Decision:

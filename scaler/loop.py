@@ -20,17 +20,17 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Engine, func, select
 
 from glue.catalog import Catalog
-from glue.limits import effective_base, limits_in_force
+from glue.limits import base_moved, effective_base, limits_in_force
 from glue.models import RESOURCES, Account, Limits, Resource
 from glue.services.context import Context
 from glue.services.converge import ConvergeResult
 from glue.state.boosts import apply_levels, boosts_at, revert_levels
 from glue.state.schema import ledger_entries, scaler_events, wallets
 from scaler.billing import Tariff, bill
-from scaler.caps import Decision, Funds, caps, hourly_cost
+from scaler.caps import Decision, Funds, Kind, caps, hourly_cost
 from scaler.influx import InfluxClient
 from scaler.metrics import Window, read_usage
-from scaler.policy import Rule, recommend
+from scaler.policy import UNITS, Rule, recommend
 from scaler.usage import Usage
 
 log = logging.getLogger("bubble.scaler")
@@ -102,6 +102,59 @@ def tick(
     for server, decisions in sorted(changes.items()):
         _carry(engine, now, server, decisions, bases, actuate, result)
     return result
+
+
+def repair(ctx: Context, actuate: Actuate) -> dict[str, str]:
+    """Push the limits in force (the state DB's) to every server, one converge each: run when
+    a scaler takes the lease, since its predecessor may have died between recording a change
+    and rolling it back, leaving the DB boosted while the server is not. A server that is
+    down or fails is logged and skipped (its next converge carries the DB's limits anyway).
+    Returns server -> why it was not repaired."""
+    servers = sorted(ctx.catalog().servers)
+    missed = _push(servers, actuate)
+    log.info("took the lease: limits in force re-pushed to %d of %d servers",
+             len(servers) - len(missed), len(servers))  # fmt: skip
+    return missed
+
+
+def new_day(ctx: Context, actuate: Actuate, before: dt.date, today: dt.date) -> dict[str, str]:
+    """At the first tick of a day: push the limits of the servers whose accounts' base moved
+    overnight (a permanent upgrade ended, or began), and record each move in the account's
+    history. Returns server -> why it was not pushed (its next converge carries it)."""
+    catalog, engine = ctx.catalog(), ctx.engine
+    moved = base_moved(catalog, before, today)
+    if not moved:
+        return {}
+    old, new = (limits_in_force(catalog, boosts_at(engine), day, moved) for day in (before, today))
+    missed = _push(sorted({catalog.accounts[name].server for name in moved}), actuate)
+    at = dt.datetime.combine(today, dt.time(), dt.UTC)
+    for name in moved:
+        changes = []
+        for r in RESOURCES:
+            frm, to = old[name].get(r), new[name].get(r)
+            if r in UNITS and frm != to:
+                kind: Kind = "lower" if to < frm else "raise"
+                ended = "ended" if kind == "lower" else "began"
+                why = f"base moved: a permanent upgrade {ended} on {today}"
+                changes.append(Decision(kind, r, frm, to, f"{r} {frm}->{to} {UNITS[r]}: {why}"))
+        _record(engine, at, name, changes)
+    return missed
+
+
+def _push(servers: Iterable[str], actuate: Actuate) -> dict[str, str]:
+    """One limits converge per server; server -> why it did not take them (logged)."""
+    missed: dict[str, str] = {}
+    for server in servers:
+        try:
+            converged = actuate(server)
+        except Exception as exc:  # one server never stops the others
+            missed[server] = f"limits push failed: {exc}"
+        else:
+            if server not in converged.done:
+                missed[server] = "; ".join(str(p) for p in converged.pending) or "not taken"
+    for server, why in missed.items():
+        log.warning("%s: limits not re-pushed: %s", server, why)
+    return missed
 
 
 def _rules(

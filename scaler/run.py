@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +24,7 @@ from glue.services.converge import ConvergeResult, Operation, converge
 from glue.state.schema import boosts, scaler_events
 from scaler import lease
 from scaler.influx import InfluxClient
-from scaler.loop import Actuate, TickResult, tick
+from scaler.loop import Actuate, TickResult, new_day, repair, tick
 
 log = logging.getLogger("bubble.scaler")
 Clock = Callable[[], dt.datetime]
@@ -68,14 +69,20 @@ def run(
     me = holder or holder_id()
     ttl, engine = lease_ttl(interval_s), ctx.engine
     last: TickResult | None = None
-    waiting = False
+    waiting, holding = False, False
+    day: dt.date | None = None  # the day of the last tick this scaler made
     try:
         while True:
             now = clock()
             if lease.take(engine, me, now, ttl):
                 if waiting:
                     log.info("took the lease: this scaler acts now")
-                waiting = False
+                if not holding:  # the last holder may have died mid-change: servers match DB
+                    _repair(partial(repair, ctx, actuate))
+                elif day is not None and now.date() != day:  # upgrades end at midnight
+                    _repair(partial(new_day, ctx, actuate, day, now.date()))
+                day = now.date()
+                waiting, holding = False, True
                 held = lease.current(engine)
                 try:
                     last = tick(
@@ -94,14 +101,23 @@ def run(
                 held = lease.current(engine)
                 who = held.holder if held else "another scaler"
                 raise BubbleError(f"the scaler lease is held by {who}: it acts, not this one")
-            elif not waiting:
-                waiting = True
-                log.info("another scaler holds the lease: waiting to take over")
+            else:
+                holding = False
+                if not waiting:
+                    waiting = True
+                    log.info("another scaler holds the lease: waiting to take over")
             if once:
                 return last
             sleep(interval_s)
     finally:
         lease.release(engine, me, clock())
+
+
+def _repair(push: Callable[[], object]) -> None:
+    try:
+        push()
+    except Exception:  # a catalog being edited, the DB away: the ticks go on regardless
+        log.exception("limits re-push failed")
 
 
 def status(ctx: Context, now: dt.datetime | None = None) -> dict[str, Any]:

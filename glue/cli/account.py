@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -379,3 +380,71 @@ def ftp_password(
     set_ftp_password(context(ctx), name, _password(password_file))
     out.say(f"FTP login {name}: password set", account=name, ftp_login=name)
     out.end()
+
+
+def _known(ctx: typer.Context, name: str) -> None:
+    """An account name that is not in the catalog is bad input: one line, exit 2."""
+    if name not in context(ctx).catalog().accounts:
+        raise typer.BadParameter(f"unknown account {name!r}", param_hint="NAME")
+
+
+@account_app.command("usage")
+def usage(
+    ctx: typer.Context,
+    name: str,
+    since: str = typer.Option("1h", "--since", help="How far back: 30m, 1h, 2d."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The account's samples from InfluxDB: per resource its use and limit, and the faults
+    (CPU throttled periods, memory at its max, OOM kills) since the sample before."""
+    from glue.services.usage import account_usage
+    from scaler.influx import duration_seconds
+
+    try:
+        seconds = duration_seconds(since)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise typer.BadParameter(
+            f"{since!r}: a duration such as 30m, 1h or 2d", param_hint="--since"
+        )
+    _known(ctx, name)
+    rows = account_usage(context(ctx), name, seconds)
+    if as_json:
+        print_json(rows)
+        return
+
+    def pair(row: dict[str, Any], resource: str) -> str:
+        use, limit = row[resource]["use"], row[resource]["limit"]
+        return f"{'-' if use is None else use} / {'-' if limit is None else limit}"
+
+    print_table(
+        f"usage of {name}, last {since} (use / limit)",
+        ["at", "cpu MHz", "memory MiB", "disk MiB", "events"],
+        [
+            [r["at"], pair(r, "cpu"), pair(r, "memory"), pair(r, "disk"),
+             " ".join(f"{k} {n}" for k, n in r["events"].items() if n)]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+@account_app.command("history")
+def history(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
+    """Every limit change (raise, lower), deferral and charge of the account, oldest first."""
+    from glue.services.history import account_history
+
+    _known(ctx, name)
+    rows = account_history(context(ctx), name)
+    if as_json:
+        print_json(rows)
+        return
+
+    def what(row: dict[str, Any]) -> str:
+        if row["kind"] == "charge":
+            return f"{row['amount']} ({row['note']})"
+        return f"{row['resource']} {row['from']} -> {row['to']}: {row['reason']}"
+
+    print_table(
+        f"history of {name}", ["at", "kind", "what"], [[r["at"], r["kind"], what(r)] for r in rows]
+    )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sys
+from pathlib import Path
 
 import typer
 
 from glue.cli.common import JsonOption, context, print_json, say
+from scaler.service_unit import ENV_FILE
 
-scaler_app = typer.Typer(help="The elastic scaler: run, status.", no_args_is_help=True)
+scaler_app = typer.Typer(help="The elastic scaler: run, status, unit.", no_args_is_help=True)
 
 
 @scaler_app.command("run")
@@ -26,19 +29,12 @@ def run(
     scaler holds the lease (a second one waits and takes over when the first dies)."""
     import contextlib
     import signal
-    import sys
 
-    from glue.errors import BubbleError
-    from scaler.influx import InfluxClient, duration_seconds
+    from scaler.influx import InfluxClient
     from scaler.run import limits_push
     from scaler.run import run as run_scaler
 
-    try:
-        seconds = duration_seconds(interval)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise BubbleError(f"--interval {interval!r}: a duration of at least 1s, e.g. 5s or 1m")
+    seconds = _interval(interval)
     handler = logging.StreamHandler(sys.stdout if as_json else sys.stderr)
     handler.setFormatter(_JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
     log = logging.getLogger("bubble.scaler")  # its own lines only (not alembic's, say)
@@ -50,6 +46,19 @@ def run(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         run_scaler(bubble, influx, limits_push(bubble), interval_s=seconds, once=once)
+
+
+def _interval(text: str) -> int:
+    from glue.errors import BubbleError
+    from scaler.influx import duration_seconds
+
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise BubbleError(f"--interval {text!r}: a duration of at least 1s, e.g. 5s or 1m")
+    return seconds
 
 
 class _JsonLines(logging.Formatter):
@@ -74,3 +83,52 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     say(f"lease: {data['holder'] or 'nobody'} (until {data['lease_expires_at']})")
     say(f"last tick: {data['last_tick'] or 'never'}")
     say(f"boosts in force: {data['boosts_in_force']}; last hour: {counts}")
+
+
+@scaler_app.command("unit")
+def unit(
+    ctx: typer.Context,
+    install: bool = typer.Option(
+        False, "--install", help="Write it (and a 0600 EnvironmentFile if missing); reload."
+    ),
+    user: str = typer.Option("", "--user", help="The user it runs as (the root's owner)."),
+    interval: str = typer.Option("5s", "--interval", help="Time between ticks: 5s, 1m."),
+    env_file: Path = typer.Option(
+        ENV_FILE, "--env-file", help="Where its settings and secrets are (root's, 0600)."
+    ),
+    target_root: Path = typer.Option(
+        Path("/"), "--target-root", help="Install under this directory instead of /."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """The systemd unit running `bubble scaler run` on this machine: printed, or installed
+    as /etc/systemd/system/bubble-scaler.service."""
+    import pwd
+
+    from scaler.service_unit import NAME, UNIT_DIR, UnitSpec, unit_text
+    from scaler.service_unit import install as install_unit
+
+    _interval(interval)
+    bubble = context(ctx)
+    root = bubble.root.resolve()
+    owner = user or pwd.getpwuid(root.stat().st_uid).pw_name
+    spec = UnitSpec(root=root, user=owner, interval=interval, env_file=env_file)
+    text = unit_text(spec)
+    if not install and as_json:
+        print_json({"unit": text, "path": f"/{UNIT_DIR / NAME}", "env_file": str(env_file)})
+        return
+    if not install:  # stdout is the unit alone: `bubble scaler unit > FILE` works
+        sys.stdout.write(text)
+        typer.echo(f"install: bubble scaler unit --install (writes /{UNIT_DIR / NAME}); "
+                   f"settings and secrets: {env_file} (root's, 0600)", err=True)  # fmt: skip
+        return
+    done = install_unit(spec, text, target_root)
+    if as_json:
+        print_json({"unit": text, "path": str(done.unit), "env_file": str(done.env_file),
+                    "env_created": done.env_created, "reloaded": done.reloaded})  # fmt: skip
+        return
+    say(f"wrote {done.unit}")
+    say(f"{'created' if done.env_created else 'kept'} {done.env_file} (mode 0600): "
+        "put the InfluxDB and database settings and secrets there")  # fmt: skip
+    say("systemd reloaded" if done.reloaded else "not this machine's /: no daemon-reload")
+    say(f"start it: systemctl enable --now {NAME}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from glue.cli.common import JsonOption, Outcome, context, print_json, print_table
+from glue.cli.common import JsonOption, Outcome, context, print_json, print_table, say
 
 wallet_app = typer.Typer(help="Wallets: credit, show.", no_args_is_help=True)
 
@@ -33,13 +33,22 @@ def credit(
 
 @wallet_app.command("show")
 def show(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
-    """Balance and ledger entries."""
+    """Balance, the burn rate of the elastic capacity in force and how long the balance
+    lasts at it, and the ledger entries."""
     from glue.services.wallets import wallet
 
     data = wallet(context(ctx), name)
     if as_json:
         print_json(data)
         return
+    if data["lasts_days"] is None:
+        burn = "no elastic capacity in force, nothing burns"
+    else:
+        burn = (
+            f"burn {data['burn_per_hour']} an hour: lasts {data['lasts_days']} days at the "
+            "current burn"
+        )
+    say(f"{name}: {burn}")
     print_table(
         f"wallet of {name}: balance {data['balance']}",
         ["at", "kind", "amount", "balance", "note", "key"],

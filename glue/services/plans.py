@@ -19,18 +19,29 @@ class PlanChange:
     servers: list[str]  # servers hosting accounts on the plan: their limits change
 
 
-def set_plan(ctx: Context, name: str, base_changes: dict[str, str | int]) -> PlanChange:
-    """Change (or, with cpu, memory and disk all given, create) a plan's base."""
+# How the scaler moves a plan's accounts: {"thresholds": {field: value}, "elastic": {resource:
+# {"step"|"ceiling"|"hourly_price": value}}}, in the catalog's own form (money as "0.02").
+Scaling = dict[str, dict[str, Any]]
+
+
+def set_plan(
+    ctx: Context, name: str, base_changes: dict[str, str | int], scaling: Scaling | None = None
+) -> PlanChange:
+    """Change (or, with cpu, memory and disk all given, create) a plan's base and its scaling
+    (thresholds, windows, and per resource the elastic step, ceiling and hourly price)."""
     catalog = ctx.catalog()
-    plan = changed_plan(catalog, name, base_changes)
+    plan = changed_plan(catalog, name, base_changes, scaling)
     save_plans(catalog.with_plan(name, plan))
     on_plan = [account for account in catalog.accounts.values() if account.plan == name]
     following = sum(1 for a in on_plan if not a.overrides.model_dump(exclude_none=True))
     return PlanChange(plan, following, sorted({a.server for a in on_plan}))
 
 
-def changed_plan(catalog: Catalog, name: str, base_changes: dict[str, str | int]) -> Plan:
-    """The plan with these base changes (a new plan when cpu, memory and disk are given)."""
+def changed_plan(
+    catalog: Catalog, name: str, base_changes: dict[str, str | int], scaling: Scaling | None = None
+) -> Plan:
+    """The plan with these changes (a new plan when cpu, memory and disk are given), validated
+    whole: a ceiling under the base or a down-threshold not under the up one is refused."""
     if name in catalog.plans:
         data: dict[str, Any] = plan_data(catalog.plans[name])
         data["base"] = {**data["base"], **base_changes}
@@ -38,14 +49,22 @@ def changed_plan(catalog: Catalog, name: str, base_changes: dict[str, str | int]
         data = {"base": dict(base_changes)}
     else:
         raise BubbleError(f"unknown plan {name!r} (give --cpu, --memory and --disk to create it)")
+    scaling = scaling or {}
+    if scaling.get("thresholds"):
+        data["thresholds"] = {**data.get("thresholds", {}), **scaling["thresholds"]}
+    for resource, changes in scaling.get("elastic", {}).items():
+        elastic = data.setdefault("elastic", {})
+        elastic[resource] = {**elastic.get(resource, {}), **changes}
     return validated(Plan, data, f"plan {name!r}")
 
 
-def accounts_changed_by(ctx: Context, name: str, base_changes: dict[str, str | int]) -> list[str]:
+def accounts_changed_by(
+    ctx: Context, name: str, base_changes: dict[str, str | int], scaling: Scaling | None = None
+) -> list[str]:
     """Accounts whose base limits `set_plan` with these changes would alter (asked before
     it is done; bad input raises here, before anything is written)."""
     catalog = ctx.catalog()
-    new = changed_plan(catalog, name, base_changes)
+    new = changed_plan(catalog, name, base_changes, scaling)
     old = catalog.plans.get(name)
     return sorted(
         account_name

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import uuid
+from fractions import Fraction
 from typing import Any
 
 from glue.errors import BubbleError
@@ -23,12 +25,45 @@ def credit(ctx: Context, name: str, amount: str, note: str = "", key: str | None
         )
 
 
+def burn(ctx: Context, name: str) -> Fraction:
+    """Exact cents an hour the account's capacity in force above its base costs now, at
+    billing's own tariff (`scaler.billing.burn_per_hour`)."""
+    from glue.limits import effective_base, limits_in_force
+    from glue.state.boosts import boosts_at
+    from scaler.billing import BillingError, Tariff, burn_per_hour
+
+    catalog = ctx.catalog()
+    account = require_account(catalog, name, leaving_ok=True)
+    plan = catalog.plans[account.plan]
+    tariff = Tariff(effective_base(plan, account, ctx.today), plan.elastic)
+    in_force = limits_in_force(catalog, boosts_at(ctx.engine), ctx.today, [name])[name]
+    try:
+        return burn_per_hour(tariff, in_force)
+    except BillingError as exc:
+        raise BubbleError(f"burn rate of {name}: {exc}") from None
+
+
+def _lasts(balance_cents: int, per_hour: Fraction, hours_per_unit: int) -> float | None:
+    """How long the balance lasts at `per_hour`, in hours (1) or days (24), rounded down to
+    a hundredth; None when nothing burns."""
+    if per_hour == 0:
+        return None
+    units = Fraction(max(0, balance_cents)) / per_hour / hours_per_unit
+    return math.floor(units * 100) / 100
+
+
 def wallet(ctx: Context, name: str) -> dict[str, Any]:
     require_account(ctx.catalog(), name)
     entries = ctx.ledger.entries(name)
+    balance, per_hour = ctx.ledger.balance(name), burn(ctx, name)
     return {
         "account": name,
-        "balance": format_money(ctx.ledger.balance(name)),
+        "balance": format_money(balance),
+        # Whole cents, a part cent rounded up; `lasts_*` come from the exact rate.
+        "burn_cents_per_hour": math.ceil(per_hour),
+        "burn_per_hour": format_money(math.ceil(per_hour)),
+        "lasts_hours": _lasts(balance, per_hour, 1),
+        "lasts_days": _lasts(balance, per_hour, 24),
         "entries": [
             {
                 "amount": format_money(e.amount_cents),

@@ -54,7 +54,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
+def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
@@ -130,7 +130,7 @@ class Ledger:
         connection.execute(
             update(wallets).where(wallets.c.account == account).values(balance_cents=new_balance)
         )
-        return Entry(account, amount_cents, kind, key, note, _as_utc(when), new_balance)
+        return Entry(account, amount_cents, kind, key, note, as_utc(when), new_balance)
 
     def charge_at_most_balance(
         self,
@@ -228,7 +228,7 @@ def _entry(row: object, created: bool = True) -> Entry:
         kind=row.kind,  # type: ignore[attr-defined]
         key=row.key,  # type: ignore[attr-defined]
         note=row.note,  # type: ignore[attr-defined]
-        at=_as_utc(row.at),  # type: ignore[attr-defined]
+        at=as_utc(row.at),  # type: ignore[attr-defined]
         balance_after_cents=row.balance_after_cents,  # type: ignore[attr-defined]
         created=created,
     )

@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench_control_plane", "bench_lab", "bench_migration", "bench_agent")
+BENCHMARKS = (
+    "bench_control_plane",
+    "bench_lab",
+    "bench_migration",
+    "bench_agent",
+    "bench_scaler",
+)
 
 
 def main() -> int:

@@ -38,21 +38,27 @@ SERVERS, ACCOUNTS = 200, 10_000
 TODAY = dt.date(2026, 11, 22)
 
 
-def generate(root: Path) -> None:
+def generate(
+    root: Path, accounts: int = ACCOUNTS, servers: int = SERVERS, *, cores: int = 8,
+    all_elastic: bool = False,
+) -> None:  # fmt: skip
+    """The fleet as catalog files; `all_elastic`: every account elastic, none with overrides
+    (bench_scaler's fleet), else a third elastic and a seventh with its own cpu."""
     init_root(root)
     lines = ["servers:"]
-    for i in range(SERVERS):
+    for i in range(servers):
         lines.append(
-            f"  web{i:03d}: {{provider: lab, cores: 8, core_ghz: 2.5GHz, memory: 128GiB, "
+            f"  web{i:03d}: {{provider: lab, cores: {cores}, core_ghz: 2.5GHz, memory: 128GiB, "
             f"disk: 4TiB, address: 198.18.{i // 250}.{i % 250 + 2}}}"
         )
     (root / "catalog" / "servers.yml").write_text("\n".join(lines) + "\n")
-    accounts = root / "catalog" / "accounts"
-    for i in range(ACCOUNTS):
-        extra = "overrides: {cpu: 2GHz}\n" if i % 7 == 0 else ""
-        (accounts / f"a{i:05d}.yml").write_text(
-            f"plan: base\nserver: web{i % SERVERS:03d}\ndomains: [a{i:05d}.example]\n"
-            f"email: owner{i}@example.com\nelastic: {str(i % 3 == 0).lower()}\n{extra}"
+    directory = root / "catalog" / "accounts"
+    for i in range(accounts):
+        extra = "overrides: {cpu: 2GHz}\n" if i % 7 == 0 and not all_elastic else ""
+        elastic = all_elastic or i % 3 == 0
+        (directory / f"a{i:05d}.yml").write_text(
+            f"plan: base\nserver: web{i % servers:03d}\ndomains: [a{i:05d}.example]\n"
+            f"email: owner{i}@example.com\nelastic: {str(elastic).lower()}\n{extra}"
         )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Literal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glue.models import Resource
+from glue.models import ElasticRules, Resource
+from scaler.billing import hourly_rate
 from scaler.caps import Decision, Funds, caps, hourly_cost
 from scaler.policy import Recommendation, Rule, recommend
 from scaler.usage import Usage
@@ -114,11 +116,17 @@ def test_elasticity_off_without_usage_holds() -> None:
     assert "usage unknown" in d.reason
 
 
-def test_the_next_hour_costs_every_step_in_force_above_base_a_part_step_whole() -> None:
+def test_the_next_hour_costs_what_billing_charges_a_part_cent_rounded_up() -> None:
     assert hourly_cost(RULE, 1000) == 0
     assert hourly_cost(RULE, 900) == 0
-    assert hourly_cost(RULE, 1001) == 10
+    assert hourly_cost(RULE, 1001) == 1  # 1/500 of a step at 10 cents: 0.02 -> 1 cent
+    assert hourly_cost(RULE, 1250) == 5
     assert hourly_cost(RULE, 2000) == 20
+    rules = ElasticRules.model_validate(
+        {"cpu": {"step": RULE.step, "ceiling": RULE.ceiling, "hourly_price": "0.10"}}
+    )
+    for level in (1001, 1250, 1777, 2000, 3999):
+        assert hourly_cost(RULE, level) == math.ceil(hourly_rate("cpu", level - 1000, rules))
 
 
 def test_an_elastic_account_out_of_money_stays_at_base_under_load() -> None:

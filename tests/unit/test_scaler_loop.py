@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,14 +14,16 @@ import pytest
 from sqlalchemy import select
 
 from glue.catalog import save_account, save_servers
+from glue.models import Upgrade
 from glue.services.context import Context
 from glue.services.converge import ConvergeResult, Pending
 from glue.services.wallets import credit
-from glue.state.boosts import boosts_at
+from glue.state.boosts import apply_levels, boosts_at
 from glue.state.schema import scaler_events
 from scaler.agent_http import Endpoint
 from scaler.influx import InfluxClient
 from scaler.loop import tick
+from scaler.run import run
 from tests.support.cli import CliResult
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, Influxd, running_influxd
 from tests.support.models import account, server
@@ -228,3 +231,70 @@ def test_cli_status_and_a_bad_interval(bubble: Callable[..., CliResult]) -> None
     assert (
         code == 1 and err == "error: --interval 'soon': a duration of at least 1s, e.g. 5s or 1m\n"
     )
+
+
+def test_taking_the_lease_re_pushes_the_limits_in_force_first(
+    ctx: Context, influx: InfluxClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scaler died between recording alice's boost and rolling it back: the DB says 1500
+    MHz, web1 was never told. The next scaler pushes every server once before its first
+    tick; web1 down does not stop web2 nor the tick."""
+    apply_levels(ctx.engine, [("alice", "cpu", 1500, "cpu: crash before roll back")], NOW)
+    actuate = Actuator(broken=("web1",))
+    calls_at_tick: list[list[str]] = []
+
+    def first_tick(*args: object, **kwargs: object) -> None:  # what was pushed by then
+        calls_at_tick.append(list(actuate.calls))
+
+    caplog.set_level(logging.INFO, logger="bubble.scaler")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("scaler.run.tick", first_tick)
+        run(ctx, influx, actuate, once=True, holder="next", clock=lambda: NOW)
+    assert calls_at_tick == [["web1", "web2"]]  # one push per server, before the tick
+    assert "web1: limits not re-pushed: limits push failed: web1: limits.yml failed" in caplog.text
+    assert "re-pushed to 1 of 2 servers" in caplog.text
+    # A scaler that goes on holding the lease pushes once, not every tick.
+    again = Actuator()
+    moments = iter(NOW + dt.timedelta(seconds=5 * n) for n in range(1, 10))
+
+    def stop_after_three_ticks(_: float) -> None:
+        if len(calls_at_tick) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr("scaler.run.tick", first_tick)
+        run(ctx, influx, again, holder="again", clock=lambda: next(moments),
+            sleep=stop_after_three_ticks)  # fmt: skip
+    assert again.calls == ["web1", "web2"]
+
+
+def test_an_upgrade_ending_at_midnight_is_pushed_and_recorded_by_the_next_days_first_tick(
+    ctx: Context, influx: InfluxClient
+) -> None:
+    """alice bought 500 MHz until tomorrow: nothing in the catalog changes at midnight, yet
+    her base drops. The scaler holding the lease pushes web1 (only) at the first tick of the
+    new day and writes the lower into her history; ticks within one day push nothing."""
+    today = NOW.date()
+    catalog = ctx.catalog()
+    upgrade = {"resource": "cpu", "amount": 500, "expires": today + dt.timedelta(days=1),
+               "key": "upgrade:alice:1"}  # fmt: skip
+    catalog = catalog.with_account(
+        "alice", catalog.accounts["alice"].model_copy(update={"upgrades": [Upgrade(**upgrade)]})
+    )
+    save_account(catalog, "alice")
+    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
+    moments = iter(midnight + dt.timedelta(seconds=s) for s in (-10, -5, 1, 6, 7))  # 7: the release
+    actuate = Actuator()
+    pushed: list[list[str]] = []
+
+    def a_tick(*args: object, **kwargs: object) -> None:
+        pushed.append(list(actuate.calls))
+        if len(pushed) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr("scaler.run.tick", a_tick)
+        run(ctx, influx, actuate, holder="one", clock=lambda: next(moments), sleep=lambda _: None)
+    repaired = ["web1", "web2"]  # taking the lease
+    assert pushed == [repaired, repaired, [*repaired, "web1"], [*repaired, "web1"]]
+    assert events(ctx) == [("alice", "cpu", "lower", 1500, 1000)]

@@ -1,0 +1,168 @@
+"""One scaler tick at fleet scale: 10,000 accounts on 200 servers, their metrics in a real
+influxd (Debian's 1.x, tests/support/influxd.py), the state DB SQLite.
+
+Target (issue 10): one tick (bill, read usage, recommend + caps, record) under 2 s. The
+actuation is counted, not carried (no ssh): the tick calls it once per server with changes.
+The fleet: every account sampled every 5 s over the plan's longest window (900 s), most of
+them calm, one in ten hot on CPU (a raise each), one in twenty boosted since three hours ago
+(two hours to bill, and calm: a lower each). Baseline, measured in the same run: the same
+tick for 100 accounts on 2 servers, in a database of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from glue.services.context import Context
+from glue.services.converge import ConvergeResult
+from glue.state.ledger import Ledger
+from glue.state.schema import boosts
+from scaler.agent_http import Endpoint
+from scaler.influx import InfluxClient
+from scaler.loop import TickResult, tick
+from tests.bench.bench_control_plane import generate
+from tests.support.influxd import ADMIN, ADMIN_PASSWORD, running_influxd
+
+TARGET_S = 2.0
+WINDOW_S = 900 + 10  # the default plan's down-window and two samples more
+MIB = 1024 * 1024
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _hot(i: int) -> bool:
+    return i % 10 == 3
+
+
+def _boosted(i: int) -> bool:
+    return i % 20 == 7
+
+
+def seed_state(ctx: Context, accounts: int) -> None:
+    """Funded wallets; every twentieth account boosted 500 MHz since three hours ago."""
+    ledger = Ledger(ctx.engine)
+    with ledger.transaction() as connection:
+        for i in range(accounts):
+            ledger.post(connection, f"a{i:05d}", 100_000, "credit", f"credit:a{i:05d}", "", NOW)
+    since = NOW - dt.timedelta(hours=3)
+    rows = [
+        {"account": f"a{i:05d}", "resource": "cpu", "value": 1500, "since": since, "until": None}
+        for i in range(accounts)
+        if _boosted(i)
+    ]
+    if rows:
+        with ctx.engine.begin() as connection:
+            connection.execute(boosts.insert(), rows)
+
+
+def seed_metrics(influx: InfluxClient, accounts: int, servers: int) -> None:
+    """A sample every 5 s over the window per account, as the agent writes them."""
+    end = int(NOW.timestamp())
+    for first in range(0, accounts, 500):
+        rows = []
+        for i in range(first, min(first + 500, accounts)):
+            limit = 1500 if _boosted(i) else 1000
+            cpu = 950 if _hot(i) else 120 + i % 50
+            tags = {"server": f"web{i % servers:03d}", "account": f"a{i:05d}"}
+            fields = {
+                "cpu_mhz": cpu,
+                "cpu_limit_mhz": limit,
+                "mem_bytes": 300 * MIB,
+                "mem_max_bytes": 2048 * MIB,
+                "disk_bytes": 1024 * MIB,
+                "disk_max_bytes": 30720 * MIB,
+                "mem_oom_kills": 0,
+            }
+            rows += [(tags, fields, at * 1000) for at in range(end - WINDOW_S, end + 1, 5)]
+        influx.write("account", rows)
+
+
+class Timed(InfluxClient):
+    """The real client; it also sums the time its queries take (the part of the tick spent
+    waiting for InfluxDB and decoding its answer) and counts them."""
+
+    seconds = 0.0
+    queries = 0
+
+    def query(self, statement: str, database: str | None = None) -> list[dict[str, object]]:
+        start = time.perf_counter()
+        try:
+            return super().query(statement, database)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.queries += 1
+
+
+class Counted:
+    """The actuator: counts the servers it is asked to converge; every one takes it."""
+
+    def __init__(self) -> None:
+        self.servers: list[str] = []
+
+    def __call__(self, server: str) -> ConvergeResult:
+        self.servers.append(server)
+        return ConvergeResult(updated=[server])
+
+
+@dataclass
+class Measured:
+    seconds: float
+    query_s: float
+    queries: int
+    result: TickResult
+    pushed: int  # servers the tick asked to converge
+
+
+def measure(base: Path, url: str, accounts: int, servers: int) -> Measured:
+    root = base / f"fleet{accounts}"
+    generate(root, accounts, servers, cores=64, all_elastic=True)  # room for every raise
+    ctx = Context(root=root)
+    seed_state(ctx, accounts)
+    endpoint = Endpoint(url, f"bench{accounts}", "basic", ADMIN, ADMIN_PASSWORD, timeout=300)
+    influx = Timed(endpoint)
+    influx.execute(f"CREATE DATABASE {influx.database}", database="")
+    seed_metrics(influx, accounts, servers)
+    actuate = Counted()
+    start = time.perf_counter()
+    result = tick(ctx, influx, NOW, actuate)
+    seconds = time.perf_counter() - start
+    return Measured(seconds, influx.seconds, influx.queries, result, len(actuate.servers))
+
+
+def _kinds(result: TickResult) -> str:
+    counts: dict[str, int] = {}
+    for decision in result.decisions.values():
+        counts[decision.kind] = counts.get(decision.kind, 0) + 1
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+
+def run() -> list[str]:
+    with tempfile.TemporaryDirectory() as tmp, running_influxd(Path(tmp) / "influxd") as influxd:
+        small = measure(Path(tmp), influxd.url, 100, 2)
+        big = measure(Path(tmp), influxd.url, 10_000, 200)
+    verdict = "ok" if big.seconds < TARGET_S else "OVER TARGET"
+
+    def parts(m: Measured) -> str:
+        rest = m.seconds - m.query_s
+        return (
+            f"{m.queries} InfluxQL quer{'y' if m.queries == 1 else 'ies'} {m.query_s:.3f} s, "
+            f"the rest (bill, decide, record) {rest:.3f} s; {_kinds(m.result)}; "
+            f"{m.pushed} servers pushed; {len(m.result.errors)} errors"
+        )
+
+    return [
+        "scaler tick (bill, read usage, decide, record; actuation counted, not carried)",
+        f"baseline: 100 accounts, 2 servers   {small.seconds:8.3f} s",
+        f"  {parts(small)}",
+        f"10,000 accounts, 200 servers        {big.seconds:8.3f} s  = "
+        f"{big.seconds / small.seconds:6.1f} x baseline = {big.seconds / TARGET_S:.2f} x target "
+        f"(< {TARGET_S:g} s) {verdict}",
+        f"  {parts(big)}",
+    ]
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))

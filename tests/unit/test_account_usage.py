@@ -1,0 +1,110 @@
+"""`bubble account usage` against a real influxd holding points written in the agent's line
+protocol (scaler/agent_lineproto.py, through InfluxClient.write)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaler.agent_http import Endpoint
+from scaler.influx import InfluxClient
+from tests.support.cli import invoke
+from tests.support.influxd import ADMIN, ADMIN_PASSWORD, Influxd, free_port, running_influxd
+
+MIB = 1024 * 1024
+DATABASE = "usage"
+
+
+@pytest.fixture(scope="module")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    with running_influxd(tmp_path_factory.mktemp("influxd")) as running:
+        yield running
+
+
+def settings(url: str) -> dict[str, str]:
+    return {"BUBBLE_INFLUX_URL": url, "BUBBLE_INFLUX_DATABASE": DATABASE,
+            "BUBBLE_INFLUX_AUTH": "basic", "BUBBLE_INFLUX_USERNAME": ADMIN,
+            "BUBBLE_INFLUX_PASSWORD": ADMIN_PASSWORD, "BUBBLE_APPLY": "0"}  # fmt: skip
+
+
+@pytest.fixture
+def root_with_samples(root: Path, influxd: Influxd) -> tuple[Path, int]:
+    """alice and bob on web1; the last 10 minutes of their samples every 5 s up to `now`
+    (ms). alice: 400 of 1000 MHz, 300 of 2048 MiB, 1 GiB of 30 GiB; 3 CPU periods throttled
+    per sample in the last minute, one OOM kill 30 s ago, and no disk read 60 s ago."""
+    for args in (
+        ("server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2",
+         "--memory", "8GiB", "--disk", "100GiB"),
+        ("account", "create", "alice", "--domain", "alice.example"),
+        ("account", "create", "bob", "--domain", "bob.example"),
+    ):  # fmt: skip
+        assert invoke(*args, root=root, env={"BUBBLE_APPLY": "0"}).exit_code == 0
+    client = InfluxClient(Endpoint(influxd.url, DATABASE, "basic", ADMIN, ADMIN_PASSWORD))
+    client.execute(f"CREATE DATABASE {DATABASE}", database="")
+    now = int(dt.datetime.now(dt.UTC).timestamp()) * 1000
+    rows: list[tuple[dict[str, str], dict[str, Any], int]] = []
+    for k in range(120, -1, -1):  # oldest first
+        at = now - k * 5000
+        fields: dict[str, Any] = {
+            "cpu_mhz": 400, "cpu_limit_mhz": 1000, "mem_bytes": 300 * MIB,
+            "mem_max_bytes": 2048 * MIB, "disk_bytes": 1024 * MIB, "disk_max_bytes": 30720 * MIB,
+            "cpu_throttled_periods": 500 + 3 * max(0, 12 - k), "mem_oom_kills": int(k <= 6),
+        }  # fmt: skip
+        if k == 12:
+            del fields["disk_bytes"], fields["disk_max_bytes"]
+        rows.append(({"server": "web1", "account": "alice"}, fields, at))
+        rows.append(({"server": "web1", "account": "bob"}, {"cpu_mhz": 7, "cpu_limit_mhz": 9}, at))
+    client.write("account", rows)
+    return root, now
+
+
+def usage(root: Path, url: str, *args: str) -> tuple[int, str, str]:
+    result = invoke("account", "usage", *args, root=root, env=settings(url))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_usage_shows_use_limit_and_faults_per_sample(
+    root_with_samples: tuple[Path, int], influxd: Influxd
+) -> None:
+    root, now = root_with_samples
+    code, out, err = usage(root, influxd.url, "alice", "--since", "2m", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    times = [dt.datetime.fromisoformat(r["at"]).timestamp() * 1000 for r in rows]
+    # Every 5 s of the last 2 minutes (the oldest may just have left the window), oldest first.
+    assert times == sorted(times) and 24 <= len(rows) <= 25 and times[-1] == now
+    assert all(t >= now - 125_000 for t in times)
+    last = rows[-1]
+    assert (last["cpu"], last["memory"], last["disk"]) == (
+        {"use": 400, "limit": 1000}, {"use": 300, "limit": 2048}, {"use": 1024, "limit": 30720}
+    )  # fmt: skip
+    by_age = {round((now - t) / 5000): r for t, r in zip(times, rows, strict=True)}
+    assert by_age[12]["disk"] == {"use": None, "limit": None}  # not read: a hole, not a zero
+    # Only the counters the agent reported; each as its rise since the sample before.
+    assert by_age[13]["events"] == {"cpu_throttled": 0, "oom_kills": 0}
+    assert by_age[11]["events"]["cpu_throttled"] == 3
+    assert by_age[6]["events"]["oom_kills"] == 1 and by_age[5]["events"]["oom_kills"] == 0
+    code, out, _ = usage(root, influxd.url, "alice", "--since", "1m")
+    assert code == 0 and "400 / 1000" in out and "oom_kills 1" in out and "cpu_throttled 3" in out
+    code, out, _ = usage(root, influxd.url, "bob", "--json")
+    assert code == 0 and {(r["cpu"]["use"], r["cpu"]["limit"]) for r in json.loads(out)} == {(7, 9)}
+
+
+def test_usage_with_influxdb_away_or_an_unknown_account_is_one_line(
+    root_with_samples: tuple[Path, int], influxd: Influxd
+) -> None:
+    root, _ = root_with_samples
+    code, out, err = usage(root, f"http://127.0.0.1:{free_port()}", "alice")
+    assert (code, out) == (1, "") and len(err.strip().splitlines()) == 1
+    assert (
+        err.startswith("error: usage of alice: InfluxDB at http://127.0.0.1:")
+        and "unreachable" in err
+    )
+    code, out, err = usage(root, influxd.url, "carol")
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
+    assert "unknown account 'carol'" in err
