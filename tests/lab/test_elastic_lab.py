@@ -45,9 +45,11 @@ SERVER = "ela1"
 # rich: elastic, funded; stiff: funded, elasticity off; broke: elastic, empty wallet.
 ACCOUNTS = ("rich", "stiff", "broke")
 CORE_MHZ = 2000
-# Short windows so the story fits in minutes: 500 MHz (25% of a core) up to 1500 MHz (75%)
-# in 500 MHz steps; memory 320 MiB up to 576 MiB in 128 MiB steps. Prices high enough that
-# a minute of boost is whole cents: 36.00 a step-hour = 1 cent a second.
+# Short windows so the story fits in minutes; up at 80% (the default is 90%) so that other
+# work on this 2-core machine taking a little of a hog's quota does not hide its need.
+# CPU: 500 MHz (25% of a core) up to 1500 MHz (75%) in 500 MHz steps; memory 320 MiB up to
+# 576 MiB in 128 MiB steps. Prices high enough that a minute of boost is whole cents:
+# 36.00 a step-hour = 1 cent a second.
 PLANS = """\
 plans:
   base:
@@ -67,7 +69,7 @@ plans:
         ceiling: 576MiB
         hourly_price: '18.00'
     thresholds:
-      up_percent: 90
+      up_percent: 80
       down_percent: 50
       up_after_s: 10
       down_after_s: 30
@@ -256,9 +258,9 @@ def test_the_scaler_raises_a_busy_elastic_account_and_only_that_one(elastic: Ela
     put_file(server, "rich", "/srv/rich/www/memhog.py", MEMORY_HOG)
     server.ssh("sync; echo 1 > /proc/sys/vm/drop_caches", check=False)
     used = _slice_mib(server, "rich")
-    # 93% of the base in all (threshold 90%): the interpreter's own ~10 MiB on top.
+    # 93% of the base in all (threshold 80%): the interpreter's own ~10 MiB on top.
     first = int(BASE_MEM_MIB * 0.93) - used - 10
-    second = BASE_MEM_MIB + 40 - used
+    second = BASE_MEM_MIB + 30 - used  # under 80% of the raised 448 MiB: one raise only
     oom_before = _oom_kills(server, "rich")
     log = (bubble.root.parent / "scaler.log").open("w")
     scaler = start("scaler", "run", "--interval", "2s", env=bubble.env, output=log,
