@@ -54,8 +54,10 @@ def run_playbook(
     extra_vars: Mapping[str, Any] | None = None,
     on_task: Callable[[str], None] | None = None,
     log_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> PlaybookResult:
-    """Run TOOLKIT/playbooks/PLAYBOOK; raise AnsibleError unless every host succeeded."""
+    """Run TOOLKIT/playbooks/PLAYBOOK; raise AnsibleError unless every host succeeded.
+    `env` is added to the process environment (secrets go there, never on argv)."""
     argv = [str(Path(sys.executable).with_name("ansible-playbook"))]
     for inventory in inventories:
         argv += ["-i", str(inventory)]
@@ -68,8 +70,9 @@ def run_playbook(
         argv.append("--diff")
     if tags:
         argv += ["--tags", ",".join(tags)]
-    env = {
+    process_env = {
         **os.environ,
+        **(env or {}),
         "ANSIBLE_CONFIG": str(TOOLKIT_DIR / "ansible.cfg"),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.jsonl",
         "ANSIBLE_NOCOLOR": "1",
@@ -87,7 +90,7 @@ def run_playbook(
         log = open_private(log_path) if log_path else None
         try:
             proc = subprocess.Popen(
-                argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                argv, env=process_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 stdin=subprocess.DEVNULL, cwd=TOOLKIT_DIR,
             )  # fmt: skip
             assert proc.stdout is not None and proc.stderr is not None

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from glue.errors import BubbleError
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUBBLE_", extra="ignore")
@@ -25,3 +27,30 @@ class Settings(BaseSettings):
     influx_username: str = ""
     influx_password: SecretStr = SecretStr("")
     influx_token: SecretStr = SecretStr("")
+    # Read when influx_password is empty: the secret stays off command lines and out of
+    # the environment (`bubble lab up` prints the lab's file).
+    influx_password_file: Path | None = None
+
+    def influx_secret(self) -> str:
+        """The basic-auth password: influx_password, else the first line of the file."""
+        given = self.influx_password.get_secret_value()
+        if given or self.influx_password_file is None:
+            return given
+        try:
+            return self.influx_password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BubbleError(
+                f"BUBBLE_INFLUX_PASSWORD_FILE {self.influx_password_file}: {exc.strerror}"
+            ) from None
+
+    def influx_environment(self) -> dict[str, str]:
+        """BUBBLE_INFLUX_* for a child process (ansible-playbook: the usage_agent role reads
+        them), the password resolved: the environment, never argv, inventory or git."""
+        return {
+            "BUBBLE_INFLUX_URL": self.influx_url,
+            "BUBBLE_INFLUX_DATABASE": self.influx_database,
+            "BUBBLE_INFLUX_AUTH": self.influx_auth,
+            "BUBBLE_INFLUX_USERNAME": self.influx_username,
+            "BUBBLE_INFLUX_PASSWORD": self.influx_secret(),
+            "BUBBLE_INFLUX_TOKEN": self.influx_token.get_secret_value(),
+        }

@@ -227,11 +227,18 @@ class _V1:
         self.cpu, self.acct = _v1_dir(root, "cpu"), _v1_dir(root, "cpuacct")
         self.mem, self.pids = _v1_dir(root, "memory"), _v1_dir(root, "pids")
         self.blkio = _v1_dir(root, "blkio")
+        # Hybrid: the cgroup2 tree ("unified") keeps usage_usec for every unit, also where
+        # cpuacct is mounted apart from cpu and systemd makes no unit groups in it (the lab).
+        self.unified = _v1_dir(root, "unified")
 
     def cpu_memory(self, leaf: str, sample: Sample) -> None:
         usage_ns = _int(self.acct + leaf + "cpuacct.usage")
         if usage_ns is not None:
             sample["cpu_usage_usec"] = usage_ns // 1000
+        else:
+            unified = _keyed(_read(self.unified + leaf + "cpu.stat"))
+            if b"usage_usec" in unified:
+                sample["cpu_usage_usec"] = int(unified[b"usage_usec"])
         cpu = _keyed(_read(self.cpu + leaf + "cpu.stat"))
         if b"nr_periods" in cpu:
             sample["cpu_periods"] = int(cpu[b"nr_periods"])

@@ -6,6 +6,7 @@ which every InfluxDB generation serves. Settings (glue/settings.py, environment)
   BUBBLE_INFLUX_DATABASE  default bubblehost
   BUBBLE_INFLUX_AUTH      none | basic | token
   BUBBLE_INFLUX_USERNAME, BUBBLE_INFLUX_PASSWORD   (basic: an InfluxDB 1.x user)
+  BUBBLE_INFLUX_PASSWORD_FILE  read when the password is empty (keeps it out of the env)
   BUBBLE_INFLUX_TOKEN     (token: sent as `Authorization: Token ...`)
 InfluxDB 1.x: auth basic (or none with auth-enabled = false); `ensure_retention` creates the
 database, its retention policies and continuous queries.
@@ -103,7 +104,7 @@ class InfluxClient:
                 database=settings.influx_database,
                 auth=settings.influx_auth,
                 username=settings.influx_username,
-                password=settings.influx_password.get_secret_value(),
+                password=settings.influx_secret(),
                 token=settings.influx_token.get_secret_value(),
                 timeout=timeout,
             )

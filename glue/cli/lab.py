@@ -49,14 +49,30 @@ def image_cmd(
 
 @lab_app.command("up")
 def up_cmd(as_json: bool = JsonOption) -> None:
-    """Create the shared pieces: bridge, lab ssh key, server image (built if missing)."""
+    """Create the shared pieces: bridge, lab ssh key, server image (built if missing), and
+    the lab's InfluxDB (auth on, database and retention made); print what to export."""
     from glue.providers import lab
+    from glue.settings import Settings
+    from scaler.influx import InfluxClient
 
     cfg = lab.LabConfig()
     out = Outcome(as_json)
     root = lab.up(cfg)
     out.say(f"lab up: bridge {cfg.bridge} {cfg.gateway}, image {root}", bridge=cfg.bridge)
     out.facts.update(gateway=str(cfg.gateway), image=str(root))
+    url = lab.influx_up(cfg)
+    env = lab.influx_environment(cfg)
+    # The settings the control plane will use, the password read from its 0600 file.
+    settings = Settings.model_validate(
+        {key.removeprefix("BUBBLE_").lower(): val for key, val in env.items()}
+    )
+    changed = InfluxClient.from_settings(settings).ensure_retention()
+    made = f" ({', '.join(changed)})" if changed else ""
+    out.say(f"lab InfluxDB: {url}, database {settings.influx_database}{made}", influx_url=url)
+    out.say("for the control plane (scaler, usage agents), export:")
+    for key, val in env.items():
+        out.say(f"  export {key}={val}")
+    out.facts.update(influx_environment=env)
     out.end()
 
 
@@ -72,6 +88,9 @@ def status_cmd(as_json: bool = JsonOption) -> None:
     bridge = f"up {' '.join(current.bridge_addresses)}" if current.bridge_up else "absent"
     say(f"bridge {current.bridge}: {bridge}")
     say(f"image: {current.image} ({'present' if current.image_present else 'absent'})")
+    influx = current.influx
+    running = f"running, pid {influx.pid}" if influx.running else "stopped"
+    say(f"influxdb {influx.url}: {running} (password in {influx.password_file})")
     print_table(
         "lab servers",
         ["name", "address", "running", "pid", "ssh", "uptime"],
@@ -91,8 +110,8 @@ def status_cmd(as_json: bool = JsonOption) -> None:
 
 @lab_app.command("down")
 def down_cmd(ctx: typer.Context, yes: bool = YesOption, as_json: bool = JsonOption) -> None:
-    """Destroy the root's lab servers (terraform destroy), then every lab server and the
-    bridge; nothing stays running or mounted."""
+    """Destroy the root's lab servers (terraform destroy), then every lab server, the lab's
+    InfluxDB and the bridge; nothing stays running or mounted."""
     from glue.providers import lab
     from glue.services.fleet_plan import destroy_stack
 
@@ -104,7 +123,7 @@ def down_cmd(ctx: typer.Context, yes: bool = YesOption, as_json: bool = JsonOpti
     with progress() as report:
         destroy_stack(context(ctx), "lab", report)
     names = lab.down(cfg)
-    destroyed = f"destroyed {len(names)} server(s), bridge {cfg.bridge} removed"
+    destroyed = f"destroyed {len(names)} server(s), InfluxDB stopped, bridge {cfg.bridge} removed"
     out.say(f"lab down: {destroyed}", destroyed=list(names), bridge=cfg.bridge)
     out.end()
 

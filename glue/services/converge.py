@@ -232,6 +232,7 @@ def playbook(
             extra_vars=extra_vars,
             on_task=lambda task: report(f"  {task}"),
             log_path=logs / "ansible.jsonl",
+            env=ctx.settings.influx_environment(),  # the usage_agent role's InfluxDB
         )
 
 

@@ -1,7 +1,9 @@
 """Real servers, timed through the CLI (issue 3): seconds from `server add` to a configured
 server, from `account create` to its site answering, from a limit change to the new limit
 in force. Each beside a baseline from the same run: booting a bare lab server, one Ansible
-ping, one ssh round-trip. Runs in an isolated lab that it takes down at the end.
+ping, one ssh round-trip. Issue 10: the scaler's reaction, from a CPU hog starting in an
+elastic account to the raised quota in force, beside its target (the plan's up-window + 10 s).
+Runs in an isolated lab (with its InfluxDB) that it takes down at the end.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.cli import Bubble, server_args
+from glue.providers.lab import influx_environment
+from tests.support.cli import Bubble, server_args, start
 from tests.support.lab_env import isolated_lab, lab_available, lab_env
 
-LAB_ENV = lab_env(isolated_lab("bench", 2))
+LAB = isolated_lab("bench", 2)
+LAB_ENV = {**lab_env(LAB), **influx_environment(LAB)}
+UP_AFTER_S = 10  # the bench plan's up-window (the toolkit's default is 120 s)
 
 
 def clock(action: object) -> float:
@@ -34,7 +39,10 @@ def run() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bubble-bench-") as tmp:
         bubble = Bubble(Path(tmp) / "ops", LAB_ENV)
         bubble.init()
+        plans = bubble.root / "catalog/plans.yml"
+        plans.write_text(plans.read_text().replace("up_after_s: 120", f"up_after_s: {UP_AFTER_S}"))
         try:
+            bubble("lab", "up")  # the lab's InfluxDB too: the agents report to it
             from glue.remote import public_key
 
             boot = clock(
@@ -75,9 +83,40 @@ def run() -> list[str]:
                 assert shown.strip() == "1s", shown
 
             out.append(line("limit change -> limit in force", clock(raise_limit), ping))
+            out.append(reaction(bubble))
         finally:
             bubble("lab", "down", "--yes")
     return out
+
+
+def reaction(bubble: Bubble) -> str:
+    """A one-core hog in site1 (elastic, funded, base 2 GHz = one core: 100% of its quota)
+    with `bubble scaler run` going: seconds until a raised quota is in force."""
+    bubble("wallet", "credit", "site1", "100.00")
+    bubble("account", "elastic", "site1", "on")
+    quota = "systemctl show acct-site1.slice -p CPUQuotaPerSecUSec --value"
+    scaler = start("scaler", "run", "--interval", "2s", env=bubble.env,
+                   output=subprocess.DEVNULL, own_bubble_env=False)  # fmt: skip
+    hog = ("systemd-run --quiet --unit=bench-hog --slice=acct-site1.slice --uid=site1 "
+           "-p RuntimeMaxSec=300 --collect -- sh -c 'while :; do :; done'")  # fmt: skip
+    try:
+        time.sleep(5)  # the scaler's first tick
+        bubble("server", "ssh", "bench1", "--", "sh", "-c", hog)
+        started = time.perf_counter()
+        while bubble("server", "ssh", "bench1", "--", "sh", "-c", quota).strip() == "1s":
+            if time.perf_counter() - started > 300:
+                return "lab reaction: load -> raised limit     no raise within 300 s"
+            time.sleep(0.5)
+        seconds = time.perf_counter() - started
+    finally:
+        bubble.run("server", "ssh", "bench1", "--", "systemctl", "stop", "bench-hog")
+        scaler.terminate()
+        scaler.wait(30)
+    target = UP_AFTER_S + 10
+    return (
+        f"{'lab reaction: load -> raised limit':<40} {seconds:7.1f} s  = "
+        f"{seconds / target:6.2f} x target (up-window {UP_AFTER_S} s + 10 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -105,3 +105,16 @@ def test_unknown_root_and_version_are_one_clear_error(tmp_path: Path) -> None:
         detect_version(str(tmp_path))
     with pytest.raises(ValueError, match="expected 1 or 2"):
         read_accounts(str(tmp_path), 3)
+
+
+def test_v1_cpu_use_from_the_unified_tree_when_cpuacct_has_no_unit_groups(
+    tmp_path: Path,
+) -> None:
+    # The lab: cpuacct mounted apart from cpu, systemd makes no unit groups in it; the
+    # hybrid's cgroup2 tree keeps usage_usec for every unit.
+    root = v1_tree(tmp_path, ["alice"])
+    (root / "cpuacct" / "acct.slice" / "acct-alice.slice" / "cpuacct.usage").unlink()
+    unified = root / "unified" / "acct.slice" / "acct-alice.slice"
+    unified.mkdir(parents=True)
+    (unified / "cpu.stat").write_text("usage_usec 7500000\nuser_usec 5000000\n")
+    assert read_accounts(str(root), 1)["alice"]["cpu_usage_usec"] == 7_500_000

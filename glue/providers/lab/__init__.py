@@ -9,6 +9,9 @@ from glue.providers.lab.control import LabStatus, ServerStatus, down, status, up
 from glue.providers.lab.errors import LabError
 from glue.providers.lab.image import build as build_image
 from glue.providers.lab.image import image_paths
+from glue.providers.lab.influx import InfluxStatus
+from glue.providers.lab.influx import environment as influx_environment
+from glue.providers.lab.influx import up as influx_up
 from glue.providers.lab.provider import PROVIDER
 from glue.providers.lab.server import LabMachine, is_running, leader_pid, load_state, server_names
 from glue.providers.lab.server import create as create_server
@@ -24,6 +27,7 @@ from glue.providers.lab.ssh import (
 
 __all__ = [
     "PROVIDER",
+    "InfluxStatus",
     "LabConfig",
     "LabError",
     "LabMachine",
@@ -36,6 +40,8 @@ __all__ = [
     "down",
     "ensure_lab_key",
     "image_paths",
+    "influx_environment",
+    "influx_up",
     "is_running",
     "lab_public_key",
     "leader_pid",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glue.providers.lab import image, network, server, ssh
+from glue.providers.lab import image, influx, network, server, ssh
 from glue.providers.lab.config import LabConfig
 from glue.providers.lab.locks import locked
 
@@ -27,6 +27,7 @@ class LabStatus:
     bridge_addresses: list[str]
     image: str
     image_present: bool
+    influx: influx.InfluxStatus
     servers: list[ServerStatus] = field(default_factory=list)
 
 
@@ -61,12 +62,14 @@ def status(cfg: LabConfig | None = None) -> LabStatus:
         bridge_addresses=network.bridge_addresses(cfg) if exists else [],
         image=str(tarball),
         image_present=tarball.exists(),
+        influx=influx.status(cfg),
         servers=servers,
     )
 
 
 def down(cfg: LabConfig | None = None) -> list[str]:
-    """Destroy every lab server, then the bridge. Returns the servers destroyed.
+    """Destroy every lab server, stop the lab's InfluxDB, remove the bridge. Returns the
+    servers destroyed.
 
     The image cache (tarball and unpacked root) stays: it is a cache, not a running piece.
     """
@@ -77,6 +80,7 @@ def down(cfg: LabConfig | None = None) -> list[str]:
         names += [p.name for p in cfg.servers_dir.iterdir() if p.is_dir() and p.name not in names]
     for name in sorted(set(names)):
         server.destroy(name, cfg)
+    influx.down(cfg)
     with locked(cfg.locks_dir / "lab.lock"):
         network.remove_bridge(cfg)
     return sorted(set(names))

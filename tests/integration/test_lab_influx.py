@@ -1,0 +1,54 @@
+"""The lab's InfluxDB (glue.providers.lab.influx) with the real influxd, on a loopback
+address of its own instead of a bridge: auth on, a root-only password file, idempotent up,
+the control plane finding it through BUBBLE_INFLUX_PASSWORD_FILE, down stops it."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from glue.errors import BubbleError
+from glue.providers.lab import influx
+from glue.providers.lab.config import LabConfig
+from glue.settings import Settings
+from scaler.influx import InfluxClient
+
+pytestmark = pytest.mark.skipif(shutil.which("influxd") is None, reason="influxd not installed")
+
+
+def test_up_is_idempotent_auth_is_on_and_down_stops_it(tmp_path: Path) -> None:
+    cfg = LabConfig(dir=tmp_path / "lab", gateway="127.0.86.1/8")
+    try:
+        url = influx.up(cfg)
+        first = influx.status(cfg)
+        assert first.running and url == "http://127.0.86.1:8086"
+        assert influx.up(cfg) == url and influx.status(cfg).pid == first.pid  # kept
+        secret = influx.influx_paths(cfg).password_file
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert (cfg.dir / "influxdb").stat().st_mode & 0o777 == 0o700
+        env = influx.environment(cfg)
+        assert secret.read_text().strip() not in "".join(env.values())
+        settings = Settings.model_validate(
+            {k.removeprefix("BUBBLE_").lower(): v for k, v in env.items()}
+        )
+        assert settings.influx_environment()["BUBBLE_INFLUX_PASSWORD"] == secret.read_text().strip()
+        client = InfluxClient.from_settings(settings)
+        assert "database bubblehost" in client.ensure_retention()
+        assert client.ensure_retention() == []
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/write?db=bubblehost", data=b"x v=1", timeout=5)  # noqa: S310
+        assert refused.value.code == 401
+    finally:
+        influx.down(cfg)
+    assert not influx.status(cfg).running
+    influx.down(cfg)  # twice: nothing to do
+
+
+def test_an_unreadable_password_file_is_one_clear_error(tmp_path: Path) -> None:
+    settings = Settings(influx_auth="basic", influx_password_file=tmp_path / "missing")
+    with pytest.raises(BubbleError, match=r"BUBBLE_INFLUX_PASSWORD_FILE .*missing"):
+        settings.influx_secret()
