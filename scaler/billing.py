@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from sqlalchemy import CompoundSelect, Connection, Engine, func, or_, select, union
+from sqlalchemy import Connection, Engine, select
 
 from glue.models import RESOURCES, ElasticRules, Limits, Resource
 from glue.state.ledger import Entry, Ledger, LedgerError
-from glue.state.schema import boosts, ledger_entries, wallets
+from glue.state.schema import boosts, ledger_entries
 from glue.units import format_money
 
 HOUR = dt.timedelta(hours=1)
@@ -146,35 +146,13 @@ def ledger_key(account: str, hour: dt.datetime) -> str:
     return f"elastic:{account}:{hour.astimezone(dt.UTC):%Y-%m-%dT%H}"
 
 
-def metered(since: dt.datetime | None) -> CompoundSelect[tuple[str]]:
-    """The accounts a bill run meters: those with a boost in force or closed at or after
-    `since` (None: every account with a boost), and those whose last elastic charge emptied
-    the wallet (hours may wait for funds). The others' hours were all settled by earlier runs."""
-    with_boosts = select(boosts.c.account)
-    if since is not None:
-        with_boosts = with_boosts.where(or_(boosts.c.until.is_(None), boosts.c.until >= since))
-    elastic = (ledger_entries.c.kind == "charge") & ledger_entries.c.key.startswith("elastic:")
-    last = select(func.max(ledger_entries.c.id)).where(elastic).group_by(ledger_entries.c.account)
-    emptied = select(ledger_entries.c.account).where(
-        ledger_entries.c.id.in_(last.scalar_subquery()), ledger_entries.c.balance_after_cents <= 0
-    )
-    at_zero = select(wallets.c.account).where(
-        wallets.c.balance_cents <= 0, wallets.c.account.in_(select(boosts.c.account))
-    )
-    return union(with_boosts, emptied, at_zero)
-
-
-def read_intervals(
-    engine: Engine, tariffs: Mapping[str, Tariff], since: dt.datetime | None = None
-) -> dict[str, list[Interval]]:
-    """The whole boost history of the metered accounts (`metered(since)`), in one query, as
-    intervals above each account's base (the thin adapter between the `boosts` table and the
-    pure meter). Whole, since each hour's cents follow from the cost since the first boost."""
-    accounts = metered(since).subquery()
-    query = select(boosts).where(boosts.c.account.in_(select(accounts.c.account)))
+def read_intervals(engine: Engine, tariffs: Mapping[str, Tariff]) -> dict[str, list[Interval]]:
+    """The whole boost history, in one query, as intervals above each account's base (the
+    thin adapter between the `boosts` table and the pure meter). Whole, since each hour's
+    cents follow from the cost since the first boost."""
     out: dict[str, list[Interval]] = {}
     with engine.connect() as connection:
-        rows = connection.execute(query.order_by(boosts.c.since, boosts.c.id)).all()
+        rows = connection.execute(select(boosts).order_by(boosts.c.since, boosts.c.id)).all()
     for row in rows:
         tariff = tariffs.get(row.account)
         base = tariff.base.get(row.resource) if tariff else 0
@@ -194,15 +172,13 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _charged_keys(engine: Engine, since: dt.datetime | None, oldest: dt.datetime) -> set[str]:
-    """The elastic keys already charged to the metered accounts for hours from `oldest` on,
-    in one query: an hour's charge is posted after it ends, so never before `oldest`."""
-    accounts = metered(since).subquery()
+def _charged_keys(engine: Engine, oldest: dt.datetime) -> set[str]:
+    """The elastic keys already charged for hours from `oldest` on, in one query: an hour's
+    charge is posted after it ends, so never before `oldest`."""
     with engine.connect() as connection:
         return set(
             connection.execute(
                 select(ledger_entries.c.key).where(
-                    ledger_entries.c.account.in_(select(accounts.c.account)),
                     ledger_entries.c.kind == "charge",
                     ledger_entries.c.key.startswith("elastic:"),
                     ledger_entries.c.at >= oldest,
@@ -211,25 +187,19 @@ def _charged_keys(engine: Engine, since: dt.datetime | None, oldest: dt.datetime
         )
 
 
-def bill(
-    engine: Engine,
-    tariffs: Mapping[str, Tariff],
-    now: dt.datetime,
-    since: dt.datetime | None = None,
-) -> BillRun:
+def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> BillRun:
     """Charge every completed hour not charged yet, oldest first, all in one transaction (a
     savepoint per account, so one account's bad entry never stops the others).
 
-    `since`: every hour before it was settled by an earlier run (the scaler passes the hour
-    its last tick ran in: that run charged all hours before it); None meters every account
-    with a boost. An hour the wallet does not fully
+    Every account with a boost is metered each run, so an hour that waits (for funds, or
+    after a failed entry) is charged by the next run. An hour the wallet does not fully
     cover takes what is there (never below zero) and the account is listed to go back to
     base; its later hours wait for funds (never skipped)."""
     if now.tzinfo is None:
         raise ValueError("bill: `now` must carry its time zone (UTC)")
     run = BillRun()
     due: dict[str, dict[dt.datetime, int]] = {}
-    for account, intervals in sorted(read_intervals(engine, tariffs, since).items()):
+    for account, intervals in sorted(read_intervals(engine, tariffs).items()):
         tariff = tariffs.get(account)
         if tariff is None:
             run.errors[account] = f"{account}: boosted but not in the catalog"
@@ -241,7 +211,7 @@ def bill(
     hours = [hour for charges in due.values() for hour in charges]
     if not hours:
         return run
-    done = _charged_keys(engine, since, min(hours))
+    done = _charged_keys(engine, min(hours))
     ledger = Ledger(engine)
     # Accounts in name order: two billers at once on PostgreSQL lock wallets in one order.
     with ledger.transaction() as connection:

@@ -27,7 +27,7 @@ from glue.services.context import Context
 from glue.services.converge import ConvergeResult
 from glue.state.boosts import apply_levels, boosts_at, revert_levels
 from glue.state.schema import ledger_entries, scaler_events, wallets
-from scaler.billing import Tariff, bill, hour_of
+from scaler.billing import BillRun, Tariff, bill, hour_of
 from scaler.caps import Decision, Funds, Kind, caps, hourly_cost
 from scaler.influx import InfluxClient
 from scaler.metrics import Window, read_usage
@@ -67,8 +67,12 @@ def tick(
     accounts = {n: a for n, a in catalog.accounts.items() if not a.state.leaving}
     bases = {n: effective_base(catalog.plans[a.plan], a, day) for n, a in accounts.items()}
     tariffs = {n: Tariff(bases[n], catalog.plans[a.plan].elastic) for n, a in accounts.items()}
-    # Hours before the last tick's were settled by it (or are waiting in an emptied wallet).
-    run = bill(engine, tariffs, now, None if last_tick is None else hour_of(last_tick))
+    # Only a completed hour is charged: bill at the first tick of each hour (and at a
+    # scaler's first); a run charges every hour still owed, so one that waits is not lost.
+    if last_tick is None or hour_of(last_tick) != hour_of(now):
+        run = bill(engine, tariffs, now)
+    else:
+        run = BillRun()
     clock.done("bill")
     result.to_base, result.errors = dict(run.to_base), dict(run.errors)
     for entry in run.charged:

@@ -201,31 +201,3 @@ def test_a_key_taken_by_another_entry_is_reported_and_the_others_are_billed(tmp_
     run = bill(engine, tariffs, at(7200))
     assert "already used for a different entry" in run.errors["erin"]
     assert [(e.account, e.amount_cents) for e in run.charged] == [("fay", -7)]
-
-
-def test_only_accounts_with_hours_that_may_be_unbilled_are_metered(tmp_path: Path) -> None:
-    """`since`: hours before it were settled by an earlier run. Boosts closed before it are
-    not read again, unless their wallet ran dry (those hours wait for funds, never skipped)."""
-    engine = _engine(tmp_path)
-    for account, cents in (("gina", 1_000), ("hal", 1_000), ("ivy", 7)):
-        _credit(engine, account, cents)
-        _boost(engine, account, 1500, at(0), at(2 * 3600))  # two hours of 7 cents
-    _boost(engine, "hal", 2000, at(5 * 3600), None)
-    tariffs = {name: Tariff(BASE, RULES) for name in ("gina", "hal", "ivy")}
-    first = bill(engine, tariffs, at(3 * 3600))
-    assert sorted((e.account, e.amount_cents) for e in first.charged) == [
-        ("gina", -7), ("gina", -7), ("hal", -7), ("hal", -7), ("ivy", -7)
-    ]  # fmt: skip
-    assert list(first.to_base) == ["ivy"]
-    # Later runs, every hour before 8:00 settled: gina (closed, paid) is not metered at all,
-    # so a run that has no tariff for her says nothing of her; hal's open boost is billed.
-    _credit(engine, "ivy", 100)
-    later = bill(
-        engine, {n: t for n, t in tariffs.items() if n != "gina"}, at(9 * 3600), at(8 * 3600)
-    )
-    assert later.errors == {}
-    assert sorted((e.account, e.amount_cents) for e in later.charged) == [
-        ("hal", -14), ("hal", -14), ("hal", -14), ("hal", -14), ("ivy", -7)
-    ]  # fmt: skip
-    # Ivy's dry wallet paid its waiting hour; now settled, she is no longer metered either.
-    assert bill(engine, {"hal": tariffs["hal"]}, at(9 * 3600), at(9 * 3600)).errors == {}

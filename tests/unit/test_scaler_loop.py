@@ -315,3 +315,22 @@ def test_an_upgrade_ending_at_midnight_is_pushed_and_recorded_by_the_next_days_f
     repaired = ["web1", "web2"]  # taking the lease
     assert pushed == [repaired, repaired, [*repaired, "web1"], [*repaired, "web1"]]
     assert events(ctx) == [("alice", "cpu", "lower", 1500, 1000)]
+
+
+def test_billing_runs_at_the_first_tick_of_an_hour_and_charges_every_hour_owed(
+    ctx: Context, influx: InfluxClient
+) -> None:
+    """alice boosted one 500 MHz step (2 cents an hour) for three hours: ticks within an hour charge
+    nothing; the first tick of the next hour charges each completed hour once, to the cent."""
+    hour = NOW.replace(minute=0, second=0)
+    apply_levels(ctx.engine, [("alice", "cpu", 1500, "cpu: test")], hour - dt.timedelta(hours=3))
+    tick(ctx, influx, hour + dt.timedelta(seconds=10), Actuator(),
+                     last_tick=hour + dt.timedelta(seconds=5))  # fmt: skip
+    assert [e.kind for e in ctx.ledger.entries("alice")] == ["credit"]
+    first = tick(ctx, influx, hour + dt.timedelta(seconds=10), Actuator(),
+                 last_tick=hour - dt.timedelta(seconds=5))  # fmt: skip
+    charges = [e.amount_cents for e in ctx.ledger.entries("alice") if e.kind == "charge"]
+    assert charges == [-2, -2, -2]
+    assert first.to_base == {}
+    again = tick(ctx, influx, hour + dt.timedelta(seconds=20), Actuator())  # a restart: replay
+    assert again.errors == {} and len(ctx.ledger.entries("alice")) == 4
