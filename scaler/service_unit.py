@@ -26,7 +26,7 @@ ENV_FILE = Path("/etc/bubblehost/scaler.env")
 # The settings that are secrets: only ever in the EnvironmentFile.
 SECRETS = ("BUBBLE_INFLUX_PASSWORD", "BUBBLE_INFLUX_TOKEN", "BUBBLE_DATABASE_URL")
 SETTINGS = ("BUBBLE_INFLUX_URL", "BUBBLE_INFLUX_DATABASE", "BUBBLE_INFLUX_AUTH",
-            "BUBBLE_INFLUX_USERNAME")  # fmt: skip
+            "BUBBLE_INFLUX_USERNAME", "BUBBLE_INFLUX_PASSWORD_FILE")  # fmt: skip
 # Paths and names written into the unit unquoted: nothing systemd would expand (% $),
 # split (spaces) or unquote (quotes, backslashes).
 _PLAIN = re.compile(r"[A-Za-z0-9._/@+:-]+")
