@@ -20,7 +20,7 @@ from fractions import Fraction
 from sqlalchemy import Connection, Engine, select
 
 from glue.models import RESOURCES, ElasticRules, Limits, Resource
-from glue.state.ledger import Entry, Ledger, LedgerError
+from glue.state.ledger import Entry, Ledger, LedgerError, as_utc
 from glue.state.schema import boosts, ledger_entries
 from glue.units import format_money
 
@@ -160,16 +160,11 @@ def read_intervals(engine: Engine, tariffs: Mapping[str, Tariff]) -> dict[str, l
             Interval(
                 row.resource,
                 max(0, int(row.value) - base),
-                _utc(row.since),
-                None if row.until is None else _utc(row.until),
+                as_utc(row.since),
+                None if row.until is None else as_utc(row.until),
             )
         )
     return out
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes: they were stored as UTC."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def _charged_keys(engine: Engine, oldest: dt.datetime) -> set[str]:
