@@ -231,6 +231,19 @@ def buy_upgrade(
     return Purchase(account, -entry.amount_cents, expires, balance, key, entry.created)
 
 
+def upgrade_quote(ctx: Context, name: str, amounts: dict[Resource, str]) -> dict[str, Any]:
+    """What `buy_upgrade` with these amounts would charge now, and whether the wallet covers
+    it: shown before the purchase (the panel)."""
+    if not amounts:
+        raise BubbleError("give at least one of cpu, memory, disk")
+    catalog = ctx.catalog()
+    order, fee = _upgrade_order(catalog, require_account(catalog, name), amounts)
+    balance = ctx.ledger.balance(name)
+    return {"account": name, "upgrade": _describe(order), "fee": format_money(fee),
+            "fee_cents": fee, "expires": one_year_after(ctx.today).isoformat(),
+            "balance": format_money(balance), "covered": balance >= fee}  # fmt: skip
+
+
 def delete_account(ctx: Context, name: str, purge: bool = False) -> Account:
     """Ask for the account's removal: the catalog records it (`state: removing`, or `purging`
     without an archive); the next converge of its server removes the bubble, and only then
