@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict
 from glue.models import AccountState, Resource
 from glue.panel.audit import commit_catalog
 from glue.panel.auth import Principal
-from glue.panel.request import Panel, api_principal, panel, require_admin, visible_account
+from glue.panel.request import (
+    Panel,
+    api_principal,
+    cookie_session,
+    panel,
+    require_admin,
+    visible_account,
+)
 from glue.services import accounts, history, servers, usage, wallets
 from glue.services.context import Context
 from glue.units import format_money, parse_money_cents
@@ -86,6 +93,14 @@ class UpgradeOrder(Strict):
     def amounts(self) -> dict[Resource, str]:
         given = {"cpu": self.cpu, "memory": self.memory, "disk": self.disk}
         return {r: v for r, v in given.items() if v}  # type: ignore[misc]
+
+
+@router.get("/session")
+def whoami(request: Request, who: Who) -> dict[str, Any]:
+    """Who is asking; for a cookie session also its CSRF token (send it as X-CSRF-Token)."""
+    found = cookie_session(request)
+    csrf = found.csrf if found is not None and found.who == who else None
+    return {"name": who.name, "role": who.role, "account": who.account, "csrf": csrf}
 
 
 @router.get("/accounts")

@@ -163,9 +163,7 @@ def _refuse_when_throttled(engine: Engine, name: str, address: str, now: dt.date
             ).scalar_one()
             if count >= most:
                 minutes = int(WINDOW.total_seconds() // 60)
-                raise TooManyFailures(
-                    f"too many failed logins: try again in {minutes} minutes"
-                )
+                raise TooManyFailures(f"too many failed logins: try again in {minutes} minutes")
 
 
 def login(engine: Engine, name: str, password: str, code: str, address: str) -> Session:
