@@ -113,5 +113,6 @@ def token_create(
     engine = context(ctx).engine
     who = principal(engine, admin or account or "")
     if (who.role == ADMIN) != (admin is not None):
-        raise BubbleError(f"panel login {who.name!r} is a {who.role}'s, not what was asked")
+        kind, option = ("an admin", "--admin") if who.admin else ("a customer", "--account")
+        raise BubbleError(f"panel login {who.name!r} is {kind}'s: use {option}")
     typer.echo(create_token(engine, who))

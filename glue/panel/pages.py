@@ -5,6 +5,7 @@ the API (glue.panel.api's helpers) and redirects back with what was done."""
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from pathlib import Path
@@ -31,6 +32,7 @@ from glue.panel.request import (
 from glue.services import accounts, history, servers, usage, wallets
 from glue.units import format_money, parse_money_cents
 
+log = logging.getLogger("bubble.panel")
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "bubble_login_csrf"
@@ -238,8 +240,9 @@ def _own(session: auth.Session) -> str:
 def _latest_usage(ctx: Any, name: str) -> tuple[dict[str, Any] | None, str]:
     try:
         rows = usage.account_usage(ctx, name, 600)
-    except BubbleError as exc:
-        return None, str(exc)
+    except BubbleError as exc:  # the detail names internal hosts: the operator's log only
+        log.warning("%s", exc)
+        return None, "not available right now"
     return (rows[-1], "") if rows else (None, "no samples in the last 10 minutes")
 
 

@@ -4,10 +4,12 @@ from inside an account, and money to the cent."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from glue.catalog import load_catalog
@@ -171,3 +173,13 @@ def test_failed_logins_are_rate_limited_even_for_the_right_password(url: str) ->
     locked = bob.login("bob", PASSWORD)
     assert locked.status == 429 and "too many failed logins" in locked.text
     assert "bubble_session" not in bob.cookies
+
+
+def test_an_admin_with_totp_needs_the_current_code(url: str, root: Path) -> None:
+    added = invoke("panel", "admin", "add", "ops", "--totp", "--json", root=root,
+                   env={"BUBBLE_PASSWORD": PASSWORD}, catch_exceptions=False)  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    totp = pyotp.parse_uri(json.loads(added.stdout)["totp_uri"])
+    assert Client(url).login("ops").status == 401
+    assert Client(url).login("ops", code="000000" if totp.now() != "000000" else "1").status == 401
+    assert Client(url).login("ops", code=totp.now()).status == 303
