@@ -12,6 +12,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from glue.catalog import load_catalog
 from glue.services.context import Context
@@ -44,6 +45,12 @@ def log_in(browser: webdriver.Chrome, url: str, name: str) -> None:
     browser.find_element(By.ID, "name").send_keys(name)
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login").click()
+    arrived(browser, "/login", away=True)
+
+
+def arrived(browser: webdriver.Chrome, part: str, away: bool = False) -> None:
+    """Wait for the page a form submission leads to (`part` in its URL, or gone from it)."""
+    WebDriverWait(browser, 10).until(lambda d: (part in d.current_url) != away)
 
 
 def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
@@ -57,6 +64,7 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         browser.find_element(By.LINK_TEXT, "alice").click()
         browser.find_element(By.ID, "credit-amount").send_keys("25.07")
         browser.find_element(By.ID, "credit").click()
+        arrived(browser, "?done=")
         assert browser.find_element(By.ID, "balance").text == "125.07"
         assert "credited 25.07" in browser.find_element(By.ID, "done").text
         browser.save_screenshot(str(tmp_path / "admin-account.png"))
@@ -68,6 +76,7 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         browser.find_element(By.ID, "elastic-on").click()
         browser.find_element(By.ID, "max-daily").send_keys("3.00")
         browser.find_element(By.ID, "elastic-save").click()
+        arrived(browser, "?done=")
         assert browser.find_element(By.ID, "elastic").text == "on"
         browser.save_screenshot(str(tmp_path / "customer-account.png"))
         account = load_catalog(root).accounts["alice"]
