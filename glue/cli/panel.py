@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from glue.cli.account import PasswordFileOption, _password
-from glue.cli.common import ApplyOption, JsonOption, Outcome, context
+from glue.cli.common import JsonLines, JsonOption, Outcome, context, print_json
 
 panel_app = typer.Typer(
     help="The web panel: serve it; admins, customer logins and API tokens.", no_args_is_help=True
@@ -30,7 +30,13 @@ def _listen(text: str) -> tuple[str, int]:
 def serve(
     ctx: typer.Context,
     listen: str = typer.Option("127.0.0.1:8080", help="Address and port to listen on."),
-    apply: bool = ApplyOption,
+    apply: bool = typer.Option(
+        True,
+        "--apply/--no-apply",
+        envvar="BUBBLE_APPLY",
+        help="Carry limit and state changes made in the panel to their servers (--no-apply: "
+        "the catalog only, `bubble apply` later).",
+    ),
     proxy: str = typer.Option(
         "127.0.0.1",
         "--trusted-proxy",
@@ -38,8 +44,14 @@ def serve(
     ),
     certfile: Path | None = typer.Option(None, "--tls-cert", help="Serve https with this cert."),
     keyfile: Path | None = typer.Option(None, "--tls-key", help="... and this private key."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Log lines as JSON objects on stdout (one per line)."
+    ),
 ) -> None:
     """Serve the panel (API under /api/v1, pages at /) until stopped."""
+    import logging
+    import sys
+
     import uvicorn
 
     from glue.panel.app import create_app
@@ -47,12 +59,19 @@ def serve(
     host, port = _listen(listen)
     if (certfile is None) != (keyfile is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
+    handler = logging.StreamHandler(sys.stdout if as_json else sys.stderr)
+    handler.setFormatter(JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
+    for name in ("bubble.panel", "uvicorn", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     c = context(ctx)
     c.engine  # noqa: B018  the state DB opened (and migrated) before the first request
     uvicorn.run(
         create_app(c, apply=apply), host=host, port=port, proxy_headers=bool(proxy),
         forwarded_allow_ips=proxy or None, ssl_certfile=certfile, ssl_keyfile=keyfile,
-        log_level="info", server_header=False,
+        log_config=None, server_header=False,
     )  # fmt: skip
 
 
@@ -103,6 +122,7 @@ def token_create(
     ctx: typer.Context,
     admin: str | None = typer.Option(None, "--admin", help="A token acting as this admin."),
     account: str | None = typer.Option(None, "--account", help="... or as this account."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Create an API bearer token and print it once (only its hash is kept)."""
     from glue.errors import BubbleError
@@ -115,4 +135,8 @@ def token_create(
     if (who.role == ADMIN) != (admin is not None):
         kind, option = ("an admin", "--admin") if who.admin else ("a customer", "--account")
         raise BubbleError(f"panel login {who.name!r} is {kind}'s: use {option}")
-    typer.echo(create_token(engine, who))
+    token = create_token(engine, who)
+    if as_json:
+        print_json({"token": token, "login": who.name, "role": who.role})
+    else:
+        typer.echo(token)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import sys
 from pathlib import Path
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, say
+from glue.cli.common import JsonLines, JsonOption, context, print_json, say
 from scaler.service_unit import ENV_FILE
 
 scaler_app = typer.Typer(help="The elastic scaler: run, status, unit.", no_args_is_help=True)
@@ -36,7 +34,7 @@ def run(
 
     seconds = _interval(interval)
     handler = logging.StreamHandler(sys.stdout if as_json else sys.stderr)
-    handler.setFormatter(_JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
+    handler.setFormatter(JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
     log = logging.getLogger("bubble.scaler")  # its own lines only (not alembic's, say)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -59,15 +57,6 @@ def _interval(text: str) -> int:
     if seconds < 1:
         raise BubbleError(f"--interval {text!r}: a duration of at least 1s, e.g. 5s or 1m")
     return seconds
-
-
-class _JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        at = dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat()
-        line = {"at": at, "level": record.levelname.lower(), "message": record.getMessage()}
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(line)
 
 
 @scaler_app.command("status")
