@@ -183,3 +183,21 @@ def test_an_admin_with_totp_needs_the_current_code(url: str, root: Path) -> None
     assert Client(url).login("ops").status == 401
     assert Client(url).login("ops", code="000000" if totp.now() != "000000" else "1").status == 401
     assert Client(url).login("ops", code=totp.now()).status == 303
+
+
+def test_forms_need_the_csrf_token_and_a_customer_changes_its_password(
+    url: str, root: Path
+) -> None:
+    admin, alice = Client(url), Client(url)
+    admin.login("root")
+    alice.login("alice")
+    forged = admin.request("POST", "/admin/accounts/alice/credit", form={"amount": "5.00",
+                                                                         "csrf": "forged"})  # fmt: skip
+    assert forged.status == 403 and balance(root, "alice") == 100_00
+    new = {"current": PASSWORD, "new": "another long password"}
+    assert alice.request("POST", "/account/password", form=new).status == 422  # no csrf field
+    changed = alice.request("POST", "/account/password", form={**new, "csrf": alice.csrf()})
+    assert changed.status == 303 and changed.headers["location"] == "/login"
+    assert alice.request("GET", "/api/v1/session").status == 401  # its sessions ended
+    assert Client(url).login("alice").status == 401
+    assert Client(url).login("alice", "another long password").status == 303
