@@ -7,7 +7,17 @@ from pathlib import Path
 import typer
 
 from glue.cli.account import PasswordFileOption, _password
-from glue.cli.common import JsonLines, JsonOption, Outcome, context, print_json
+from glue.cli.common import (
+    JsonLines,
+    JsonOption,
+    Outcome,
+    UnitInstallOption,
+    UnitTargetRootOption,
+    UnitUserOption,
+    context,
+    print_json,
+    show_or_install_unit,
+)
 
 panel_app = typer.Typer(
     help="The web panel: serve it; admins, customer logins and API tokens.", no_args_is_help=True
@@ -73,6 +83,29 @@ def serve(
         forwarded_allow_ips=proxy or None, ssl_certfile=certfile, ssl_keyfile=keyfile,
         log_config=None, server_header=False,
     )  # fmt: skip
+
+
+@panel_app.command("unit")
+def unit(
+    ctx: typer.Context,
+    install: bool = UnitInstallOption,
+    user: str = UnitUserOption,
+    listen: str = typer.Option("127.0.0.1:8080", help="Address and port to listen on."),
+    env_file: Path = typer.Option(
+        Path("/etc/bubblehost/panel.env"),
+        "--env-file",
+        help="Where its settings and secrets are (root's, 0600).",
+    ),
+    target_root: Path = UnitTargetRootOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """The systemd unit running `bubble panel serve` on this machine (behind the operator's
+    TLS proxy): printed, or installed as /etc/systemd/system/bubble-panel.service."""
+    from scaler.service_unit import panel_service
+
+    _listen(listen)
+    show_or_install_unit(ctx, panel_service(listen, env_file), install, user, target_root,
+                         as_json)  # fmt: skip
 
 
 @admin_app.command("add")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from glue.services.context import Context
@@ -31,3 +34,28 @@ def test_bad_panel_logins_and_tokens_are_refused(root: Path) -> None:
     with Context(root=root).engine.connect() as connection:
         assert connection.execute(select(panel_users.c.name)).scalars().all() == ["ops"]
         assert connection.execute(select(panel_tokens)).all() == []
+
+
+def test_the_panel_unit_serves_the_root_and_may_write_its_catalog(
+    root: Path, tmp_path: Path
+) -> None:
+    result = invoke("panel", "unit", "--listen", "127.0.0.1:8099", root=root)
+    assert result.exit_code == 0, result.stderr
+    lines, top = result.stdout.splitlines(), root.resolve()
+    assert next(line for line in lines if line.startswith("ExecStart=")).endswith(
+        f"-m glue.cli.main --root {top} panel serve --listen 127.0.0.1:8099"
+    )
+    writable = f"ReadWritePaths={top}/state {top}/inventory/generated {top}/catalog {top}/.git"
+    for directive in (
+        writable,
+        "EnvironmentFile=/etc/bubblehost/panel.env",
+        "ProtectSystem=strict",
+    ):
+        assert directive in lines
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here")
+    unit = tmp_path / "bubble-panel.service"
+    unit.write_text(result.stdout)
+    verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
