@@ -18,9 +18,8 @@ from fastapi.templating import Jinja2Templates
 
 from glue.errors import BubbleError
 from glue.models import RESOURCES, AccountState
-from glue.panel import auth
-from glue.panel.api import UpgradeOrder, carry_later
-from glue.panel.audit import commit_catalog
+from glue.panel import auth, changes
+from glue.panel.api import UpgradeOrder
 from glue.panel.request import (
     SESSION_COOKIE,
     client_address,
@@ -186,19 +185,17 @@ def admin_limits(
     disk: Annotated[str, Form()] = "", processes: Annotated[str, Form()] = "",
     clear: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    ctx = _admin_ctx(request, session, csrf, name)
-    changes: dict[str, str | int] = {
+    _admin_ctx(request, session, csrf, name)
+    wanted: dict[str, str | int] = {
         k: v.strip() for k, v in (("cpu", cpu), ("memory", memory), ("disk", disk)) if v.strip()
     }
     if processes.strip():
         if not processes.strip().isdigit():
             raise BubbleError(f"processes: {processes!r} is not a whole number")
-        changes["processes"] = int(processes)
-    if not changes and not clear:
+        wanted["processes"] = int(processes)
+    if not wanted and not clear:
         raise BubbleError("give cpu, memory, disk or processes (or clear the overrides)")
-    account = accounts.set_overrides(ctx, name, changes, bool(clear))
-    commit_catalog(ctx.root, session.who, f"panel: limits of {name}: {changes or 'cleared'}")
-    carry_later(panel(request), tasks, account.server, limits=True)
+    changes.set_limits(panel(request), tasks, session.who, name, wanted, bool(clear))
     return back(f"/admin/accounts/{name}", "limits saved")
 
 
@@ -219,12 +216,10 @@ def admin_state(
     request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
     state: Annotated[str, Form()],
 ) -> Response:  # fmt: skip
-    ctx = _admin_ctx(request, session, csrf, name)
+    _admin_ctx(request, session, csrf, name)
     if state not in (AccountState.ACTIVE.value, AccountState.SUSPENDED.value):
         raise BubbleError(f"state: {state!r} is not active or suspended")
-    account = accounts.set_state(ctx, name, AccountState(state))
-    commit_catalog(ctx.root, session.who, f"panel: account {name} {state}")
-    carry_later(panel(request), tasks, account.server, limits=False)
+    changes.set_state(panel(request), tasks, session.who, name, AccountState(state))
     return back(f"/admin/accounts/{name}", f"account {state}")
 
 
@@ -266,10 +261,8 @@ def own_elastic(
 ) -> Response:  # fmt: skip
     who = checked(session, csrf)
     name = _own(session)
-    ctx = panel(request).context()
     cap = parse_money_cents(max_daily) if max_daily.strip() else None
-    account = accounts.set_elastic(ctx, name, bool(on), cap)
-    commit_catalog(ctx.root, who, f"panel: elastic {'on' if account.elastic else 'off'} for {name}")
+    account = changes.set_elastic(panel(request), who, name, bool(on), cap)
     return back("/account", f"elastic {'on' if account.elastic else 'off'}")
 
 
@@ -291,11 +284,8 @@ def own_upgrade(
 ) -> Response:  # fmt: skip
     who = checked(session, csrf)
     name = _own(session)
-    ctx = panel(request).context()
     order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
-    bought = accounts.buy_upgrade(ctx, name, order.amounts())
-    commit_catalog(ctx.root, who, f"panel: upgrade of {name} ({bought.key})")
-    carry_later(panel(request), tasks, bought.account.server, limits=True)
+    bought = changes.buy_upgrade(panel(request), tasks, who, name, order.amounts())
     return back("/account", f"upgraded until {bought.expires}, balance "
                             f"{format_money(bought.balance_cents)}")  # fmt: skip
 
