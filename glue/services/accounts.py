@@ -23,6 +23,7 @@ from glue.placement import Placement, choose_server
 from glue.services.context import Context
 from glue.services.root import render
 from glue.state.boosts import boosts_at, close_boosts
+from glue.state.logins import forget_customer_login
 from glue.state.purchases import paid_upgrades, purchased, record_purchase
 from glue.units import format_cpu, format_money, format_size
 
@@ -262,7 +263,8 @@ def finish_removals(
 ) -> list[str]:
     """After a converge of `servers` succeeded: the accounts being removed there in `catalog`
     (the one that converge was rendered from) are gone from their server, so their catalog
-    files and boosts go too, under the catalog lock, and the inventory is rendered again."""
+    files, boosts and panel logins go too, under the catalog lock, and the inventory is
+    rendered again."""
     asked = {
         name: account
         for name, account in catalog.accounts.items()
@@ -278,6 +280,7 @@ def finish_removals(
                 continue
             remove_account_file(ctx.root, name)
             close_boosts(ctx.engine, name)
+            forget_customer_login(ctx.engine, name)
             current = current.without_account(name)
             done.append(name)
             report(f"{account.server}: account {name} removed")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from glue.services.accounts import finish_removals
 from glue.services.context import Context
 from glue.state.schema import panel_tokens, panel_users
 from tests.support.cli import invoke
@@ -59,3 +60,24 @@ def test_the_panel_unit_serves_the_root_and_may_write_its_catalog(
     verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
                               text=True, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+
+
+def test_a_removed_account_takes_its_panel_login_with_it(root: Path) -> None:
+    """A new account under the same name later inherits no password, session or token."""
+    env = {"BUBBLE_PASSWORD": GOOD, "BUBBLE_APPLY": "0"}
+    for args in (
+        ["server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2",
+         "--memory", "8GiB", "--disk", "100GiB"],
+        ["account", "create", "alice", "--domain", "alice.example"],
+        ["panel", "customer-password", "alice"],
+        ["panel", "token", "create", "--account", "alice"],
+        ["account", "delete", "alice"],
+    ):  # fmt: skip
+        result = invoke(*args, root=root, env=env)
+        assert result.exit_code == 0, result.stdout + result.stderr
+    ctx = Context(root=root)
+    # The converge of web1 confirmed the removal:
+    assert finish_removals(ctx, ctx.catalog(), ["web1"], lambda _: None) == ["alice"]
+    with ctx.engine.connect() as connection:
+        assert connection.execute(select(panel_users)).all() == []
+        assert connection.execute(select(panel_tokens)).all() == []
