@@ -177,7 +177,7 @@ def login(engine: Engine, name: str, password: str, code: str, address: str) -> 
         row = connection.execute(select(panel_users).where(panel_users.c.name == name)).first()
     ok = _verified(row.password_hash if row else _DUMMY, password) and row is not None
     if ok and row is not None and row.totp_secret:
-        ok = pyotp.TOTP(row.totp_secret).verify(code.strip(), valid_window=1)
+        ok = _second_factor(engine, name, row.totp_secret, row.totp_last, code.strip(), now)
     if not ok or row is None:
         with engine.begin() as connection:
             connection.execute(
@@ -193,6 +193,25 @@ def login(engine: Engine, name: str, password: str, code: str, address: str) -> 
             )
         )
     return Session(_principal(row), csrf, token)
+
+
+def _second_factor(
+    engine: Engine, name: str, secret: str, last: int | None, code: str, now: dt.datetime
+) -> bool:
+    """The code of this time step or a neighbour (clock drift), each usable once: the step
+    is recorded only if it is newer than the last one used (one conditional UPDATE)."""
+    totp = pyotp.TOTP(secret)
+    for offset in (-1, 0, 1):
+        step = totp.timecode(now) + offset
+        if not secrets.compare_digest(totp.generate_otp(step), code):
+            continue
+        with engine.begin() as connection:
+            newer = (panel_users.c.totp_last.is_(None)) | (panel_users.c.totp_last < step)
+            done = connection.execute(
+                update(panel_users).where(panel_users.c.name == name, newer).values(totp_last=step)
+            )
+        return done.rowcount == 1
+    return False
 
 
 def _verified(hashed: str, password: str) -> bool:

@@ -118,6 +118,7 @@ panel_users = Table(
     Column("account", String(64), nullable=True, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("totp_secret", String(64), nullable=True),
+    Column("totp_last", BigInteger, nullable=True),  # the last time step used: no replay
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

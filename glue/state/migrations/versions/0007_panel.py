@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("account", sa.String(64), nullable=True, unique=True),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("totp_secret", sa.String(64), nullable=True),
+        sa.Column("totp_last", sa.BigInteger, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
