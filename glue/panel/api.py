@@ -22,7 +22,7 @@ from glue.panel.request import (
 )
 from glue.services import accounts, history, servers, usage, wallets
 from glue.services.context import Context
-from glue.units import format_money, parse_money_cents
+from glue.units import format_money
 
 log = logging.getLogger("bubble.panel")
 router = APIRouter(prefix="/api/v1")
@@ -163,10 +163,9 @@ def resume(request: Request, who: Who, name: str, tasks: BackgroundTasks) -> dic
 
 @router.post("/accounts/{name}/wallet/credits", status_code=201)
 def credit(request: Request, who: Who, name: str, body: Credit) -> dict[str, Any]:
-    ctx = _mine(request, who, name)
+    _mine(request, who, name)
     require_admin(who)
-    note = body.note or f"credited by {who.name} in the panel"
-    entry = wallets.credit(ctx, name, body.amount, note, body.key)
+    entry = changes.credit(panel(request), who, name, body.amount, body.note, body.key)
     return {"account": name, "amount": format_money(entry.amount_cents),
             "balance": format_money(entry.balance_after_cents), "key": entry.key,
             "created": entry.created}  # fmt: skip
@@ -180,7 +179,7 @@ def set_elastic(request: Request, who: Who, name: str, body: Elastic) -> dict[st
     _mine(request, who, name)
     cap: int | None = accounts.KEEP
     if "max_daily" in body.model_fields_set:
-        cap = None if body.max_daily is None else parse_money_cents(body.max_daily)
+        cap = changes.daily_cap(body.max_daily)
     account = changes.set_elastic(panel(request), who, name, body.on, cap)
     shown = None if account.max_daily is None else format_money(account.max_daily)
     return {"account": name, "elastic": account.elastic, "max_daily": shown}

@@ -1,20 +1,48 @@
-"""Every change the panel makes to the catalog, for the API and the pages alike: the service
-that makes it (the CLI's own), a git commit with the acting person as its author, and for
-limits and state the converge to the account's server after the answer."""
+"""Every change the panel makes, for the API and the pages alike: the service that makes it
+(the CLI's own); for the catalog a git commit with the acting person as its author, and for
+limits and state the converge to the account's server after the answer. A value that does
+not parse is refused naming its field."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import BackgroundTasks
 
+from glue.errors import BubbleError
 from glue.models import Account, AccountState, Resource
 from glue.panel.audit import commit_catalog
 from glue.panel.auth import Principal
 from glue.panel.request import Panel
-from glue.services import accounts
+from glue.services import accounts, wallets
+from glue.state.ledger import Entry
+from glue.units import UnitError, parse_money_cents
 
 log = logging.getLogger("bubble.panel")
+
+
+@contextmanager
+def naming(field: str) -> Iterator[None]:
+    """A value the services could not parse, refused with the name of its field."""
+    try:
+        yield
+    except UnitError as exc:
+        raise BubbleError(f"{field}: {exc}") from None
+
+
+def daily_cap(text: str | None) -> int | None:
+    """The elastic daily cap in cents; empty or None: no cap."""
+    with naming("max_daily"):
+        return parse_money_cents(text) if text and text.strip() else None
+
+
+def credit(found: Panel, who: Principal, name: str, amount: str, note: str = "",
+           key: str | None = None) -> Entry:  # fmt: skip
+    with naming("amount"):
+        return wallets.credit(found.context(), name, amount, note or f"credited by {who.name}",
+                              key)  # fmt: skip
 
 
 def carry_later(found: Panel, tasks: BackgroundTasks, server: str, limits: bool) -> None:

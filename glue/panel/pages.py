@@ -29,7 +29,7 @@ from glue.panel.request import (
     visible_account,
 )
 from glue.services import accounts, history, servers, usage, wallets
-from glue.units import format_money, parse_money_cents
+from glue.units import format_money
 
 log = logging.getLogger("bubble.panel")
 router = APIRouter(include_in_schema=False)
@@ -170,12 +170,11 @@ def admin_account(request: Request, session: Page, name: str) -> Response:
                   history=history.account_history(ctx, name))  # fmt: skip
 
 
-def _admin_ctx(request: Request, session: auth.Session, csrf: str, name: str) -> Any:
+def _admin_form(request: Request, session: auth.Session, csrf: str, name: str) -> None:
+    """An admin's form for an account it may see, with the session's CSRF token."""
     who = checked(session, csrf)
     require_admin(who)
-    ctx = panel(request).context()
-    visible_account(who, ctx.catalog(), name)
-    return ctx
+    visible_account(who, panel(request).context().catalog(), name)
 
 
 @router.post("/admin/accounts/{name}/limits")
@@ -185,7 +184,7 @@ def admin_limits(
     disk: Annotated[str, Form()] = "", processes: Annotated[str, Form()] = "",
     clear: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    _admin_ctx(request, session, csrf, name)
+    _admin_form(request, session, csrf, name)
     wanted: dict[str, str | int] = {
         k: v.strip() for k, v in (("cpu", cpu), ("memory", memory), ("disk", disk)) if v.strip()
     }
@@ -204,8 +203,8 @@ def admin_credit(
     request: Request, session: Page, csrf: Csrf, name: str,
     amount: Annotated[str, Form()], note: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    ctx = _admin_ctx(request, session, csrf, name)
-    entry = wallets.credit(ctx, name, amount, note or f"credited by {session.who.name}")
+    _admin_form(request, session, csrf, name)
+    entry = changes.credit(panel(request), session.who, name, amount, note)
     return back(f"/admin/accounts/{name}",
                 f"credited {format_money(entry.amount_cents)}, balance "
                 f"{format_money(entry.balance_after_cents)}")  # fmt: skip
@@ -216,7 +215,7 @@ def admin_state(
     request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
     state: Annotated[str, Form()],
 ) -> Response:  # fmt: skip
-    _admin_ctx(request, session, csrf, name)
+    _admin_form(request, session, csrf, name)
     if state not in (AccountState.ACTIVE.value, AccountState.SUSPENDED.value):
         raise BubbleError(f"state: {state!r} is not active or suspended")
     changes.set_state(panel(request), tasks, session.who, name, AccountState(state))
@@ -261,7 +260,7 @@ def own_elastic(
 ) -> Response:  # fmt: skip
     who = checked(session, csrf)
     name = _own(session)
-    cap = parse_money_cents(max_daily) if max_daily.strip() else None
+    cap = changes.daily_cap(max_daily)
     account = changes.set_elastic(panel(request), who, name, bool(on), cap)
     return back("/account", f"elastic {'on' if account.elastic else 'off'}")
 
