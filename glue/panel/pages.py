@@ -29,6 +29,7 @@ from glue.panel.request import (
     visible_account,
 )
 from glue.services import accounts, history, servers, usage, wallets
+from glue.services.context import Context
 from glue.units import format_money
 
 log = logging.getLogger("bubble.panel")
@@ -231,7 +232,7 @@ def _own(session: auth.Session) -> str:
     return session.who.account
 
 
-def _latest_usage(ctx: Any, name: str) -> tuple[dict[str, Any] | None, str]:
+def _latest_usage(ctx: Context, name: str) -> tuple[dict[str, Any] | None, str]:
     try:
         rows = usage.account_usage(ctx, name, 600)
     except BubbleError as exc:  # the detail names internal hosts: the operator's log only
