@@ -222,5 +222,5 @@ def test_recommend_then_caps_never_leaves_base_ceiling_or_use_plus_margin(
     if d.kind == "lower":
         assert rule.base <= d.to < usage.current
         if resource != "cpu":
-            peak = max(s.use for s in usage.since(NOW - rule.down_after_s))
+            peak = max(usage.uses[usage.span(NOW - rule.down_after_s)])
             assert d.to >= peak * 110 / 100
