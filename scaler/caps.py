@@ -33,6 +33,11 @@ class Funds:
     max_daily: int | None = None  # the customer's cap; None: no cap
     other_hourly: int = 0  # what the account's other resources in force cost per hour
 
+    def other_costs(self, other_hourly: int) -> Funds:
+        """These funds with `other_hourly` (built directly: `dataclasses.replace` is slow
+        when a tick does it for every account and resource of the fleet)."""
+        return Funds(self.elastic, self.wallet, self.spent_today, self.max_daily, other_hourly)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -49,6 +54,8 @@ _Say = Callable[[Kind, int, str], Decision]
 def hourly_cost(rule: Rule, level: int) -> int:
     """Cents per hour for `level` in force: billing's tariff, a part cent rounded up (the
     wallet must cover the hour billing will charge)."""
+    if level <= rule.base:  # most of the fleet, every tick: nothing above base costs nothing
+        return 0
     return math.ceil(pro_rata(level - rule.base, rule.step, rule.hourly_price))
 
 

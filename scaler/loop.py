@@ -30,9 +30,9 @@ from glue.state.schema import ledger_entries, scaler_events, wallets
 from scaler.billing import BillRun, Tariff, bill, hour_of
 from scaler.caps import Decision, Funds, Kind, caps, hourly_cost
 from scaler.influx import InfluxClient
-from scaler.metrics import Window, read_usage
 from scaler.policy import UNITS, Rule, recommend
 from scaler.usage import Usage
+from scaler.window import UsageWindow
 
 log = logging.getLogger("bubble.scaler")
 
@@ -58,9 +58,12 @@ def tick(
     actuate: Actuate,
     *,
     last_tick: dt.datetime | None = None,
-    interval_s: float = 5.0,
+    window: UsageWindow | None = None,
 ) -> TickResult:
+    """One tick at `now`. `window` is the running scaler's (kept between its ticks, so only
+    new points are read); without one, the whole window is read."""
     result = TickResult()
+    window = window or UsageWindow()
     clock = _Phases(result.seconds)
     catalog, engine, day = ctx.catalog(), ctx.engine, now.date()
     clock.done("catalog")
@@ -82,8 +85,10 @@ def tick(
     in_force = limits_in_force(catalog, boosts_at(engine), day, accounts)
     rules = _rules(catalog, accounts, bases)
     clock.done("limits")
-    usages = _usage(influx, now, last_tick, interval_s, rules, in_force, result)
+    fresh = _refresh(window, influx, now, rules, result)
     clock.done("read usage")
+    at = now.timestamp()
+    since = last_tick.timestamp() if last_tick is not None else at - window.interval_s
     funds = _funds(engine, accounts, now, result.to_base)
     spend = _hourly(rules, in_force)
     free = _free(catalog, in_force)
@@ -91,9 +96,12 @@ def tick(
     deferred: list[tuple[str, Decision]] = []
     for (name, resource), rule in sorted(rules.items()):
         server, current = accounts[name].server, in_force[name].get(resource)
-        usage = usages.get((name, resource)) or Usage(name, resource, now.timestamp(), current)
+        if fresh:
+            usage = window.usage(name, resource, at, current, since)
+        else:  # InfluxDB away: no usage at all, so every account is held as it is
+            usage = Usage(name, resource, at, current, interval_s=window.interval_s)
         # What the account's other resources cost an hour: caps adds this one's new cost.
-        mine = replace(funds[name], other_hourly=spend[name] - hourly_cost(rule, current))
+        mine = funds[name].other_costs(spend[name] - hourly_cost(rule, current))
         try:
             decision = caps(recommend(usage, rule), rule, mine, free[server][resource])
         except Exception as exc:  # one account never stops the others
@@ -199,30 +207,25 @@ def _rules(
     return out
 
 
-def _usage(
+def _refresh(
+    window: UsageWindow,
     influx: InfluxClient,
     now: dt.datetime,
-    last_tick: dt.datetime | None,
-    interval_s: float,
     rules: Mapping[tuple[str, Resource], Rule],
-    in_force: Mapping[str, Limits],
     result: TickResult,
-) -> dict[tuple[str, Resource], Usage]:
-    """The fleet's usage; InfluxDB away: none at all, so every account is held as it is."""
+) -> bool:
+    """Bring the window up to `now`, as long as the longest rule needs; False when InfluxDB
+    is away (every account is then held; the loop goes on)."""
     if not rules:
-        return {}
+        return False
     longest = max(max(r.up_after_s, r.down_after_s) for r in rules.values())
-    at = now.timestamp()
-    since = last_tick.timestamp() if last_tick is not None else at - interval_s
-    wanted: dict[str, dict[Resource, int]] = {}
-    for name, resource in rules:
-        wanted.setdefault(name, {})[resource] = in_force[name].get(resource)
     try:
-        return read_usage(influx, Window(at, longest + 2 * interval_s, since), wanted)
-    except Exception as exc:  # an outage holds everyone; the loop goes on
+        window.refresh(influx, now.timestamp(), longest + 2 * window.interval_s)
+    except Exception as exc:
         log.warning("usage unavailable, every account held: %s", exc)
         result.errors["influxdb"] = f"usage unavailable: {exc}"
-        return {}
+        return False
+    return True
 
 
 def _funds(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from glue.models import Plan, Resource
-from scaler.usage import Sample, Usage
+from scaler.usage import Usage
 
 UNITS: dict[Resource, str] = {"cpu": "MHz", "memory": "MiB", "disk": "MiB"}
 # Resources whose limit must never be lowered under their use (the kernel kills or refuses).
@@ -71,7 +71,8 @@ class Recommendation:
     to: int
     why: str
     # The lowest limit the recent use allows (base, or use + margin for memory and disk);
-    # None when the down-window is not covered, so nobody may lower blind.
+    # None when the down-window is not covered, so nobody may lower blind, or when the
+    # limit is at base already (nothing to lower).
     floor: int | None
 
     @property
@@ -84,7 +85,7 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
     """What the usage asks for, before any cap. One reason string, fit for one log line."""
     res, cur = usage.resource, usage.current
     unit = UNITS[res]
-    floor = _floor(usage, rule, settings)
+    floor = _floor(usage, rule, settings) if cur > rule.base else None
 
     def say(kind: Literal["raise", "lower", "hold"], to: int, why: str) -> Recommendation:
         return Recommendation(kind, res, cur, to, why, floor)
@@ -92,10 +93,15 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
     urgent = sorted(usage.events & _URGENT[res])
     if urgent:
         return say("raise", cur + rule.step, f"{', '.join(urgent)}: raised at once")
+    last = usage.last_use()
+    if cur <= rule.base and last is not None and last * 100 < rule.up_percent * cur:
+        # The fleet's steady state, decided without reading a window: the last sample alone
+        # rules out a raise, and base is the floor.
+        return say("hold", cur, "at base")
     up, why_not = _window(usage, rule.up_after_s, settings)
     if up is None:
         return say("hold", cur, f"held, {why_not}")
-    if all(s.use * 100 >= rule.up_percent * cur for s in up):
+    if min(usage.uses[up]) * 100 >= rule.up_percent * cur:
         return say("raise", cur + rule.step, f"use >= {rule.up_percent}% for {rule.up_after_s} s")
     if cur <= rule.base:
         return say("hold", cur, "at base")
@@ -105,7 +111,7 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
     # One whole step (or to base): an in-between level could sit under the up threshold of
     # the step just raised from, and a raise followed by a lower is a flap.
     target = max(rule.base, cur - rule.step)
-    peak = max(s.use for s in down)
+    peak = max(usage.uses[down])
     if floor is not None and floor > target:
         return say("hold", cur, f"peak use {peak} {unit} + margin is over {target} {unit}")
     if peak * 100 > rule.down_percent * target:
@@ -122,21 +128,20 @@ _URGENT: dict[Resource, frozenset[str]] = {
 }
 
 
-def _window(
-    usage: Usage, length_s: int, settings: Settings
-) -> tuple[tuple[Sample, ...] | None, str]:
-    """The samples of the last `length_s` seconds, or None and why they do not count: a hole
-    in them, or a limit other than the one in force (the window restarts at every change)."""
+def _window(usage: Usage, length_s: int, settings: Settings) -> tuple[slice | None, str]:
+    """Where the samples of the last `length_s` seconds are, or None and why they do not
+    count: a hole in them, or a limit other than the one in force (the window restarts at
+    every change)."""
     start = usage.now - length_s
     gap = usage.gap(start, settings.max_gap_intervals * usage.interval_s)
     if gap is not None:
         return None, f"usage missing: {gap}"
-    samples = usage.since(start)
-    changed = [s for s in samples if s.limit != usage.current]
-    if changed:
-        last = changed[-1]
-        return None, f"a sample {usage.now - last.at:g} s ago was under the limit {last.limit}"
-    return samples, ""
+    span = usage.span(start)
+    last = usage.last_other_limit(span)
+    if last is not None:
+        at, limit = usage.times[last], usage.limits[last]
+        return None, f"a sample {usage.now - at:g} s ago was under the limit {limit}"
+    return span, ""
 
 
 def _floor(usage: Usage, rule: Rule, settings: Settings) -> int | None:
@@ -146,5 +151,5 @@ def _floor(usage: Usage, rule: Rule, settings: Settings) -> int | None:
         return None
     if usage.resource not in _HARD:
         return rule.base
-    peak = max(s.use for s in usage.since(start))
+    peak = max(usage.uses[usage.span(start)])
     return max(rule.base, peak + -(-peak * settings.margin_percent // 100))

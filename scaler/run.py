@@ -25,6 +25,7 @@ from glue.state.schema import boosts, scaler_events
 from scaler import lease
 from scaler.influx import InfluxClient
 from scaler.loop import Actuate, TickResult, new_day, repair, tick
+from scaler.window import UsageWindow
 
 log = logging.getLogger("bubble.scaler")
 Clock = Callable[[], dt.datetime]
@@ -68,6 +69,9 @@ def run(
     the scaler that holds the lease. Returns the last tick's result."""
     me = holder or holder_id()
     ttl, engine = lease_ttl(interval_s), ctx.engine
+    # Kept between ticks, so each reads only the new points. Its interval is the agents'
+    # (the usage_agent role's default), not the tick's.
+    window = UsageWindow()
     last: TickResult | None = None
     waiting, holding = False, False
     day: dt.date | None = None  # the day of the last tick this scaler made
@@ -91,7 +95,7 @@ def run(
                         now,
                         actuate,
                         last_tick=held.last_tick if held else None,
-                        interval_s=interval_s,
+                        window=window,
                     )
                 except Exception:  # a bad tick (catalog being edited, DB away): try the next
                     log.exception("tick failed")

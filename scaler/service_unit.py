@@ -1,10 +1,12 @@
-"""The systemd unit that runs `bubble scaler run` on the control machine (`bubble scaler unit`).
+"""The systemd units of the toolkit's long-running commands on the control machine: `bubble
+scaler run` (`bubble scaler unit`) and `bubble panel serve` (`bubble panel unit`).
 
-The unit carries no secret: the InfluxDB password or token and a PostgreSQL URL with its
+A unit carries no secret: the InfluxDB password or token and a PostgreSQL URL with its
 password go in the EnvironmentFile (root's, 0600), which systemd reads before it drops to the
-scaler's user. The scaler writes only the operator root's state/ (DB, locks, logs) and the
-rendered inventory; Ansible's temporary files and ssh control sockets go to the unit's private
-/tmp, so the rest of the system (home directories included) stays read-only to it.
+service's user. It writes only what its Service names under the operator root (state/: DB,
+locks, logs; the rendered inventory; the panel also the catalog and its git repository);
+Ansible's temporary files and ssh control sockets go to the unit's private /tmp, so the rest
+of the system (home directories included) stays read-only to it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from glue.errors import BubbleError
@@ -23,6 +25,7 @@ from glue.paths import TOOLKIT_DIR
 NAME = "bubble-scaler.service"
 UNIT_DIR = Path("etc/systemd/system")  # under the target root
 ENV_FILE = Path("/etc/bubblehost/scaler.env")
+PANEL_ENV_FILE = Path("/etc/bubblehost/panel.env")
 # The settings that are secrets: only ever in the EnvironmentFile.
 SECRETS = ("BUBBLE_INFLUX_PASSWORD", "BUBBLE_INFLUX_TOKEN", "BUBBLE_DATABASE_URL")
 SETTINGS = ("BUBBLE_INFLUX_URL", "BUBBLE_INFLUX_DATABASE", "BUBBLE_INFLUX_AUTH",
@@ -34,13 +37,44 @@ _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 @dataclass(frozen=True)
+class Service:
+    """What differs between the toolkit's services: the rest of the unit is the same."""
+
+    group: str  # its command group: `bubble GROUP unit` writes bubble-GROUP.service
+    description: str
+    args: tuple[str, ...]  # the bubble command after `--root ROOT`
+    writable: tuple[str, ...]  # what it writes, under the root
+    env_file: Path
+
+    @property
+    def name(self) -> str:
+        return f"bubble-{self.group}.service"
+
+
+def scaler_service(interval: str = "5s", env_file: Path = ENV_FILE) -> Service:
+    return Service("scaler", "Bubblehost elastic scaler (bubble scaler run)",
+                   ("scaler", "run", "--interval", interval),
+                   ("state", "inventory/generated"), env_file)  # fmt: skip
+
+
+def panel_service(listen: str, env_file: Path = PANEL_ENV_FILE) -> Service:
+    """The panel commits its catalog changes (catalog/, .git) and carries them to servers."""
+    return Service("panel", "Bubblehost panel (bubble panel serve)",
+                   ("panel", "serve", "--listen", listen),
+                   ("state", "inventory/generated", "catalog", ".git"), env_file)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class UnitSpec:
     root: Path  # the operator root
     user: str
-    interval: str = "5s"
-    env_file: Path = ENV_FILE
+    service: Service = field(default_factory=scaler_service)
     python: Path = Path(sys.executable)
     toolkit: Path = TOOLKIT_DIR
+
+    @property
+    def env_file(self) -> Path:
+        return self.service.env_file
 
 
 def _plain(what: str, value: str) -> str:
@@ -62,11 +96,14 @@ def unit_text(spec: UnitSpec) -> str:
     root = _absolute("the root", spec.root)
     env = _absolute("--env-file", spec.env_file)
     python, toolkit = _absolute("python", spec.python), _absolute("the toolkit", spec.toolkit)
-    interval = _plain("--interval", spec.interval)
+    service = spec.service
+    command = " ".join(_plain(f"the {service.group} option", arg) for arg in service.args)
+    writable = " ".join(f"{root}/{path}" for path in service.writable)
     return f"""\
-# Written by `bubble scaler unit --install`; `bubble scaler unit` prints what it would write.
+# Written by `bubble {service.group} unit --install`;
+# `bubble {service.group} unit` prints what it would write.
 [Unit]
-Description=Bubblehost elastic scaler (bubble scaler run)
+Description={service.description}
 Wants=network-online.target
 After=network-online.target postgresql.service influxdb.service
 
@@ -78,8 +115,8 @@ EnvironmentFile={env}
 Environment=PYTHONPATH={toolkit}
 Environment=ANSIBLE_LOCAL_TEMP=/tmp/ansible-local
 Environment=ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/ansible-cp
-ExecStart={python} -m glue.cli.main --root {root} scaler run --interval {interval}
-# SIGTERM ends the scaler through its clean stop: the lease is released for the next one.
+ExecStart={python} -m glue.cli.main --root {root} {command}
+# SIGTERM is a clean stop: the scaler releases its lease, the panel finishes its requests.
 KillSignal=SIGTERM
 TimeoutStopSec=120
 Restart=always
@@ -88,7 +125,7 @@ UMask=0077
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=read-only
-ReadWritePaths={root}/state {root}/inventory/generated
+ReadWritePaths={writable}
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
@@ -110,9 +147,9 @@ WantedBy=multi-user.target
 """
 
 
-def env_template() -> str:
+def env_template(service: Service) -> str:
     """A new EnvironmentFile: every setting named, no value of a secret."""
-    lines = ["# bubble scaler settings (systemd EnvironmentFile; keep it root's, mode 0600)."]
+    lines = [f"# bubble {service.group} settings (systemd EnvironmentFile; root's, mode 0600)."]
     lines += [f"#{name}=" for name in SETTINGS]
     lines += ["# Secrets: set them here, nowhere else (never on a command line)."]
     lines += [f"#{name}=" for name in SECRETS]
@@ -141,9 +178,9 @@ def install(spec: UnitSpec, text: str, target_root: Path = Path("/")) -> Install
         env.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         fd = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(env_template())
+            out.write(env_template(spec.service))
         env_created = True
-    unit = target_root / UNIT_DIR / NAME
+    unit = target_root / UNIT_DIR / spec.service.name
     unit.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     with tempfile.NamedTemporaryFile("w", dir=unit.parent, delete=False, encoding="utf-8") as tmp:
         tmp.write(text)

@@ -1,20 +1,27 @@
 """What the scaler decides from: one account's recent usage of one resource, as plain data.
 
-The metrics query fills these from InfluxDB; the policy (scaler/policy.py) only reads them.
-Units are the catalog's: cpu in MHz, memory and disk in MiB; times in seconds since the epoch.
+The usage window (scaler/window.py) fills these from InfluxDB; the policy (scaler/policy.py)
+only reads them. Units are the catalog's: cpu in MHz, memory and disk in MiB; times in seconds
+since the epoch. The samples are kept as three columns, oldest first, because a tick decides
+for every account of the fleet (10,000 of them: issue 10's benchmark): windows are slices
+found by bisection, and their minimum, maximum and widest gap are computed in C.
 """
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Literal
 
 from glue.models import Resource
 
 # Events seen since the last tick that raise at once, without waiting for a window.
 Event = Literal["oom_kill", "disk_full"]
+# The agent reports the limit the kernel holds, rounded its own way (CPUQuota in whole
+# percent of a core, pages): within this share of the limit in force it IS that limit.
+SAME_LIMIT_PERCENT = 2
 
 
 @dataclass(frozen=True)
@@ -26,35 +33,82 @@ class Sample:
 
 @dataclass(frozen=True)
 class Usage:
-    """One account's samples of one resource, up to `now`, and the limit in force now."""
+    """One account's samples of one resource, up to `now`, and the limit in force now.
+    `times`, `uses` and `limits` are the samples' columns, oldest first."""
 
     account: str
     resource: Resource
     now: float
     current: int  # the limit in force now (state DB): what a change moves from
-    samples: tuple[Sample, ...] = ()
+    times: Sequence[float] = ()
+    uses: Sequence[int] = ()
+    limits: Sequence[int] = ()  # the limit in force when each sample was read
     events: frozenset[Event] = field(default_factory=frozenset)
     interval_s: float = 5.0  # the agent's sampling interval
-    _times: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # Sorted once here: the policy asks for windows several times per decision, and a
-        # tick decides for every account (10,000 of them: issue 10's benchmark).
-        ordered = tuple(sorted(self.samples, key=_at))
-        object.__setattr__(self, "samples", ordered)
-        object.__setattr__(self, "_times", tuple(s.at for s in ordered))
+    @classmethod
+    def of(
+        cls,
+        account: str,
+        resource: Resource,
+        now: float,
+        current: int,
+        samples: Iterable[Sample] = (),
+        events: frozenset[Event] = frozenset(),
+        interval_s: float = 5.0,
+    ) -> Usage:
+        """From samples in any order."""
+        ordered = sorted(samples, key=_at)
+        return cls(
+            account,
+            resource,
+            now,
+            current,
+            tuple(s.at for s in ordered),
+            tuple(s.use for s in ordered),
+            tuple(s.limit for s in ordered),
+            events,
+            interval_s,
+        )
 
-    def since(self, start: float) -> tuple[Sample, ...]:
-        """The samples inside [start, now], oldest first."""
-        return self.samples[bisect_left(self._times, start) : bisect_right(self._times, self.now)]
+    @property
+    def samples(self) -> tuple[Sample, ...]:
+        return tuple(map(Sample, self.times, self.uses, self.limits))
+
+    def span(self, start: float) -> slice:
+        """Where the samples inside [start, now] are in the columns."""
+        return slice(bisect_left(self.times, start), bisect_right(self.times, self.now))
+
+    def last_use(self) -> int | None:
+        """The use of the last sample at or before `now` (None: no sample)."""
+        end = bisect_right(self.times, self.now)
+        return self.uses[end - 1] if end else None
+
+    def last_other_limit(self, span: slice) -> int | None:
+        """The index of the last sample in `span` read under a limit other than the one in
+        force now (None: all of them were read under it)."""
+        limits = self.limits[span]
+        if not limits:
+            return None
+        low, high = (
+            self.current * (100 - SAME_LIMIT_PERCENT),
+            self.current * (100 + SAME_LIMIT_PERCENT),
+        )
+        if min(limits) * 100 >= low and max(limits) * 100 <= high:
+            return None
+        indices = range(span.start, span.start + len(limits))
+        return next(i for i in reversed(indices) if not low <= self.limits[i] * 100 <= high)
 
     def gap(self, start: float, max_gap_s: float) -> str | None:
         """Why [start, now] is not fully covered by samples (None when it is): a window with
         a hole longer than `max_gap_s`, at either end or between two samples, says nothing."""
-        times = [start, *(s.at for s in self.since(start)), self.now]
-        if len(times) == 2:
+        span = self.span(start)
+        times = self.times[span]
+        if not times:
             return f"no samples in the last {_seconds(self.now - start)}"
-        worst = max(b - a for a, b in pairwise(times))
+        worst = max(times[0] - start, self.now - times[-1])
+        if len(times) > 1:
+            worst = max(worst, max(map(operator.sub, times[1:], times[:-1])))
         if worst > max_gap_s:
             return f"a gap of {_seconds(worst)} in the last {_seconds(self.now - start)}"
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ import typer
 if TYPE_CHECKING:  # imported lazily: `bubble --help` must start fast
     from glue.services.context import Context
     from glue.services.converge import ConvergeResult
+    from scaler.service_unit import Service
 
 RootOption = typer.Option(
     None,
@@ -46,6 +49,17 @@ def given(**options: str | int | None) -> dict[str, str | int]:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class JsonLines(logging.Formatter):
+    """Log records as JSON objects, one a line (`--json` of the long-running commands)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat()
+        line = {"at": at, "level": record.levelname.lower(), "message": record.getMessage()}
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(line)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -169,3 +183,48 @@ def apply_limits_now(ctx: typer.Context, servers: Sequence[str], out: Outcome) -
     if carried.done:
         out.say(f"limits in force on {', '.join(carried.done)}")
     out.carried(carried)
+
+
+# `bubble scaler unit` and `bubble panel unit`
+UnitInstallOption = typer.Option(
+    False, "--install", help="Write it (and a 0600 EnvironmentFile if missing); reload."
+)
+UnitUserOption = typer.Option("", "--user", help="The user it runs as (the root's owner).")
+UnitTargetRootOption = typer.Option(
+    Path("/"), "--target-root", help="Install under this directory instead of /."
+)
+
+
+def show_or_install_unit(
+    ctx: typer.Context, service: Service, install: bool, user: str, target_root: Path,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """`bubble scaler unit` / `bubble panel unit`: the service's systemd unit printed (stdout
+    is the unit alone: `> FILE` works), or installed with its EnvironmentFile."""
+    import pwd
+
+    from scaler.service_unit import UNIT_DIR, UnitSpec, unit_text
+    from scaler.service_unit import install as install_unit
+
+    root = context(ctx).root.resolve()
+    owner = user or pwd.getpwuid(root.stat().st_uid).pw_name
+    spec = UnitSpec(root=root, user=owner, service=service)
+    text, path, env_file = unit_text(spec), f"/{UNIT_DIR / service.name}", service.env_file
+    if not install and as_json:
+        print_json({"unit": text, "path": path, "env_file": str(env_file)})
+        return
+    if not install:
+        sys.stdout.write(text)
+        typer.echo(f"install: bubble {service.group} unit --install (writes {path}); "
+                   f"settings and secrets: {env_file} (root's, 0600)", err=True)  # fmt: skip
+        return
+    done = install_unit(spec, text, target_root)
+    if as_json:
+        print_json({"unit": text, "path": str(done.unit), "env_file": str(done.env_file),
+                    "env_created": done.env_created, "reloaded": done.reloaded})  # fmt: skip
+        return
+    say(f"wrote {done.unit}")
+    say(f"{'created' if done.env_created else 'kept'} {done.env_file} (mode 0600): "
+        "put the InfluxDB and database settings and secrets there")  # fmt: skip
+    say("systemd reloaded" if done.reloaded else "not this machine's /: no daemon-reload")
+    say(f"start it: systemctl enable --now {service.name}")

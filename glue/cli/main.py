@@ -24,6 +24,7 @@ from glue.cli.common import JsonOption, Outcome, RootOption, context, print_json
 from glue.cli.confirm import YesOption, confirm
 from glue.cli.lab import lab_app
 from glue.cli.migrate import migrate
+from glue.cli.panel import panel_app
 from glue.cli.plan import plan_app
 from glue.cli.scaler import scaler_app
 from glue.cli.server import server_app
@@ -128,6 +129,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(lab_app, name="lab")
 app.add_typer(scaler_app, name="scaler")
+app.add_typer(panel_app, name="panel")
 app.command("migrate")(migrate)
 
 

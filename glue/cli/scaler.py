@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import sys
 from pathlib import Path
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, say
+from glue.cli.common import (
+    JsonLines,
+    JsonOption,
+    UnitInstallOption,
+    UnitTargetRootOption,
+    UnitUserOption,
+    context,
+    print_json,
+    say,
+    show_or_install_unit,
+)
 from scaler.service_unit import ENV_FILE
 
 scaler_app = typer.Typer(help="The elastic scaler: run, status, unit.", no_args_is_help=True)
@@ -36,7 +44,7 @@ def run(
 
     seconds = _interval(interval)
     handler = logging.StreamHandler(sys.stdout if as_json else sys.stderr)
-    handler.setFormatter(_JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
+    handler.setFormatter(JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
     log = logging.getLogger("bubble.scaler")  # its own lines only (not alembic's, say)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -61,15 +69,6 @@ def _interval(text: str) -> int:
     return seconds
 
 
-class _JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        at = dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat()
-        line = {"at": at, "level": record.levelname.lower(), "message": record.getMessage()}
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(line)
-
-
 @scaler_app.command("status")
 def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Lease holder, last tick, boosts in force and the last hour's decisions."""
@@ -88,47 +87,19 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @scaler_app.command("unit")
 def unit(
     ctx: typer.Context,
-    install: bool = typer.Option(
-        False, "--install", help="Write it (and a 0600 EnvironmentFile if missing); reload."
-    ),
-    user: str = typer.Option("", "--user", help="The user it runs as (the root's owner)."),
+    install: bool = UnitInstallOption,
+    user: str = UnitUserOption,
     interval: str = typer.Option("5s", "--interval", help="Time between ticks: 5s, 1m."),
     env_file: Path = typer.Option(
         ENV_FILE, "--env-file", help="Where its settings and secrets are (root's, 0600)."
     ),
-    target_root: Path = typer.Option(
-        Path("/"), "--target-root", help="Install under this directory instead of /."
-    ),
+    target_root: Path = UnitTargetRootOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The systemd unit running `bubble scaler run` on this machine: printed, or installed
     as /etc/systemd/system/bubble-scaler.service."""
-    import pwd
-
-    from scaler.service_unit import NAME, UNIT_DIR, UnitSpec, unit_text
-    from scaler.service_unit import install as install_unit
+    from scaler.service_unit import scaler_service
 
     _interval(interval)
-    bubble = context(ctx)
-    root = bubble.root.resolve()
-    owner = user or pwd.getpwuid(root.stat().st_uid).pw_name
-    spec = UnitSpec(root=root, user=owner, interval=interval, env_file=env_file)
-    text = unit_text(spec)
-    if not install and as_json:
-        print_json({"unit": text, "path": f"/{UNIT_DIR / NAME}", "env_file": str(env_file)})
-        return
-    if not install:  # stdout is the unit alone: `bubble scaler unit > FILE` works
-        sys.stdout.write(text)
-        typer.echo(f"install: bubble scaler unit --install (writes /{UNIT_DIR / NAME}); "
-                   f"settings and secrets: {env_file} (root's, 0600)", err=True)  # fmt: skip
-        return
-    done = install_unit(spec, text, target_root)
-    if as_json:
-        print_json({"unit": text, "path": str(done.unit), "env_file": str(done.env_file),
-                    "env_created": done.env_created, "reloaded": done.reloaded})  # fmt: skip
-        return
-    say(f"wrote {done.unit}")
-    say(f"{'created' if done.env_created else 'kept'} {done.env_file} (mode 0600): "
-        "put the InfluxDB and database settings and secrets there")  # fmt: skip
-    say("systemd reloaded" if done.reloaded else "not this machine's /: no daemon-reload")
-    say(f"start it: systemctl enable --now {NAME}")
+    show_or_install_unit(ctx, scaler_service(interval, env_file), install, user, target_root,
+                         as_json)  # fmt: skip

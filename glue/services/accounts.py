@@ -23,6 +23,7 @@ from glue.placement import Placement, choose_server
 from glue.services.context import Context
 from glue.services.root import render
 from glue.state.boosts import boosts_at, close_boosts
+from glue.state.logins import forget_customer_login
 from glue.state.purchases import paid_upgrades, purchased, record_purchase
 from glue.units import format_cpu, format_money, format_size
 
@@ -231,6 +232,19 @@ def buy_upgrade(
     return Purchase(account, -entry.amount_cents, expires, balance, key, entry.created)
 
 
+def upgrade_quote(ctx: Context, name: str, amounts: dict[Resource, str]) -> dict[str, Any]:
+    """What `buy_upgrade` with these amounts would charge now, and whether the wallet covers
+    it: shown before the purchase (the panel)."""
+    if not amounts:
+        raise BubbleError("give at least one of cpu, memory, disk")
+    catalog = ctx.catalog()
+    order, fee = _upgrade_order(catalog, require_account(catalog, name), amounts)
+    balance = ctx.ledger.balance(name)
+    return {"account": name, "upgrade": _describe(order), "fee": format_money(fee),
+            "fee_cents": fee, "expires": one_year_after(ctx.today).isoformat(),
+            "balance": format_money(balance), "covered": balance >= fee}  # fmt: skip
+
+
 def delete_account(ctx: Context, name: str, purge: bool = False) -> Account:
     """Ask for the account's removal: the catalog records it (`state: removing`, or `purging`
     without an archive); the next converge of its server removes the bubble, and only then
@@ -249,7 +263,8 @@ def finish_removals(
 ) -> list[str]:
     """After a converge of `servers` succeeded: the accounts being removed there in `catalog`
     (the one that converge was rendered from) are gone from their server, so their catalog
-    files and boosts go too, under the catalog lock, and the inventory is rendered again."""
+    files, boosts and panel logins go too, under the catalog lock, and the inventory is
+    rendered again."""
     asked = {
         name: account
         for name, account in catalog.accounts.items()
@@ -265,6 +280,7 @@ def finish_removals(
                 continue
             remove_account_file(ctx.root, name)
             close_boosts(ctx.engine, name)
+            forget_customer_login(ctx.engine, name)
             current = current.without_account(name)
             done.append(name)
             report(f"{account.server}: account {name} removed")

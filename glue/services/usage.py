@@ -23,6 +23,6 @@ def account_usage(
     at = (now or dt.datetime.now(dt.UTC)).timestamp()
     try:
         influx = InfluxClient.from_settings(ctx.settings)
-        return samples(influx, name, Window(at, since_s, at))
+        return samples(influx, name, Window(at, since_s))
     except (InfluxUnavailable, InfluxRejected, InfluxQueryError, ValueError) as exc:
         raise BubbleError(f"usage of {name}: {exc}") from None

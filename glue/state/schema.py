@@ -106,3 +106,47 @@ scaler_events = Table(
     Column("to_value", BigInteger, nullable=False),
     Column("reason", Text, nullable=False, default=""),
 )
+
+# The panel's logins: admins, and one customer per account (`account` set). Passwords as
+# argon2id hashes; `totp_secret` only for a second factor. Names are unique across both kinds
+# (one login form).
+panel_users = Table(
+    "panel_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("account", String(64), nullable=True, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_last", BigInteger, nullable=True),  # the last time step used: no replay
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Panel sessions and API tokens: only a SHA-256 of the secret is stored. A session carries
+# its CSRF token; an API token has none (it is never sent by a browser on its own).
+panel_sessions = Table(
+    "panel_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user", String(64), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+panel_tokens = Table(
+    "panel_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user", String(64), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Failed logins, for the rate limit (per login name and per client address).
+panel_login_failures = Table(
+    "panel_login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("address", String(64), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+)

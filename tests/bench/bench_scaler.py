@@ -1,10 +1,13 @@
 """One scaler tick at fleet scale: 10,000 accounts on 200 servers, their metrics in a real
 influxd (Debian's 1.x, tests/support/influxd.py), the state DB SQLite.
 
-Target (issue 10): one tick (bill, read usage, recommend + caps, record) under 2 s, with the
-catalog parsed as a running scaler has it (account files parse once while unchanged: the
-first load is reported on its own). The actuation is counted, not carried (no ssh): the tick
-calls it once per server with changes. The tick's phases are printed, so the slow one shows.
+Target (issue 10): one tick (bill, read usage, recommend + caps, record) under 2 s, as a
+running scaler has it: the catalog parsed once while unchanged, and the usage window kept
+between ticks (scaler/window.py), so a tick reads only the points written since the last.
+Three ticks are measured: a scaler's first (the whole window read, the catalog parsed, every
+owed hour billed: reported, not held to the target), a steady one 5 s later, and the first
+tick of the next hour (billing again). The actuation is counted, not carried (no ssh): the
+tick calls it once per server with changes. Each tick's phases are printed.
 The fleet: every account sampled every 5 s over the plan's longest window (900 s), most of
 them calm, one in ten hot on CPU (a raise each), one in twenty boosted since three hours ago
 (two hours to bill, and calm: a lower each). Baseline, measured in the same run: the same
@@ -26,13 +29,16 @@ from glue.state.schema import boosts
 from scaler.agent_http import Endpoint
 from scaler.influx import InfluxClient
 from scaler.loop import TickResult, tick
+from scaler.window import UsageWindow
 from tests.bench.bench_control_plane import generate
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, running_influxd
 
 TARGET_S = 2.0
 WINDOW_S = 900 + 10  # the default plan's down-window and two samples more
 MIB = 1024 * 1024
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+# Two ticks before an hour starts, so that the third is the first of the next hour.
+NOW = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(seconds=7)
+STEP = dt.timedelta(seconds=5)
 
 
 def _hot(i: int) -> bool:
@@ -61,8 +67,9 @@ def seed_state(ctx: Context, accounts: int) -> None:
 
 
 def seed_metrics(influx: InfluxClient, accounts: int, servers: int) -> None:
-    """A sample every 5 s over the window per account, as the agent writes them."""
-    end = int(NOW.timestamp())
+    """A sample every 5 s per account over the window and up to the third tick, as the agent
+    writes them (each tick reads only what was written up to its time)."""
+    end = int((NOW + 2 * STEP).timestamp())
     for first in range(0, accounts, 500):
         rows = []
         for i in range(first, min(first + 500, accounts)):
@@ -116,10 +123,10 @@ class Measured:
     queries: int
     result: TickResult
     pushed: int  # servers the tick asked to converge
-    cold_catalog_s: float  # the first load of the catalog (a scaler's first tick only)
 
 
-def measure(base: Path, url: str, accounts: int, servers: int) -> Measured:
+def measure(base: Path, url: str, accounts: int, servers: int) -> list[Measured]:
+    """A scaler's first tick, a steady one, and the first of the next hour."""
     root = base / f"fleet{accounts}"
     generate(root, accounts, servers, cores=64, all_elastic=True)  # room for every raise
     ctx = Context(root=root)
@@ -128,14 +135,18 @@ def measure(base: Path, url: str, accounts: int, servers: int) -> Measured:
     influx = Timed(endpoint)
     influx.execute(f"CREATE DATABASE {influx.database}", database="")
     seed_metrics(influx, accounts, servers)
-    start = time.perf_counter()
-    ctx.catalog()  # what the scaler's earlier ticks parsed: a running scaler's tick reuses it
-    cold = time.perf_counter() - start
-    actuate = Counted()
-    start = time.perf_counter()
-    result = tick(ctx, influx, NOW, actuate)
-    seconds = time.perf_counter() - start
-    return Measured(seconds, influx.seconds, influx.queries, result, len(actuate.servers), cold)
+    window = UsageWindow()
+    out: list[Measured] = []
+    last: dt.datetime | None = None
+    for now in (NOW, NOW + STEP, NOW + 2 * STEP):
+        actuate = Counted()
+        influx.seconds, influx.queries = 0.0, 0
+        start = time.perf_counter()
+        result = tick(ctx, influx, now, actuate, last_tick=last, window=window)
+        seconds = time.perf_counter() - start
+        out.append(Measured(seconds, influx.seconds, influx.queries, result, len(actuate.servers)))
+        last = now
+    return out
 
 
 def _kinds(result: TickResult) -> str:
@@ -145,30 +156,39 @@ def _kinds(result: TickResult) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
 
 
+TICKS = ("first tick (whole window read, catalog parsed)", "steady tick", "first tick of an hour")
+
+
 def run() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp, running_influxd(Path(tmp) / "influxd") as influxd:
         small = measure(Path(tmp), influxd.url, 100, 2)
         big = measure(Path(tmp), influxd.url, 10_000, 200)
-    verdict = "ok" if big.seconds < TARGET_S else "OVER TARGET"
 
     def parts(m: Measured) -> str:
         phases = ", ".join(f"{name} {s:.3f} s" for name, s in m.result.seconds.items())
         return (
-            f"{m.queries} InfluxQL quer{'y' if m.queries == 1 else 'ies'} {m.query_s:.3f} s; "
-            f"phases: {phases}\n  {_kinds(m.result)}; "
-            f"{m.pushed} servers pushed; {len(m.result.errors)} errors; "
-            f"catalog parsed cold (a scaler's first tick only) {m.cold_catalog_s:.3f} s"
+            f"    {m.queries} InfluxQL quer{'y' if m.queries == 1 else 'ies'} {m.query_s:.3f} s; "
+            f"phases: {phases}\n    {_kinds(m.result)}; "
+            f"{m.pushed} servers pushed; {len(m.result.errors)} errors"
         )
 
-    return [
-        "scaler tick (bill, read usage, decide, record; actuation counted, not carried)",
-        f"baseline: 100 accounts, 2 servers   {small.seconds:8.3f} s",
-        f"  {parts(small)}",
-        f"10,000 accounts, 200 servers        {big.seconds:8.3f} s  = "
-        f"{big.seconds / small.seconds:6.1f} x baseline = {big.seconds / TARGET_S:.2f} x target "
-        f"(< {TARGET_S:g} s) {verdict}",
-        f"  {parts(big)}",
-    ]
+    lines = ["scaler tick (bill, read usage, decide, record; actuation counted, not carried)"]
+    for n, what in enumerate(TICKS):
+        lines += [
+            f"{what}:",
+            f"  baseline: 100 accounts, 2 servers   {small[n].seconds:8.3f} s",
+            parts(small[n]),
+        ]
+        ratio = big[n].seconds / small[n].seconds
+        held = n > 0  # the target is a running scaler's tick
+        verdict = "" if not held else "ok" if big[n].seconds < TARGET_S else "OVER TARGET"
+        target = f" = {big[n].seconds / TARGET_S:.2f} x target (< {TARGET_S:g} s) {verdict}"
+        lines += [
+            f"  10,000 accounts, 200 servers        {big[n].seconds:8.3f} s  = "
+            f"{ratio:6.1f} x baseline{target if held else ''}",
+            parts(big[n]),
+        ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from glue.settings import Settings
 from glue.state.schema import boosts, ledger_entries, scaler_events, wallets
 from scaler.billing import Tariff, bill, hour_of
 from scaler.influx import InfluxClient
-from scaler.metrics import Window, read_usage
+from scaler.window import UsageWindow
 from tests.support.cli import Bubble, fresh_bubble, server_args, start
 from tests.support.lab_env import isolated_lab, lab_env
 from tests.support.lab_server import LabServer, cpu_share, put_file, slice_cgroup
@@ -146,16 +146,17 @@ def test_the_agent_reports_every_account_to_the_lab_influxdb(elastic: Elastic) -
     server = elastic.server
     assert server.ssh("systemctl is-active bubble-usage-agent.service").stdout.strip() == "active"
     wait_for("points of every account", lambda: set(latest(elastic.influx)) >= set(ACCOUNTS), 30)
-    in_force = {name: {"cpu": BASE_CPU_MHZ, "memory": BASE_MEM_MIB} for name in ACCOUNTS}
     now = time.time()
-    usage = read_usage(elastic.influx, Window(now, 20, now - 20, 2.0), in_force)
+    window = UsageWindow(2.0)
+    window.refresh(elastic.influx, now, 20)
     for name in ACCOUNTS:
-        cpu, memory = usage[name, "cpu"], usage[name, "memory"]
-        assert cpu.samples and memory.samples, name
-        # The limits the kernel holds, as the agent read them: the plan's base.
-        assert cpu.samples[-1].limit == BASE_CPU_MHZ, cpu.samples[-1]
-        assert memory.samples[-1].limit == BASE_MEM_MIB, memory.samples[-1]
-        assert 0 < memory.samples[-1].use < BASE_MEM_MIB
+        cpu = window.usage(name, "cpu", now, BASE_CPU_MHZ, now - 20)
+        memory = window.usage(name, "memory", now, BASE_MEM_MIB, now - 20)
+        assert cpu.times and memory.times, name
+        # The limits the kernel holds, as the agent read them (its rounding): the plan's base.
+        for usage in (cpu, memory):
+            assert usage.last_other_limit(usage.span(now - 20)) is None, usage.limits
+        assert 0 < memory.uses[-1] < BASE_MEM_MIB
 
 
 def _as_account(bubble: Bubble, name: str, script: str) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,7 @@ def series(
     """`uses` sampled every INTERVAL up to `now` (the last one at `now`), all under `limit`."""
     first = now - INTERVAL * (len(uses) - 1)
     samples = tuple(Sample(first + i * INTERVAL, use, limit) for i, use in enumerate(uses))
-    return Usage("alice", resource, now, limit, samples, events, INTERVAL)
+    return Usage.of("alice", resource, now, limit, samples, events, INTERVAL)
 
 
 def steady(resource: Resource, use: int, limit: int, seconds: float = 1800) -> Usage:
@@ -66,7 +66,7 @@ def simulate(
     for tick in range(ticks):
         now = NOW + tick * INTERVAL
         samples = [*samples[-keep:], Sample(now, use, current)]
-        usage = Usage("alice", resource, now, current, tuple(samples), frozenset(), INTERVAL)
+        usage = Usage.of("alice", resource, now, current, samples, frozenset(), INTERVAL)
         decision = caps(recommend(usage, rule), rule, funds, server_free)
         if decision.kind in ("raise", "lower"):
             current = decision.to
@@ -114,4 +114,4 @@ def usages(draw: st.DrawFn, resource: Resource, rule: Rule) -> Usage:
         for t in times
     )
     events = draw(st.frozensets(st.sampled_from(["oom_kill", "disk_full"])))
-    return Usage("alice", resource, NOW, current, samples, events, INTERVAL)
+    return Usage.of("alice", resource, NOW, current, samples, events, INTERVAL)

@@ -1,0 +1,207 @@
+"""The JSON API under /api/v1: thin callers of glue.services (the CLI's own), with who may
+do what. A customer sees only its own account: any other answers 404, like a missing one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from glue.errors import BubbleError
+from glue.models import AccountState, Resource
+from glue.panel import changes
+from glue.panel.auth import Principal
+from glue.panel.request import (
+    api_principal,
+    cookie_session,
+    panel,
+    require_admin,
+    visible_account,
+)
+from glue.services import accounts, history, servers, usage, wallets
+from glue.services.context import Context
+from glue.units import format_money
+
+log = logging.getLogger("bubble.panel")
+router = APIRouter(prefix="/api/v1")
+Who = Annotated[Principal, Depends(api_principal)]
+
+
+def _ctx(request: Request) -> Context:
+    return panel(request).context()
+
+
+def _mine(request: Request, who: Principal, name: str) -> Context:
+    """The Context, once `who` may see account `name` (404 otherwise)."""
+    ctx = _ctx(request)
+    visible_account(who, ctx.catalog(), name)
+    return ctx
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LimitsChange(Strict):
+    cpu: str | None = None
+    memory: str | None = None
+    disk: str | None = None
+    processes: int | None = None
+    clear: bool = False
+
+
+class Credit(Strict):
+    amount: str
+    note: str = ""
+    key: str | None = None
+
+
+class Elastic(Strict):
+    on: bool
+    max_daily: str | None = None  # omitted: the cap stays; null: no cap
+
+
+class UpgradeOrder(Strict):
+    cpu: str | None = None
+    memory: str | None = None
+    disk: str | None = None
+    key: str | None = None
+
+    def amounts(self) -> dict[Resource, str]:
+        given = {"cpu": self.cpu, "memory": self.memory, "disk": self.disk}
+        return {r: v for r, v in given.items() if v}  # type: ignore[misc]
+
+
+@router.get("/session")
+def whoami(request: Request, who: Who) -> dict[str, Any]:
+    """Who is asking; for a cookie session also its CSRF token (send it as X-CSRF-Token)."""
+    found = cookie_session(request)
+    csrf = found.csrf if found is not None and found.who == who else None
+    return {"name": who.name, "role": who.role, "account": who.account, "csrf": csrf}
+
+
+@router.get("/accounts")
+def list_accounts(request: Request, who: Who) -> list[dict[str, Any]]:
+    rows = accounts.list_accounts(_ctx(request))
+    return rows if who.admin else [r for r in rows if r["name"] == who.account]
+
+
+@router.get("/accounts/{name}")
+def show_account(request: Request, who: Who, name: str) -> dict[str, Any]:
+    return accounts.describe_account(_mine(request, who, name), name)
+
+
+@router.get("/accounts/{name}/wallet")
+def show_wallet(request: Request, who: Who, name: str) -> dict[str, Any]:
+    return wallets.wallet(_mine(request, who, name), name)
+
+
+@router.get("/accounts/{name}/usage")
+def show_usage(
+    request: Request, who: Who, name: str, since: Annotated[int, Query(ge=1, le=2_592_000)] = 3600
+) -> list[dict[str, Any]]:
+    ctx = _mine(request, who, name)
+    try:
+        return usage.account_usage(ctx, name, since)
+    except BubbleError as exc:  # names internal hosts: for admins and the operator's log only
+        log.warning("%s", exc)
+        if who.admin:
+            raise
+        raise HTTPException(503, "usage is not available right now") from None
+
+
+@router.get("/accounts/{name}/history")
+def show_history(request: Request, who: Who, name: str) -> list[dict[str, Any]]:
+    return history.account_history(_mine(request, who, name), name)
+
+
+@router.get("/servers")
+def list_servers(request: Request, who: Who) -> list[dict[str, Any]]:
+    require_admin(who)
+    return servers.list_servers(_ctx(request))
+
+
+@router.get("/plans")
+def list_plans(request: Request, who: Who) -> dict[str, Any]:
+    catalog = _ctx(request).catalog()
+    return {name: plan.model_dump(mode="json") for name, plan in sorted(catalog.plans.items())}
+
+
+# ----------------------------------------------------------------- admin changes
+
+
+@router.patch("/accounts/{name}/limits")
+def set_limits(
+    request: Request, who: Who, name: str, body: LimitsChange, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    ctx = _mine(request, who, name)
+    require_admin(who)
+    wanted = body.model_dump(exclude={"clear"}, exclude_none=True)
+    changes.set_limits(panel(request), tasks, who, name, wanted, body.clear)
+    return accounts.describe_account(ctx, name)
+
+
+def _state(request: Request, who: Principal, name: str, state: AccountState,
+           tasks: BackgroundTasks) -> dict[str, Any]:  # fmt: skip
+    _mine(request, who, name)
+    require_admin(who)
+    account = changes.set_state(panel(request), tasks, who, name, state)
+    return {"account": name, "state": account.state.value}
+
+
+@router.post("/accounts/{name}/suspend")
+def suspend(request: Request, who: Who, name: str, tasks: BackgroundTasks) -> dict[str, Any]:
+    return _state(request, who, name, AccountState.SUSPENDED, tasks)
+
+
+@router.post("/accounts/{name}/resume")
+def resume(request: Request, who: Who, name: str, tasks: BackgroundTasks) -> dict[str, Any]:
+    return _state(request, who, name, AccountState.ACTIVE, tasks)
+
+
+@router.post("/accounts/{name}/wallet/credits", status_code=201)
+def credit(request: Request, who: Who, name: str, body: Credit) -> dict[str, Any]:
+    _mine(request, who, name)
+    require_admin(who)
+    entry = changes.credit(panel(request), who, name, body.amount, body.note, body.key)
+    return {"account": name, "amount": format_money(entry.amount_cents),
+            "balance": format_money(entry.balance_after_cents), "key": entry.key,
+            "created": entry.created}  # fmt: skip
+
+
+# ----------------------------------------------------------------- the customer's own changes
+
+
+@router.put("/accounts/{name}/elastic")
+def set_elastic(request: Request, who: Who, name: str, body: Elastic) -> dict[str, Any]:
+    _mine(request, who, name)
+    cap: int | None = accounts.KEEP
+    if "max_daily" in body.model_fields_set:
+        cap = changes.daily_cap(body.max_daily)
+    account = changes.set_elastic(panel(request), who, name, body.on, cap)
+    shown = None if account.max_daily is None else format_money(account.max_daily)
+    return {"account": name, "elastic": account.elastic, "max_daily": shown}
+
+
+@router.get("/accounts/{name}/upgrade")
+def quote_upgrade(
+    request: Request, who: Who, name: str,
+    cpu: str | None = None, memory: str | None = None, disk: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The price of an upgrade, before buying it."""
+    order = UpgradeOrder(cpu=cpu, memory=memory, disk=disk)
+    return accounts.upgrade_quote(_mine(request, who, name), name, order.amounts())
+
+
+@router.post("/accounts/{name}/upgrades", status_code=201)
+def buy_upgrade(
+    request: Request, who: Who, name: str, body: UpgradeOrder, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    _mine(request, who, name)
+    bought = changes.buy_upgrade(panel(request), tasks, who, name, body.amounts(), body.key)
+    return {"account": name, "key": bought.key, "created": bought.created,
+            "fee": format_money(bought.fee_cents if bought.created else 0),
+            "expires": bought.expires.isoformat(),
+            "balance": format_money(bought.balance_cents)}  # fmt: skip

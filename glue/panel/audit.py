@@ -1,0 +1,43 @@
+"""Panel changes in the catalog's history: a git commit of catalog/ with the acting admin
+or customer as its author, when the operator root is a git repository."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from glue.panel.auth import Principal
+
+log = logging.getLogger("bubble.panel")
+
+
+def commit_catalog(root: Path, who: Principal, message: str) -> None:
+    """Commit what changed under catalog/ (nothing else of the root). A failed commit is
+    logged, not raised: the change is made and git catches up with the next commit."""
+    git = shutil.which("git")
+    if git is None or not (root / ".git").exists():
+        return
+    # Names are full-matched (accounts, admins): safe in an author line.
+    env = {
+        **os.environ,
+        "GIT_COMMITTER_NAME": "bubble panel",
+        "GIT_COMMITTER_EMAIL": "panel@bubblehost",
+        "GIT_AUTHOR_NAME": f"{who.name} ({who.role})",
+        "GIT_AUTHOR_EMAIL": f"{who.name}@panel.bubblehost",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [git, "-C", str(root), *args], env=env, capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+
+    run("add", "--", "catalog")
+    if run("diff", "--cached", "--quiet", "--", "catalog").returncode == 0:
+        return
+    done = run("commit", "-q", "--no-verify", "-m", message, "--", "catalog")
+    if done.returncode:
+        log.warning("catalog commit failed: %s", done.stderr.strip())

@@ -1,0 +1,308 @@
+"""The panel's server-rendered pages (templates shipped in the package): login with an
+optional TOTP code, the admin's dashboard, accounts and one account, the customer's own
+account. Every form posts the session's CSRF token; each change calls the same service as
+the API (glue.panel.api's helpers) and redirects back with what was done."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from glue.errors import BubbleError
+from glue.models import RESOURCES, AccountState
+from glue.panel import auth, changes
+from glue.panel.api import UpgradeOrder
+from glue.panel.request import (
+    SESSION_COOKIE,
+    client_address,
+    cookie_session,
+    panel,
+    require_admin,
+    visible_account,
+)
+from glue.services import accounts, history, servers, usage, wallets
+from glue.services.context import Context
+from glue.units import format_money
+
+log = logging.getLogger("bubble.panel")
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+LOGIN_CSRF_COOKIE = "bubble_login_csrf"
+PAGE_SIZE = 50
+
+
+def _secure(request: Request) -> bool:
+    """Secure cookies when served over https (directly, or a TLS proxy that says so and is
+    trusted: uvicorn's --forwarded-allow-ips)."""
+    return request.url.scheme == "https"
+
+
+def render(request: Request, template: str, status: int = 200, **data: Any) -> Response:
+    found = cookie_session(request) if "session" not in data else data["session"]
+    data.setdefault("session", found)
+    data.setdefault("done", request.query_params.get("done", ""))
+    return templates.TemplateResponse(request, template, data, status_code=status)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    if status in (302, 303):
+        return RedirectResponse(quote(message, safe="/?=&"), status_code=status)
+    return render(request, "error.html", status, status_code=status, message=message)
+
+
+def page_session(request: Request) -> auth.Session:
+    found = cookie_session(request)
+    if found is None:
+        raise HTTPException(303, "/login")
+    return found
+
+
+Page = Annotated[auth.Session, Depends(page_session)]
+Csrf = Annotated[str, Form()]
+
+
+def checked(session: auth.Session, csrf: str) -> auth.Principal:
+    """The form's CSRF token is the session's, or nothing is done."""
+    if not auth.same_secret(csrf, session.csrf):
+        raise HTTPException(403, "this form is stale or forged (CSRF): reload the page")
+    return session.who
+
+
+def back(path: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?done={quote(done)}", status_code=303)
+
+
+# ----------------------------------------------------------------- login
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", session=None, login_csrf=token, error="")
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=_secure(request), path="/login")  # fmt: skip
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    name: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf: Csrf,
+    code: Annotated[str, Form()] = "",
+) -> Response:
+    if not auth.same_secret(csrf, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        raise HTTPException(403, "this form is stale or forged (CSRF): reload the page")
+    try:
+        made = auth.login(panel(request).ctx.engine, name, password, code, client_address(request))
+    except auth.TooManyFailures as exc:
+        return render(request, "login.html", 429, session=None, login_csrf=csrf, error=str(exc))
+    except auth.LoginRefused as exc:
+        return render(request, "login.html", 401, session=None, login_csrf=csrf, error=str(exc))
+    response = RedirectResponse("/", status_code=303)
+    ttl = int(auth.SESSION_TTL.total_seconds())
+    response.set_cookie(SESSION_COOKIE, made.token, httponly=True, samesite="strict",
+                        secure=_secure(request), max_age=ttl)  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: Page, csrf: Csrf) -> Response:
+    checked(session, csrf)
+    auth.logout(panel(request).ctx.engine, request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+def home(session: Page) -> Response:
+    return RedirectResponse("/admin" if session.who.admin else "/account", status_code=303)
+
+
+# ----------------------------------------------------------------- admin
+
+
+@router.get("/admin")
+def dashboard(request: Request, session: Page) -> Response:
+    require_admin(session.who)
+    ctx = panel(request).context()
+    catalog = ctx.catalog()
+    per_server: dict[str, list[str]] = {name: [] for name in catalog.servers}
+    for name, account in sorted(catalog.accounts.items()):
+        per_server.setdefault(account.server, []).append(name)
+    rows = servers.list_servers(ctx)
+    return render(request, "dashboard.html", session=session, servers=rows,
+                  per_server=per_server, resources=RESOURCES)  # fmt: skip
+
+
+@router.get("/admin/accounts")
+def account_list(request: Request, session: Page, q: str = "", page: int = 1) -> Response:
+    require_admin(session.who)
+    rows = accounts.list_accounts(panel(request).context())
+    needle = q.strip().lower()
+    if needle:
+        rows = [r for r in rows if needle in r["name"] or any(needle in d for d in r["domains"])]
+    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return render(request, "accounts.html", session=session, rows=shown, q=q, page=page,
+                  pages=pages, total=len(rows))  # fmt: skip
+
+
+@router.get("/admin/accounts/{name}")
+def admin_account(request: Request, session: Page, name: str) -> Response:
+    require_admin(session.who)
+    ctx = panel(request).context()
+    visible_account(session.who, ctx.catalog(), name)
+    return render(request, "account.html", session=session,
+                  account=accounts.describe_account(ctx, name),
+                  wallet=wallets.wallet(ctx, name),
+                  history=history.account_history(ctx, name))  # fmt: skip
+
+
+def _admin_form(request: Request, session: auth.Session, csrf: str, name: str) -> None:
+    """An admin's form for an account it may see, with the session's CSRF token."""
+    who = checked(session, csrf)
+    require_admin(who)
+    visible_account(who, panel(request).context().catalog(), name)
+
+
+@router.post("/admin/accounts/{name}/limits")
+def admin_limits(
+    request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
+    cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
+    disk: Annotated[str, Form()] = "", processes: Annotated[str, Form()] = "",
+    clear: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    _admin_form(request, session, csrf, name)
+    wanted: dict[str, str | int] = {
+        k: v.strip() for k, v in (("cpu", cpu), ("memory", memory), ("disk", disk)) if v.strip()
+    }
+    if processes.strip():
+        if not processes.strip().isdigit():
+            raise BubbleError(f"processes: {processes!r} is not a whole number")
+        wanted["processes"] = int(processes)
+    if not wanted and not clear:
+        raise BubbleError("give cpu, memory, disk or processes (or clear the overrides)")
+    changes.set_limits(panel(request), tasks, session.who, name, wanted, bool(clear))
+    return back(f"/admin/accounts/{name}", "limits saved")
+
+
+@router.post("/admin/accounts/{name}/credit")
+def admin_credit(
+    request: Request, session: Page, csrf: Csrf, name: str,
+    amount: Annotated[str, Form()], note: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    _admin_form(request, session, csrf, name)
+    entry = changes.credit(panel(request), session.who, name, amount, note)
+    return back(f"/admin/accounts/{name}",
+                f"credited {format_money(entry.amount_cents)}, balance "
+                f"{format_money(entry.balance_after_cents)}")  # fmt: skip
+
+
+@router.post("/admin/accounts/{name}/state")
+def admin_state(
+    request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
+    state: Annotated[str, Form()],
+) -> Response:  # fmt: skip
+    _admin_form(request, session, csrf, name)
+    if state not in (AccountState.ACTIVE.value, AccountState.SUSPENDED.value):
+        raise BubbleError(f"state: {state!r} is not active or suspended")
+    changes.set_state(panel(request), tasks, session.who, name, AccountState(state))
+    return back(f"/admin/accounts/{name}", f"account {state}")
+
+
+# ----------------------------------------------------------------- the customer
+
+
+def _own(session: auth.Session) -> str:
+    if session.who.account is None:
+        raise HTTPException(404, "admins have no account of their own: see /admin")
+    return session.who.account
+
+
+def _latest_usage(ctx: Context, name: str) -> tuple[dict[str, Any] | None, str]:
+    try:
+        rows = usage.account_usage(ctx, name, 600)
+    except BubbleError as exc:  # the detail names internal hosts: the operator's log only
+        log.warning("%s", exc)
+        return None, "not available right now"
+    return (rows[-1], "") if rows else (None, "no samples in the last 10 minutes")
+
+
+@router.get("/account")
+def own_account(request: Request, session: Page) -> Response:
+    name = _own(session)
+    ctx = panel(request).context()
+    account = visible_account(session.who, ctx.catalog(), name)
+    latest, usage_note = _latest_usage(ctx, name)
+    cap = None if account.max_daily is None else format_money(account.max_daily)
+    return render(request, "own.html", session=session,
+                  account=accounts.describe_account(ctx, name), max_daily=cap,
+                  wallet=wallets.wallet(ctx, name), latest=latest, usage_note=usage_note,
+                  resources=RESOURCES)  # fmt: skip
+
+
+@router.post("/account/elastic")
+def own_elastic(
+    request: Request, session: Page, csrf: Csrf,
+    on: Annotated[str, Form()] = "", max_daily: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    who = checked(session, csrf)
+    name = _own(session)
+    cap = changes.daily_cap(max_daily)
+    account = changes.set_elastic(panel(request), who, name, bool(on), cap)
+    return back("/account", f"elastic {'on' if account.elastic else 'off'}")
+
+
+@router.get("/account/upgrade")
+def own_upgrade_quote(
+    request: Request, session: Page, cpu: str = "", memory: str = "", disk: str = ""
+) -> Response:
+    name = _own(session)
+    order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
+    quote_ = accounts.upgrade_quote(panel(request).context(), name, order.amounts())
+    return render(request, "upgrade.html", session=session, quote=quote_, order=order)
+
+
+@router.post("/account/upgrade")
+def own_upgrade(
+    request: Request, session: Page, csrf: Csrf, tasks: BackgroundTasks,
+    cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
+    disk: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    who = checked(session, csrf)
+    name = _own(session)
+    order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
+    bought = changes.buy_upgrade(panel(request), tasks, who, name, order.amounts())
+    return back("/account", f"upgraded until {bought.expires}, balance "
+                            f"{format_money(bought.balance_cents)}")  # fmt: skip
+
+
+@router.post("/account/password")
+def own_password(
+    request: Request, session: Page, csrf: Csrf,
+    current: Annotated[str, Form()], new: Annotated[str, Form()],
+) -> Response:  # fmt: skip
+    who = checked(session, csrf)
+    name = _own(session)
+    engine = panel(request).ctx.engine
+    try:  # the current password, counted like a login
+        auth.login(engine, name, current, "", client_address(request))
+    except auth.LoginRefused:
+        raise BubbleError("current password: wrong") from None
+    auth.set_customer_password(engine, who.name, new)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response

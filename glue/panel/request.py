@@ -1,0 +1,86 @@
+"""The panel's requests: who is asking (bearer token or session cookie), the CSRF check on
+every cookie-authenticated unsafe request, and which account a principal may see."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+
+from glue.catalog import Catalog
+from glue.models import Account
+from glue.panel import auth
+from glue.services.context import Context
+
+SESSION_COOKIE = "bubble_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass
+class Panel:
+    """What the app serves: one operator root; `apply` carries limit changes to servers."""
+
+    ctx: Context
+    apply: bool = True
+
+    def context(self) -> Context:
+        """The root's Context with today's date (the server runs for days)."""
+        today = dt.datetime.now(dt.UTC).date()
+        if self.ctx.today != today:
+            self.ctx.today = today
+        return self.ctx
+
+
+def panel(request: Request) -> Panel:
+    found: Panel = request.app.state.panel
+    return found
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def cookie_session(request: Request) -> auth.Session | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    return auth.session(panel(request).ctx.engine, token) if token else None
+
+
+def api_principal(request: Request) -> auth.Principal:
+    """A bearer token, else the session cookie; a cookie alone never makes an unsafe request
+    (the CSRF header must carry the session's token): 401 / 403 otherwise."""
+    engine = panel(request).ctx.engine
+    token = _bearer(request)
+    if token is not None:
+        who = auth.token_principal(engine, token)
+        if who is None:
+            raise HTTPException(401, "unknown or revoked token")
+        return who
+    found = cookie_session(request)
+    if found is None:
+        raise HTTPException(401, "log in or send a bearer token")
+    if request.method not in SAFE_METHODS and not auth.same_secret(
+        request.headers.get(CSRF_HEADER, ""), found.csrf
+    ):
+        raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token)")
+    return found.who
+
+
+def visible_account(who: auth.Principal, catalog: Catalog, name: str) -> Account:
+    """The account if `who` may see it; another customer's answers exactly as a missing one."""
+    account = catalog.accounts.get(name)
+    if account is None or not (who.admin or who.account == name):
+        raise HTTPException(404, f"unknown account {name!r}")
+    return account
+
+
+def require_admin(who: auth.Principal) -> None:
+    if not who.admin:
+        raise HTTPException(403, "admins only")

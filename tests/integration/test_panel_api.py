@@ -1,0 +1,209 @@
+"""The panel's API served for real (uvicorn on loopback) over a real SQLite state DB and a
+catalog in a git repository: logins, the rate limit, CSRF, the customer boundary attacked
+from inside an account, and money to the cent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from glue.catalog import load_catalog
+from glue.services.context import Context
+from tests.support.cli import invoke
+from tests.support.panel import PASSWORD, Client, panel_root, running_panel
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return panel_root(tmp_path_factory.mktemp("panel"))
+
+
+@pytest.fixture(scope="module")
+def url(root: Path) -> Iterator[str]:
+    with running_panel(root) as found:
+        yield found
+
+
+def token(root: Path, *args: str) -> str:
+    result = invoke("panel", "token", "create", *args, root=root, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def balance(root: Path, name: str) -> int:
+    return Context(root=root).ledger.balance(name)
+
+
+def test_login_sets_a_strict_http_only_cookie_and_a_wrong_password_gets_nothing(url: str) -> None:
+    admin = Client(url)
+    reply = admin.login("root")
+    assert reply.status == 303 and reply.headers["location"] == "/"
+    cookie = next(c for c in reply.headers.get_all("set-cookie") if "bubble_session=" in c)
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+    assert admin.request("GET", "/api/v1/session").json()["role"] == "admin"
+    assert admin.request("GET", "/admin").status == 200
+
+    # Behind the TLS proxy (trusted loopback, X-Forwarded-Proto): the cookie is Secure.
+    page = admin.request("GET", "/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in page.headers["set-cookie"]
+
+    stranger = Client(url)
+    refused = stranger.login("root", "not the password")
+    assert refused.status == 401 and "wrong name, password or code" in refused.text
+    assert "bubble_session" not in stranger.cookies
+    assert stranger.request("GET", "/api/v1/accounts").status == 401
+    assert stranger.request("GET", "/admin").headers["location"] == "/login"
+    assert Client(url, token="bht_forged").request("GET", "/api/v1/accounts").status == 401
+
+
+def test_a_cookie_without_the_csrf_token_changes_nothing(url: str, root: Path) -> None:
+    alice = Client(url)
+    assert alice.login("alice").status == 303
+    wish = {"on": True, "max_daily": "2.50"}
+    refused = alice.request("PUT", "/api/v1/accounts/alice/elastic", body=wish)
+    assert refused.status == 403 and "CSRF" in refused.json()["detail"]
+    forged = alice.request("PUT", "/api/v1/accounts/alice/elastic", body=wish,
+                           headers={"X-CSRF-Token": "guessed"})  # fmt: skip
+    assert forged.status == 403
+    assert load_catalog(root).accounts["alice"].elastic is False
+
+    done = alice.request("PUT", "/api/v1/accounts/alice/elastic", body=wish,
+                         headers={"X-CSRF-Token": alice.csrf()})  # fmt: skip
+    assert done.status == 200, done.text
+    assert done.json() == {"account": "alice", "elastic": True, "max_daily": "2.50"}
+    account = load_catalog(root).accounts["alice"]
+    assert account.elastic is True and account.max_daily == 250
+    # The change is in the catalog's history, by the customer who made it.
+    author = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%an|%s"],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert author == "alice (customer)|panel: elastic on for alice"
+
+
+def test_customer_alice_cannot_see_or_touch_bob(url: str, root: Path) -> None:
+    """The attack from inside an account: every way at bob answers as a missing account."""
+    alice = Client(url)
+    alice.login("alice")
+    csrf = {"X-CSRF-Token": alice.csrf()}
+    assert [a["name"] for a in alice.request("GET", "/api/v1/accounts").json()] == ["alice"]
+    for path in ("", "/wallet", "/history", "/usage"):
+        bob = alice.request("GET", f"/api/v1/accounts/bob{path}")
+        missing = alice.request("GET", f"/api/v1/accounts/nobody{path}")
+        assert bob.status == missing.status == 404
+        assert bob.json()["detail"].replace("bob", "X") == missing.json()["detail"].replace(
+            "nobody", "X"
+        )
+    elastic = alice.request("PUT", "/api/v1/accounts/bob/elastic", body={"on": True},
+                            headers=csrf)  # fmt: skip
+    upgrade = alice.request("POST", "/api/v1/accounts/bob/upgrades", body={"cpu": "+1GHz"},
+                            headers=csrf)  # fmt: skip
+    assert elastic.status == upgrade.status == 404
+    assert alice.request("GET", "/admin/accounts/bob").status == 403
+    assert alice.request("GET", "/api/v1/servers").status == 403
+    assert load_catalog(root).accounts["bob"].elastic is False
+    assert balance(root, "bob") == 100_00
+
+
+def test_an_account_token_cannot_credit_its_own_wallet(url: str, root: Path) -> None:
+    alice = Client(url, token=token(root, "--account", "alice"))
+    assert alice.request("GET", "/api/v1/accounts/alice/wallet").json()["account"] == "alice"
+    refused = alice.request("POST", "/api/v1/accounts/alice/wallet/credits",
+                            body={"amount": "1000.00"})  # fmt: skip
+    assert refused.status == 403 and refused.json()["detail"] == "admins only"
+    limits = alice.request("PATCH", "/api/v1/accounts/alice/limits", body={"cpu": "8GHz"})
+    assert limits.status == 403
+    assert alice.request("GET", "/api/v1/accounts/bob/wallet").status == 404
+    bad = alice.request(
+        "PUT", "/api/v1/accounts/alice/elastic", body={"on": True, "max_daily": "lots"}
+    )
+    assert bad.status == 422 and bad.json()["detail"].startswith("max_daily: ")
+    assert balance(root, "alice") == 100_00
+
+
+def test_an_admin_credits_to_the_cent_and_bad_input_changes_nothing(url: str, root: Path) -> None:
+    admin = Client(url, token=token(root, "--admin", "root"))
+    credit = admin.request("POST", "/api/v1/accounts/bob/wallet/credits",
+                           body={"amount": "12.34", "note": "thanks"})  # fmt: skip
+    assert credit.status == 201, credit.text
+    assert credit.json()["balance"] == "112.34"
+    assert balance(root, "bob") == 112_34
+    wallet = admin.request("GET", "/api/v1/accounts/bob/wallet").json()
+    assert wallet["balance"] == "112.34" and wallet["entries"][-1]["amount"] == "12.34"
+
+    for body, field in (({"amount": "0.001"}, "amount: "), ({"amount": "1", "cents": 5}, "cents")):
+        bad = admin.request("POST", "/api/v1/accounts/bob/wallet/credits", body=body)
+        assert bad.status == 422 and field in bad.json()["detail"], bad.text
+    bad = admin.request("PATCH", "/api/v1/accounts/bob/limits", body={"cpu": "fast"})
+    assert bad.status == 422 and "cpu" in bad.json()["detail"]
+    assert balance(root, "bob") == 112_34
+    assert load_catalog(root).accounts["bob"].overrides.cpu_mhz is None
+
+    done = admin.request("PATCH", "/api/v1/accounts/bob/limits", body={"cpu": "3GHz"})
+    assert done.status == 200 and done.json()["in_force"]["cpu_mhz"] == 3000
+    assert load_catalog(root).accounts["bob"].overrides.cpu_mhz == 3000
+    servers = admin.request("GET", "/api/v1/servers").json()
+    assert servers[0]["name"] == "web1" and servers[0]["accounts"] == 2
+    assert (
+        "/api/v1/accounts/{name}/wallet/credits"
+        in admin.request("GET", "/api/v1/openapi.json").json()["paths"]
+    )
+
+
+def test_an_upgrade_shows_its_price_and_is_refused_without_cover(url: str, root: Path) -> None:
+    bob = Client(url, token=token(root, "--account", "bob"))
+    before = balance(root, "bob")  # 112.34: the base plan sells a GHz for 60.00 a year
+    quote = bob.request("GET", "/api/v1/accounts/bob/upgrade?cpu=%2B1GHz").json()
+    assert quote["fee"] == "60.00" and quote["covered"] is True
+    too_much = bob.request("GET", "/api/v1/accounts/bob/upgrade?cpu=%2B2GHz").json()
+    assert too_much["fee"] == "120.00" and too_much["covered"] is False
+    refused = bob.request("POST", "/api/v1/accounts/bob/upgrades", body={"cpu": "+2GHz"})
+    assert refused.status == 422 and "does not cover" in refused.json()["detail"]
+    assert balance(root, "bob") == before
+    bought = bob.request("POST", "/api/v1/accounts/bob/upgrades", body={"cpu": "+1GHz"})
+    assert bought.status == 201 and bought.json()["fee"] == "60.00"
+    assert balance(root, "bob") == before - 60_00
+
+
+def test_failed_logins_are_rate_limited_even_for_the_right_password(url: str) -> None:
+    bob = Client(url)
+    for _ in range(5):
+        assert bob.login("bob", "wrong password!").status == 401
+    locked = bob.login("bob", PASSWORD)
+    assert locked.status == 429 and "too many failed logins" in locked.text
+    assert "bubble_session" not in bob.cookies
+
+
+def test_an_admin_with_totp_needs_the_current_code(url: str, root: Path) -> None:
+    added = invoke("panel", "admin", "add", "ops", "--totp", "--json", root=root,
+                   env={"BUBBLE_PASSWORD": PASSWORD}, catch_exceptions=False)  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    totp = pyotp.parse_uri(json.loads(added.stdout)["totp_uri"])
+    assert Client(url).login("ops").status == 401
+    assert Client(url).login("ops", code="000000" if totp.now() != "000000" else "1").status == 401
+    code = totp.now()
+    assert Client(url).login("ops", code=code).status == 303
+    assert Client(url).login("ops", code=code).status == 401  # a code works once
+
+
+def test_forms_need_the_csrf_token_and_a_customer_changes_its_password(
+    url: str, root: Path
+) -> None:
+    admin, alice = Client(url), Client(url)
+    admin.login("root")
+    alice.login("alice")
+    form = {"amount": "5.00", "csrf": "forged"}
+    forged = admin.request("POST", "/admin/accounts/alice/credit", form=form)
+    assert forged.status == 403 and balance(root, "alice") == 100_00
+    new = {"current": PASSWORD, "new": "another long password"}
+    assert alice.request("POST", "/account/password", form=new).status == 422  # no csrf field
+    changed = alice.request("POST", "/account/password", form={**new, "csrf": alice.csrf()})
+    assert changed.status == 303 and changed.headers["location"] == "/login"
+    assert alice.request("GET", "/api/v1/session").status == 401  # its sessions ended
+    assert Client(url).login("alice").status == 401
+    assert Client(url).login("alice", "another long password").status == 303

@@ -1,0 +1,133 @@
+"""The panel served for real (uvicorn on a free loopback port, in a thread of the test) over
+a fresh operator root, and a small HTTP client that keeps cookies and follows no redirect."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from glue.panel.app import create_app
+from glue.services.context import Context
+from glue.services.root import init_root
+from tests.support.cli import invoke
+from tests.support.influxd import free_port
+
+PASSWORD = "correct horse battery"  # every login's password in these tests
+
+
+def panel_root(base: Path, accounts: tuple[str, ...] = ("alice", "bob")) -> Path:
+    """An operator root (a git repository) with one lab server, these accounts, 100.00 in
+    each wallet, admin `root` and a customer login per account (all with PASSWORD)."""
+    root = init_root(base / "ops")
+    env = {"BUBBLE_APPLY": "0", "BUBBLE_PASSWORD": PASSWORD}
+    steps = [
+        ["server", "add", "web1", "--provider", "lab", "--cores", "4", "--core-ghz", "2",
+         "--memory", "16GiB", "--disk", "200GiB"],
+        ["panel", "admin", "add", "root"],
+    ]  # fmt: skip
+    for name in accounts:
+        steps += [
+            ["account", "create", name, "--domain", f"{name}.example"],
+            ["wallet", "credit", name, "100.00", "--key", f"start-{name}"],
+            ["panel", "customer-password", name],
+        ]
+    for args in steps:
+        result = invoke(*args, root=root, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+    return root
+
+
+@contextmanager
+def running_panel(root: Path) -> Iterator[str]:
+    """The panel of `root` (nothing carried to servers) at the URL yielded."""
+    port = free_port()
+    config = uvicorn.Config(create_app(Context(root=root), apply=False), host="127.0.0.1",
+                            port=port, log_level="warning")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the panel did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+@dataclass
+class Client:
+    """One browser-like user agent: its cookies, its bearer token if it has one."""
+
+    url: str
+    token: str = ""
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self, method: str, path: str, *, body: Any = None, form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:  # fmt: skip
+        parsed = urllib.parse.urlsplit(self.url)
+        sent = dict(headers or {})
+        data: bytes | None = None
+        if body is not None:
+            data, sent["Content-Type"] = json.dumps(body).encode(), "application/json"
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.token:
+            sent["Authorization"] = f"Bearer {self.token}"
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        try:
+            connection.request(method, path, body=data, headers=sent)
+            response = connection.getresponse()
+            reply = Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+        for cookie in reply.headers.get_all("set-cookie") or []:
+            name, _, rest = cookie.partition("=")
+            value = rest.split(";", 1)[0].strip('"')
+            if value and "max-age=0" not in cookie.lower():
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)
+        return reply
+
+    def login(self, name: str, password: str = PASSWORD, code: str = "") -> Reply:
+        """The login form, as a browser fills it (its CSRF cookie and field)."""
+        page = self.request("GET", "/login").text
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        return self.request("POST", "/login", form={"name": name, "password": password,
+                                                    "code": code, "csrf": csrf})  # fmt: skip
+
+    def csrf(self) -> str:
+        token: str = self.request("GET", "/api/v1/session").json()["csrf"]
+        return token
