@@ -30,18 +30,19 @@ class Settings(BaseSettings):
     # Read when influx_password is empty: the secret stays off command lines and out of
     # the environment (`bubble lab up` prints the lab's file).
     influx_password_file: Path | None = None
+    # The usage agents' own credentials, so that a server never holds the control plane's:
+    # a 1.x user with WRITE on the database alone (its password in a file), or a write-only
+    # 2.x/3.x token. Unset: the agents get the control plane's.
+    influx_agent_username: str = ""
+    influx_agent_password_file: Path | None = None
+    influx_agent_token: SecretStr = SecretStr("")
 
     def influx_secret(self) -> str:
         """The basic-auth password: influx_password, else the first line of the file."""
         given = self.influx_password.get_secret_value()
         if given or self.influx_password_file is None:
             return given
-        try:
-            return self.influx_password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise BubbleError(
-                f"BUBBLE_INFLUX_PASSWORD_FILE {self.influx_password_file}: {exc.strerror}"
-            ) from None
+        return _secret_file("BUBBLE_INFLUX_PASSWORD_FILE", self.influx_password_file)
 
     def influx_environment(self) -> dict[str, str]:
         """BUBBLE_INFLUX_* for a child process (ansible-playbook: the usage_agent role reads
@@ -53,4 +54,34 @@ class Settings(BaseSettings):
             "BUBBLE_INFLUX_USERNAME": self.influx_username,
             "BUBBLE_INFLUX_PASSWORD": self.influx_secret(),
             "BUBBLE_INFLUX_TOKEN": self.influx_token.get_secret_value(),
+            **self.influx_agent_environment(),
         }
+
+    def influx_agent_environment(self) -> dict[str, str]:
+        """BUBBLE_INFLUX_AGENT_*: what the usage_agent role writes into each server's agent.conf
+        (the agents' own credentials, else the control plane's)."""
+        if not self.influx_agent_username:
+            username, password = self.influx_username, self.influx_secret()
+        elif self.influx_agent_password_file is None:
+            raise BubbleError(
+                "BUBBLE_INFLUX_AGENT_USERNAME is set without BUBBLE_INFLUX_AGENT_PASSWORD_FILE"
+            )
+        else:
+            username = self.influx_agent_username
+            password = _secret_file(
+                "BUBBLE_INFLUX_AGENT_PASSWORD_FILE", self.influx_agent_password_file
+            )
+        token = self.influx_agent_token.get_secret_value() or self.influx_token.get_secret_value()
+        return {
+            "BUBBLE_INFLUX_AGENT_USERNAME": username,
+            "BUBBLE_INFLUX_AGENT_PASSWORD": password,
+            "BUBBLE_INFLUX_AGENT_TOKEN": token,
+        }
+
+
+def _secret_file(setting: str, path: Path) -> str:
+    """The first line of a secret's file; a clear error naming the setting when unreadable."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise BubbleError(f"{setting} {path}: {exc.strerror}") from None

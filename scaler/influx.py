@@ -8,6 +8,9 @@ which every InfluxDB generation serves. Settings (glue/settings.py, environment)
   BUBBLE_INFLUX_USERNAME, BUBBLE_INFLUX_PASSWORD   (basic: an InfluxDB 1.x user)
   BUBBLE_INFLUX_PASSWORD_FILE  read when the password is empty (keeps it out of the env)
   BUBBLE_INFLUX_TOKEN     (token: sent as `Authorization: Token ...`)
+  BUBBLE_INFLUX_AGENT_USERNAME, BUBBLE_INFLUX_AGENT_PASSWORD_FILE, BUBBLE_INFLUX_AGENT_TOKEN
+                          the usage agents' own (write-only) credentials; `ensure_writer`
+                          makes such a 1.x user
 InfluxDB 1.x: auth basic (or none with auth-enabled = false); `ensure_retention` creates the
 database, its retention policies and continuous queries.
 InfluxDB 2.x: create a bucket and a DBRP mapping from BUBBLE_INFLUX_DATABASE/raw to it
@@ -168,6 +171,34 @@ class InfluxClient:
             if "error" in result:
                 raise InfluxQueryError(f"{statement[:120]}: {result['error']}")
         return results
+
+    def ensure_writer(self, username: str, password: str) -> list[str]:
+        """An InfluxDB 1.x user who may write into this database and do nothing else (the usage
+        agents'), with this password; returns what changed. Idempotent."""
+        if not _DB_RE.fullmatch(username):
+            raise ValueError(f"InfluxDB user {username!r}: letters, digits, _ . - only")
+        user = quote_ident(username)
+        secret = "'" + password.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        changed: list[str] = []
+        known = {str(row.get("user")) for row in self.query("SHOW USERS", database="")}
+        try:
+            if username in known:
+                self.execute(f"SET PASSWORD FOR {user} = {secret}", database="")
+            else:
+                self.execute(f"CREATE USER {user} WITH PASSWORD {secret}", database="")
+                changed.append(f"user {username}")
+        except InfluxQueryError as exc:  # its text holds the statement: never the password
+            raise InfluxQueryError(str(exc).replace(secret, "'...'")) from None
+        grants = [
+            (str(g.get("database")), str(g.get("privilege")))
+            for g in self.query(f"SHOW GRANTS FOR {user}", database="")
+        ]
+        if grants != [(self.database, "WRITE")]:
+            for database, _ in grants:
+                self.execute(f"REVOKE ALL ON {quote_ident(database)} FROM {user}", database="")
+            self.execute(f"GRANT WRITE ON {quote_ident(self.database)} TO {user}", database="")
+            changed.append(f"{username} may write into {self.database}")
+        return changed
 
     def ensure_retention(
         self,

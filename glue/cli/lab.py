@@ -66,7 +66,13 @@ def up_cmd(as_json: bool = JsonOption) -> None:
     settings = Settings.model_validate(
         {key.removeprefix("BUBBLE_").lower(): val for key, val in env.items()}
     )
-    changed = InfluxClient.from_settings(settings).ensure_retention()
+    client = InfluxClient.from_settings(settings)
+    changed = client.ensure_retention()
+    # The agents write with a user of their own, WRITE on the database alone.
+    agent = settings.influx_agent_environment()
+    changed += client.ensure_writer(
+        agent["BUBBLE_INFLUX_AGENT_USERNAME"], agent["BUBBLE_INFLUX_AGENT_PASSWORD"]
+    )
     made = f" ({', '.join(changed)})" if changed else ""
     out.say(f"lab InfluxDB: {url}, database {settings.influx_database}{made}", influx_url=url)
     out.say("for the control plane (scaler, usage agents), export:")

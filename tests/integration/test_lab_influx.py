@@ -5,6 +5,7 @@ the control plane finding it through BUBBLE_INFLUX_PASSWORD_FILE, down stops it.
 from __future__ import annotations
 
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,7 +16,8 @@ from glue.errors import BubbleError
 from glue.providers.lab import influx
 from glue.providers.lab.config import LabConfig
 from glue.settings import Settings
-from scaler.influx import InfluxClient
+from scaler.agent_http import Endpoint
+from scaler.influx import InfluxClient, InfluxQueryError
 
 pytestmark = pytest.mark.skipif(shutil.which("influxd") is None, reason="influxd not installed")
 
@@ -42,6 +44,30 @@ def test_up_is_idempotent_auth_is_on_and_down_stops_it(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{url}/write?db=bubblehost", data=b"x v=1", timeout=5)  # noqa: S310
         assert refused.value.code == 401
+        # The agents' own user: the role gets it, not the admin; it writes and does nothing else.
+        agent = settings.influx_agent_environment()
+        assert agent["BUBBLE_INFLUX_AGENT_USERNAME"] == "agent"
+        agent_secret = influx.influx_paths(cfg).agent_password_file
+        assert agent_secret.stat().st_mode & 0o777 == 0o600
+        assert agent["BUBBLE_INFLUX_AGENT_PASSWORD"] == agent_secret.read_text().strip()
+        assert agent["BUBBLE_INFLUX_AGENT_PASSWORD"] != secret.read_text().strip()
+        assert client.ensure_writer("agent", agent["BUBBLE_INFLUX_AGENT_PASSWORD"]) == [
+            "user agent",
+            "agent may write into bubblehost",
+        ]
+        assert client.ensure_writer("agent", agent["BUBBLE_INFLUX_AGENT_PASSWORD"]) == []
+        writer = InfluxClient(
+            Endpoint(url, "bubblehost", "basic", "agent", agent["BUBBLE_INFLUX_AGENT_PASSWORD"])
+        )
+        now_ms = int(time.time() * 1000)  # inside the raw policy's 48 h
+        writer.write("account", [({"account": "alice"}, {"cpu_mhz": 5}, now_ms)])
+        assert client.query('SELECT "cpu_mhz" FROM "account"')[0]["cpu_mhz"] == 5
+        for statement in ('SELECT * FROM "account"', "DROP DATABASE bubblehost", "SHOW USERS"):
+            with pytest.raises(InfluxQueryError):
+                writer.query(statement) if statement.startswith("SELECT") else writer.execute(
+                    statement
+                )
+        assert client.query('SELECT "cpu_mhz" FROM "account"')  # still there
     finally:
         influx.down(cfg)
     assert not influx.status(cfg).running

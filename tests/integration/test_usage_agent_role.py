@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from glue.settings import Settings
 from scaler.agent_http import Endpoint
 from scaler.influx import InfluxClient
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, running_influxd
@@ -39,16 +41,19 @@ def test_role_installs_an_agent_that_reports(tmp_path: Path) -> None:
         )
     )
     with running_influxd(tmp_path / "influxd") as influxd:
-        # The credentials reach the role as the control plane's own settings do: environment.
+        # The credentials reach the role as converge hands them over: environment.
+        settings = Settings(
+            influx_url=influxd.url,
+            influx_database="rolecheck",
+            influx_auth="basic",
+            influx_username=ADMIN,
+            influx_password=SecretStr(ADMIN_PASSWORD),
+        )
         env = {
             **os.environ,
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
             "ANSIBLE_NOCOLOR": "1",
-            "BUBBLE_INFLUX_URL": influxd.url,
-            "BUBBLE_INFLUX_DATABASE": "rolecheck",
-            "BUBBLE_INFLUX_AUTH": "basic",
-            "BUBBLE_INFLUX_USERNAME": ADMIN,
-            "BUBBLE_INFLUX_PASSWORD": ADMIN_PASSWORD,
+            **settings.influx_environment(),
         }
         argv = [
             str(Path(sys.executable).with_name("ansible-playbook")),

@@ -181,6 +181,10 @@ def test_a_tenant_cannot_write_points_read_the_agent_config_or_steer_its_reports
     assert "rc=0" not in conf.stdout and "password" not in conf.stdout, conf.stdout
     mode = elastic.server.ssh("stat -c '%a %U' /etc/bubblehost/agent.conf").stdout.split()
     assert mode == ["600", "root"]
+    # And a server that falls gives away only a user who may write points: not the admin.
+    held = elastic.server.ssh("cat /etc/bubblehost/agent.conf").stdout
+    admin = Path(INFLUX_ENV["BUBBLE_INFLUX_PASSWORD_FILE"]).read_text().strip()
+    assert "username = agent" in held and admin not in held
     # Odd names and links in rich's home, pointing at stiff's files and at cgroups: stiff's
     # reported disk stays what it was, and no account appears that does not exist.
     before = latest(influx)["stiff"]

@@ -26,6 +26,7 @@ from glue.providers.lab.proc import cmdline, is_alive, kill, wait_dead
 PORT = 8086
 RPC_PORT = 8088  # influxd's backup/restore service: on the gateway address too, never 0.0.0.0
 ADMIN = "bubble"
+AGENT = "agent"  # the usage agents' user: WRITE on the database, nothing else
 DATABASE = "bubblehost"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -53,6 +54,11 @@ class InfluxPaths:
         BUBBLE_INFLUX_PASSWORD_FILE."""
         return self.dir / "admin.password"
 
+    @property
+    def agent_password_file(self) -> Path:
+        """The usage agents' password (root only, 0600): BUBBLE_INFLUX_AGENT_PASSWORD_FILE."""
+        return self.dir / "agent.password"
+
 
 @dataclass(frozen=True)
 class InfluxStatus:
@@ -78,6 +84,8 @@ def environment(cfg: LabConfig) -> dict[str, str]:
         "BUBBLE_INFLUX_AUTH": "basic",
         "BUBBLE_INFLUX_USERNAME": ADMIN,
         "BUBBLE_INFLUX_PASSWORD_FILE": str(influx_paths(cfg).password_file),
+        "BUBBLE_INFLUX_AGENT_USERNAME": AGENT,
+        "BUBBLE_INFLUX_AGENT_PASSWORD_FILE": str(influx_paths(cfg).agent_password_file),
     }
 
 
@@ -114,12 +122,12 @@ def _ping(base: str) -> bool:
         return False
 
 
-def _password(p: InfluxPaths) -> str:
-    """The admin password, generated once (0600 file, root's)."""
-    if not p.password_file.exists():
-        with open_private(p.password_file) as handle:
+def _password(path: Path) -> str:
+    """A password generated once (0600 file, root's)."""
+    if not path.exists():
+        with open_private(path) as handle:
             handle.write(secrets.token_urlsafe(24) + "\n")
-    return p.password_file.read_text().strip()
+    return path.read_text().strip()
 
 
 def _create_admin(base: str, password: str) -> None:
@@ -159,7 +167,8 @@ def up(cfg: LabConfig) -> str:
                 kill(child.pid, signal.SIGKILL)
                 raise LabError("influxdb", f"influxd did not answer on {base}; see {p.log}")
             time.sleep(0.2)
-    _create_admin(base, _password(p))
+    _create_admin(base, _password(p.password_file))
+    _password(p.agent_password_file)  # its user is made with the database (`lab up`)
     return base
 
 
