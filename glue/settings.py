@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # Read when influx_password is empty: the secret stays off command lines and out of
     # the environment (`bubble lab up` prints the lab's file).
     influx_password_file: Path | None = None
+    # Wallet top-ups (glue.services.topups): shown to a customer asking for a bank transfer
+    # (the operator's account), and each payment provider's webhook secret by provider name
+    # (BUBBLE_PAYMENT_WEBHOOKS='{"acme": "..."}': from the environment, never from git).
+    bank_transfer_to: str = ""
+    payment_webhooks: dict[str, SecretStr] = {}
 
     def influx_secret(self) -> str:
         """The basic-auth password: influx_password, else the first line of the file."""

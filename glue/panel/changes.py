@@ -16,7 +16,7 @@ from glue.models import Account, AccountState, Resource
 from glue.panel.audit import commit_catalog
 from glue.panel.auth import Principal
 from glue.panel.request import Panel
-from glue.services import accounts, wallets
+from glue.services import accounts, topups, wallets
 from glue.state.ledger import Entry
 from glue.units import UnitError, parse_money_cents
 
@@ -102,3 +102,15 @@ def buy_upgrade(
     commit_catalog(ctx.root, who, f"panel: upgrade of {name} ({bought.key})")
     carry_later(found, tasks, bought.account.server, limits=True)
     return bought
+
+
+def request_topup(found: Panel, who: Principal, name: str, amount: str) -> topups.TopUp:
+    """A bank-transfer top-up asked for (by the customer, or an admin for it)."""
+    return topups.request_transfer(found.context(), name, amount, who.name)
+
+
+def decide_topup(found: Panel, who: Principal, reference: str,
+                 confirm: bool) -> tuple[topups.TopUp, Entry | None]:  # fmt: skip
+    """An admin confirms (credits, once) or rejects a bank transfer; the ledger entry's note
+    names the admin."""
+    return topups.decide(found.context(), reference, confirm, who.name)

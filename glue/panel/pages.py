@@ -28,7 +28,7 @@ from glue.panel.request import (
     require_admin,
     visible_account,
 )
-from glue.services import accounts, history, servers, usage, wallets
+from glue.services import accounts, history, servers, topups, usage, wallets
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -223,6 +223,28 @@ def admin_state(
     return back(f"/admin/accounts/{name}", f"account {state}")
 
 
+@router.get("/admin/topups")
+def admin_topups(request: Request, session: Page, state: str = "requested") -> Response:
+    require_admin(session.who)
+    rows = topups.list_topups(panel(request).context(), state=state or None)
+    return render(request, "topups.html", session=session, rows=rows, state=state,
+                  states=topups.STATES, money=format_money)  # fmt: skip
+
+
+@router.post("/admin/topups/{reference}")
+def admin_topup_decide(
+    request: Request, session: Page, csrf: Csrf, reference: str,
+    decision: Annotated[str, Form()],
+) -> Response:  # fmt: skip
+    who = checked(session, csrf)
+    require_admin(who)
+    if decision not in ("confirm", "reject"):
+        raise BubbleError(f"decision: {decision!r} is not confirm or reject")
+    topup, _ = changes.decide_topup(panel(request), who, reference, decision == "confirm")
+    amount = format_money(topup.amount_cents)
+    return back("/admin/topups", f"{reference} {topup.state}: {amount} for {topup.account}")
+
+
 # ----------------------------------------------------------------- the customer
 
 
@@ -251,7 +273,8 @@ def own_account(request: Request, session: Page) -> Response:
     return render(request, "own.html", session=session,
                   account=accounts.describe_account(ctx, name), max_daily=cap,
                   wallet=wallets.wallet(ctx, name), latest=latest, usage_note=usage_note,
-                  resources=RESOURCES)  # fmt: skip
+                  resources=RESOURCES, topups=topups.list_topups(ctx, account=name)[:10],
+                  pay_to=ctx.settings.bank_transfer_to)  # fmt: skip
 
 
 @router.post("/account/elastic")
@@ -264,6 +287,17 @@ def own_elastic(
     cap = changes.daily_cap(max_daily)
     account = changes.set_elastic(panel(request), who, name, bool(on), cap)
     return back("/account", f"elastic {'on' if account.elastic else 'off'}")
+
+
+@router.post("/account/topup")
+def own_topup(
+    request: Request, session: Page, csrf: Csrf, amount: Annotated[str, Form()]
+) -> Response:
+    who = checked(session, csrf)
+    asked = changes.request_topup(panel(request), who, _own(session), amount)
+    amount = format_money(asked.amount_cents)
+    return back("/account", f"transfer {amount} with the reference {asked.reference}; "
+                            "your wallet is credited when it arrives")  # fmt: skip
 
 
 @router.get("/account/upgrade")

@@ -7,6 +7,8 @@ import uuid
 from fractions import Fraction
 from typing import Any
 
+from sqlalchemy import Connection
+
 from glue.errors import BubbleError
 from glue.services.accounts import require_account
 from glue.services.context import Context
@@ -14,15 +16,21 @@ from glue.state.ledger import Entry
 from glue.units import format_money, parse_money_cents
 
 
-def credit(ctx: Context, name: str, amount: str, note: str = "", key: str | None = None) -> Entry:
+def credit(
+    ctx: Context, name: str, amount: str, note: str = "", key: str | None = None,
+    within: Connection | None = None,
+) -> Entry:  # fmt: skip
+    """Credit `amount`; `within`: inside the caller's ledger transaction (a top-up's decision
+    commits with its credit or not at all)."""
     require_account(ctx.catalog(), name)
     cents = parse_money_cents(amount)
     if cents == 0:
         raise BubbleError(f"amount {amount!r} must be more than 0.00")
+    key = key or f"credit:{name}:{uuid.uuid4()}"
+    if within is not None:
+        return ctx.ledger.post(within, name, cents, "credit", key, note)
     with ctx.ledger.transaction() as connection:
-        return ctx.ledger.post(
-            connection, name, cents, "credit", key or f"credit:{name}:{uuid.uuid4()}", note
-        )
+        return ctx.ledger.post(connection, name, cents, "credit", key, note)
 
 
 def burn(ctx: Context, name: str) -> Fraction:

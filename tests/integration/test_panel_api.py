@@ -4,8 +4,12 @@ from inside an account, and money to the cent."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
 import json
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +18,13 @@ import pytest
 
 from glue.catalog import load_catalog
 from glue.services.context import Context
+from glue.settings import Settings
 from tests.support.cli import invoke
-from tests.support.panel import PASSWORD, Client, panel_root, running_panel
+from tests.support.panel import PASSWORD, Client, Reply, panel_root, running_panel
 
 pytestmark = pytest.mark.integration
+WEBHOOK_SECRET = b"webhook secret of the test provider"
+BANK_TO = "IBAN PL00 1234 (Bubblehost)"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(root: Path) -> Iterator[str]:
-    with running_panel(root) as found:
+    settings = Settings(bank_transfer_to=BANK_TO,
+                        payment_webhooks={"acme": WEBHOOK_SECRET.decode()})  # fmt: skip
+    with running_panel(root, settings) as found:
         yield found
 
 
@@ -207,3 +216,61 @@ def test_forms_need_the_csrf_token_and_a_customer_changes_its_password(
     assert alice.request("GET", "/api/v1/session").status == 401  # its sessions ended
     assert Client(url).login("alice").status == 401
     assert Client(url).login("alice", "another long password").status == 303
+
+
+def test_a_bank_transfer_credits_once_when_an_admin_confirms_it(url: str, root: Path) -> None:
+    alice = Client(url, token=token(root, "--account", "alice"))
+    admin = Client(url, token=token(root, "--admin", "root"))
+    before = balance(root, "alice")
+    asked = alice.request("POST", "/api/v1/accounts/alice/topups", body={"amount": "25.07"})
+    assert asked.status == 201, asked.text
+    ref = asked.json()["reference"]
+    assert asked.json()["state"] == "requested" and asked.json()["pay_to"] == BANK_TO
+    assert alice.request("POST", "/api/v1/accounts/bob/topups", body={"amount": "1"}).status == 404
+    assert alice.request("POST", f"/api/v1/topups/{ref}/confirm").status == 403  # not its own
+    assert balance(root, "alice") == before
+
+    for _ in range(2):  # confirming twice credits once
+        done = admin.request("POST", f"/api/v1/topups/{ref}/confirm")
+        assert done.status == 200 and done.json()["state"] == "confirmed", done.text
+    assert balance(root, "alice") == before + 25_07
+    assert admin.request("POST", f"/api/v1/topups/{ref}/reject").status == 422
+    other = alice.request("POST", "/api/v1/accounts/alice/topups", body={"amount": "9.99"})
+    rejected = admin.request("POST", f"/api/v1/topups/{other.json()['reference']}/reject")
+    assert rejected.json()["state"] == "rejected"
+    late = admin.request("POST", f"/api/v1/topups/{other.json()['reference']}/confirm")
+    assert late.status == 422 and "rejected" in late.json()["detail"]
+    assert balance(root, "alice") == before + 25_07
+    bad = alice.request("POST", "/api/v1/accounts/alice/topups", body={"amount": "lots"})
+    assert bad.status == 422 and bad.json()["detail"].startswith("amount: ")
+
+
+def _notify(url: str, payload: dict[str, object], secret: bytes = WEBHOOK_SECRET) -> Reply:
+    body = json.dumps(payload).encode()
+    signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=30)
+    try:
+        connection.request("POST", "/api/v1/payments/webhook/acme", body=body,
+                           headers={"X-Signature": f"sha256={signature}",
+                                    "Content-Type": "application/json"})  # fmt: skip
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+def test_a_signed_notification_credits_once_and_a_forged_one_nothing(url: str, root: Path) -> None:
+    before = balance(root, "bob")
+    paid = {"payment_id": "pay_123", "account": "bob", "amount_cents": 4_321}
+    forged = _notify(url, paid, secret=b"guessed")
+    assert forged.status == 401 and balance(root, "bob") == before
+    for _ in range(2):  # the provider repeats its notification
+        reply = _notify(url, paid)
+        assert reply.status == 200, reply.text
+    assert reply.json() == {"account": "bob", "amount": "43.21", "credited": False}
+    assert balance(root, "bob") == before + 43_21
+    unknown = _notify(url, {**paid, "payment_id": "pay_124", "account": "nobody"})
+    assert unknown.status == 422 and "nobody" in unknown.json()["detail"]
+    cents = _notify(url, {**paid, "payment_id": "pay_125", "amount_cents": "43.21"})
+    assert cents.status == 422 and cents.json()["detail"].startswith("amount_cents: ")
+    assert balance(root, "bob") == before + 43_21
