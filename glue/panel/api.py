@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from glue.errors import BubbleError
-from glue.models import AccountState, Resource
+from glue.models import AccountState, Resource, ServerState
 from glue.panel import changes
 from glue.panel.auth import Principal
 from glue.panel.request import (
@@ -51,6 +51,13 @@ class LimitsChange(Strict):
     disk: str | None = None
     processes: int | None = None
     clear: bool = False
+
+
+class BaseChange(Strict):
+    cpu: str | None = None
+    memory: str | None = None
+    disk: str | None = None
+    processes: int | None = None
 
 
 class Credit(Strict):
@@ -174,6 +181,37 @@ def credit(request: Request, who: Who, name: str, body: Credit) -> dict[str, Any
     return {"account": name, "amount": format_money(entry.amount_cents),
             "balance": format_money(entry.balance_after_cents), "key": entry.key,
             "created": entry.created}  # fmt: skip
+
+
+@router.patch("/plans/{name}")
+def set_plan(
+    request: Request, who: Who, name: str, body: BaseChange, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    """Change a plan's base (`bubble plan set`): every account following it changes too."""
+    require_admin(who)
+    wanted = body.model_dump(exclude_none=True)
+    if not wanted:
+        raise BubbleError("give cpu, memory, disk or processes")
+    change = changes.set_plan(panel(request), tasks, who, name, wanted)
+    return {"plan": name, "base": change.plan.base.model_dump(), "following": change.following}
+
+
+def _server_state(
+    request: Request, who: Principal, name: str, state: ServerState
+) -> dict[str, Any]:
+    require_admin(who)
+    server = changes.set_server_state(panel(request), who, name, state)
+    return {"server": name, "state": server.state.value}
+
+
+@router.post("/servers/{name}/drain")
+def drain_server(request: Request, who: Who, name: str) -> dict[str, Any]:
+    return _server_state(request, who, name, ServerState.DRAINING)
+
+
+@router.post("/servers/{name}/activate")
+def activate_server(request: Request, who: Who, name: str) -> dict[str, Any]:
+    return _server_state(request, who, name, ServerState.ACTIVE)
 
 
 # ----------------------------------------------------------------- the customer's own changes

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,9 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from glue.errors import BubbleError
-from glue.models import RESOURCES, AccountState
+from glue.models import RESOURCES, AccountState, ServerState
 from glue.panel import auth, changes
 from glue.panel.api import UpgradeOrder
+from glue.panel.audit import catalog_log
 from glue.panel.request import (
     SESSION_COOKIE,
     client_address,
@@ -28,7 +30,7 @@ from glue.panel.request import (
     require_admin,
     visible_account,
 )
-from glue.services import accounts, history, servers, topups, usage, wallets
+from glue.services import accounts, history, plans, servers, topups, usage, wallets
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -178,6 +180,18 @@ def _admin_form(request: Request, session: auth.Session, csrf: str, name: str) -
     visible_account(who, panel(request).context().catalog(), name)
 
 
+def _limits_form(cpu: str, memory: str, disk: str, processes: str) -> dict[str, str | int]:
+    """Limits from a form (an account's overrides, a plan's base): the fields given."""
+    wanted: dict[str, str | int] = {
+        k: v.strip() for k, v in (("cpu", cpu), ("memory", memory), ("disk", disk)) if v.strip()
+    }
+    if processes.strip():
+        if not processes.strip().isdigit():
+            raise BubbleError(f"processes: {processes!r} is not a whole number")
+        wanted["processes"] = int(processes)
+    return wanted
+
+
 @router.post("/admin/accounts/{name}/limits")
 def admin_limits(
     request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
@@ -186,13 +200,7 @@ def admin_limits(
     clear: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     _admin_form(request, session, csrf, name)
-    wanted: dict[str, str | int] = {
-        k: v.strip() for k, v in (("cpu", cpu), ("memory", memory), ("disk", disk)) if v.strip()
-    }
-    if processes.strip():
-        if not processes.strip().isdigit():
-            raise BubbleError(f"processes: {processes!r} is not a whole number")
-        wanted["processes"] = int(processes)
+    wanted = _limits_form(cpu, memory, disk, processes)
     if not wanted and not clear:
         raise BubbleError("give cpu, memory, disk or processes (or clear the overrides)")
     changes.set_limits(panel(request), tasks, session.who, name, wanted, bool(clear))
@@ -243,6 +251,83 @@ def admin_topup_decide(
     topup, _ = changes.decide_topup(panel(request), who, reference, decision == "confirm")
     amount = format_money(topup.amount_cents)
     return back("/admin/topups", f"{reference} {topup.state}: {amount} for {topup.account}")
+
+
+def _per_hour(cents: Fraction) -> str:
+    return format_money(math.ceil(cents))
+
+
+@router.get("/admin/plans")
+def plan_list(request: Request, session: Page) -> Response:
+    require_admin(session.who)
+    catalog = panel(request).context().catalog()
+    on_plan: dict[str, list[bool]] = {name: [] for name in catalog.plans}
+    for account in catalog.accounts.values():
+        follows = not account.overrides.model_dump(exclude_none=True)
+        on_plan.setdefault(account.plan, []).append(follows)
+    return render(request, "plans.html", session=session, plans=sorted(catalog.plans.items()),
+                  on_plan=on_plan, resources=RESOURCES, money=format_money)  # fmt: skip
+
+
+@router.get("/admin/plans/{name}")
+def plan_preview(
+    request: Request, session: Page, name: str,
+    cpu: str = "", memory: str = "", disk: str = "", processes: str = "",
+) -> Response:  # fmt: skip
+    """What the change does before it is made: accounts that follow, whose base changes, the
+    elastic hours they have in force now before and after."""
+    require_admin(session.who)
+    wanted = _limits_form(cpu, memory, disk, processes)
+    if not wanted:
+        raise BubbleError("give cpu, memory, disk or processes")
+    cost = plans.plan_cost(panel(request).context(), name, wanted)
+    now, after = _per_hour(cost.burn_now), _per_hour(cost.burn_after)
+    return render(request, "plan.html", session=session, name=name, wanted=wanted, cost=cost,
+                  burn_now=now, burn_after=after)  # fmt: skip
+
+
+@router.post("/admin/plans/{name}")
+def plan_set(
+    request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
+    cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
+    disk: Annotated[str, Form()] = "", processes: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    who = checked(session, csrf)
+    require_admin(who)
+    wanted = _limits_form(cpu, memory, disk, processes)
+    if not wanted:
+        raise BubbleError("give cpu, memory, disk or processes")
+    change = changes.set_plan(panel(request), tasks, who, name, wanted)
+    return back("/admin/plans", f"plan {name} updated; {change.following} account(s) follow it")
+
+
+@router.get("/admin/servers")
+def server_list(request: Request, session: Page) -> Response:
+    require_admin(session.who)
+    rows = servers.list_servers(panel(request).context())
+    return render(request, "servers.html", session=session, servers=rows)
+
+
+@router.post("/admin/servers/{name}/state")
+def server_state(
+    request: Request, session: Page, csrf: Csrf, name: str, state: Annotated[str, Form()]
+) -> Response:
+    who = checked(session, csrf)
+    require_admin(who)
+    if state not in (ServerState.ACTIVE.value, ServerState.DRAINING.value):
+        raise BubbleError(f"state: {state!r} is not active or draining")
+    changes.set_server_state(panel(request), who, name, ServerState(state))
+    return back("/admin/servers", f"server {name} is now {state}")
+
+
+@router.get("/admin/audit")
+def audit_log(request: Request, session: Page) -> Response:
+    """Who changed what: the catalog's commits (their author is the acting person) and the
+    ledger's money entries (their note names who credited or confirmed)."""
+    require_admin(session.who)
+    ctx = panel(request).context()
+    return render(request, "audit.html", session=session, commits=catalog_log(ctx.root),
+                  entries=ctx.ledger.recent(), money=format_money)  # fmt: skip
 
 
 # ----------------------------------------------------------------- the customer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import uuid
 from fractions import Fraction
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from glue.errors import BubbleError
+from glue.models import Account, Limits, Plan
 from glue.services.accounts import require_account
 from glue.services.context import Context
 from glue.state.ledger import Entry
@@ -36,15 +38,21 @@ def credit(
 def burn(ctx: Context, name: str) -> Fraction:
     """Exact cents an hour the account's capacity in force above its base costs now, at
     billing's own tariff (`scaler.billing.burn_per_hour`)."""
-    from glue.limits import effective_base, limits_in_force
+    from glue.limits import limits_in_force
     from glue.state.boosts import boosts_at
-    from scaler.billing import BillingError, Tariff, burn_per_hour
 
     catalog = ctx.catalog()
     account = require_account(catalog, name, leaving_ok=True)
-    plan = catalog.plans[account.plan]
-    tariff = Tariff(effective_base(plan, account, ctx.today), plan.elastic)
     in_force = limits_in_force(catalog, boosts_at(ctx.engine), ctx.today, [name])[name]
+    return burn_of(name, catalog.plans[account.plan], account, in_force, ctx.today)
+
+
+def burn_of(name: str, plan: Plan, account: Account, in_force: Limits, today: dt.date) -> Fraction:
+    """`burn` for given limits in force under `plan` (also a plan change before it is made)."""
+    from glue.limits import effective_base
+    from scaler.billing import BillingError, Tariff, burn_per_hour
+
+    tariff = Tariff(effective_base(plan, account, today), plan.elastic)
     try:
         return burn_per_hour(tariff, in_force)
     except BillingError as exc:

@@ -274,3 +274,33 @@ def test_a_signed_notification_credits_once_and_a_forged_one_nothing(url: str, r
     cents = _notify(url, {**paid, "payment_id": "pay_125", "amount_cents": "43.21"})
     assert cents.status == 422 and cents.json()["detail"].startswith("amount_cents: ")
     assert balance(root, "bob") == before + 43_21
+
+
+def test_the_admin_pages_change_plans_and_servers_and_show_the_audit_log(
+    url: str, root: Path
+) -> None:
+    admin, alice = Client(url), Client(url)
+    admin.login("root")
+    alice.login("alice", "another long password")  # changed in the test above
+    asked = alice.request("POST", "/account/topup", form={"amount": "7.00", "csrf": alice.csrf()})
+    assert asked.status == 303 and "BH-" in urllib.parse.unquote(asked.headers["location"])
+    assert "pay_123" in admin.request("GET", "/admin/topups?state=").text
+
+    catalog = load_catalog(root)
+    following = sum(
+        not a.overrides.model_dump(exclude_none=True) for a in catalog.accounts.values()
+    )
+    assert f"<strong>{following}</strong> following" in admin.request("GET", "/admin/plans").text
+    preview = admin.request("GET", "/admin/plans/base?processes=300").text
+    assert f'id="changed">{len(catalog.accounts)}<' in preview and 'id="burn-after">' in preview
+    csrf = admin.csrf()
+    done = admin.request("POST", "/admin/plans/base", form={"processes": "300", "csrf": csrf})
+    assert done.status == 303 and load_catalog(root).plans["base"].base.processes == 300
+    drained = admin.request("POST", "/admin/servers/web1/state",
+                            form={"state": "draining", "csrf": csrf})  # fmt: skip
+    assert drained.status == 303 and load_catalog(root).servers["web1"].state == "draining"
+    assert 'id="state-web1">draining<' in admin.request("GET", "/admin/servers").text
+    audit = admin.request("GET", "/admin/audit").text
+    for seen in ("root (admin)", "panel: server web1 draining", "credited by root: thanks",
+                 "confirmed by root"):  # fmt: skip
+        assert seen in audit, seen
