@@ -22,6 +22,7 @@ from glue.models import RESOURCES, AccountState, ServerState
 from glue.panel import auth, changes
 from glue.panel.api import UpgradeOrder
 from glue.panel.audit import catalog_log
+from glue.panel.graphs import usage_svg
 from glue.panel.request import (
     SESSION_COOKIE,
     client_address,
@@ -360,6 +361,26 @@ def own_account(request: Request, session: Page) -> Response:
                   wallet=wallets.wallet(ctx, name), latest=latest, usage_note=usage_note,
                   resources=RESOURCES, topups=topups.list_topups(ctx, account=name)[:10],
                   pay_to=ctx.settings.bank_transfer_to)  # fmt: skip
+
+
+@router.get("/account/usage")
+def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
+    """CPU, memory and disk use against the base and the limit in force, for 1 h, 24 h or
+    30 days, with the scaler's raises, lowers and charges marked."""
+    name = _own(session)
+    if range not in usage.RANGES:
+        raise BubbleError(f"range: {range!r} is not one of {', '.join(usage.RANGES)}")
+    ctx = panel(request).context()
+    visible_account(session.who, ctx.catalog(), name)
+    graphs, note = [], ""
+    try:
+        data = usage.usage_graph(ctx, name, usage.RANGES[range])
+        graphs = [(r, usage_svg(data, r)) for r in RESOURCES]
+    except BubbleError as exc:  # the detail names internal hosts: the operator's log only
+        log.warning("%s", exc)
+        note = "not available right now"
+    return render(request, "usage.html", session=session, graphs=graphs, note=note,
+                  chosen=range, ranges=usage.RANGES)  # fmt: skip
 
 
 @router.post("/account/elastic")

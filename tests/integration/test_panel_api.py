@@ -285,6 +285,9 @@ def test_the_admin_pages_change_plans_and_servers_and_show_the_audit_log(
     asked = alice.request("POST", "/account/topup", form={"amount": "7.00", "csrf": alice.csrf()})
     assert asked.status == 303 and "BH-" in urllib.parse.unquote(asked.headers["location"])
     assert "pay_123" in admin.request("GET", "/admin/topups?state=").text
+    # No InfluxDB here: the graphs page says so (tests/unit/test_account_usage.py draws them).
+    assert 'id="usage-note"' in alice.request("GET", "/account/usage?range=24h").text
+    assert alice.request("GET", "/account/usage?range=1y").status == 422
 
     catalog = load_catalog(root)
     following = sum(
