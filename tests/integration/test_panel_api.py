@@ -127,6 +127,8 @@ def test_an_account_token_cannot_credit_its_own_wallet(url: str, root: Path) -> 
     assert refused.status == 403 and refused.json()["detail"] == "admins only"
     limits = alice.request("PATCH", "/api/v1/accounts/alice/limits", body={"cpu": "8GHz"})
     assert limits.status == 403
+    assert alice.request("PATCH", "/api/v1/plans/base", body={"cpu": "8GHz"}).status == 403
+    assert alice.request("POST", "/api/v1/servers/web1/drain").status == 403
     assert alice.request("GET", "/api/v1/accounts/bob/wallet").status == 404
     bad = alice.request(
         "PUT", "/api/v1/accounts/alice/elastic", body={"on": True, "max_daily": "lots"}
