@@ -38,7 +38,7 @@ def usage_svg(data: dict[str, Any], resource: str) -> Markup:
     )  # fmt: skip
     top_value = max(1.0, float(highest) * 1.15)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    width = (end - start) / max(1, len(series))
+    width = float(data["step"])
 
     def x(t: float) -> float:
         return LEFT + plot_w * (t - start) / (end - start)
