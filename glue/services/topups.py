@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from glue.errors import BubbleError
 from glue.services import wallets
@@ -190,22 +191,20 @@ def notified(ctx: Context, provider: str, body: bytes, headers: Mapping[str, str
     reader = WEBHOOK_FORMATS.get(provider, DEFAULT_FORMAT)
     payment = reader.read(body, headers, secret.get_secret_value().encode())
     require_account(ctx.catalog(), payment.account)
+    topup = TopUp(0, provider, payment.payment_id, payment.account, payment.amount_cents,
+                  "confirmed", provider, provider, utcnow(), utcnow())  # fmt: skip
     with ctx.ledger.transaction() as connection:
-        topup = _find(connection, provider, payment.payment_id)
-        if topup is None:
-            connection.execute(insert(topups).values(
-                provider=provider, reference=payment.payment_id, account=payment.account,
-                amount_cents=payment.amount_cents, state="confirmed", requested_by=provider,
-                decided_by=provider, created_at=utcnow(), decided_at=utcnow(),
-            ))  # fmt: skip
-            topup = _find(connection, provider, payment.payment_id)
-            assert topup is not None
-        elif (topup.account, topup.amount_cents) != (payment.account, payment.amount_cents):
-            raise BubbleError(
-                f"payment_id: {payment.payment_id!r} was already notified for another "
-                "account or amount"
-            )
-        return _credit(ctx, connection, topup, f"{provider} payment {payment.payment_id}")
+        # The credit first: it locks the wallet (racing repeats queue there) and refuses the
+        # payment id seen before for another account or amount, by name.
+        entry = _credit(ctx, connection, topup, f"{provider} payment {payment.payment_id}")
+        dialect = connection.dialect.name
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(topups)
+        connection.execute(ins.values(
+            provider=provider, reference=topup.reference, account=topup.account,
+            amount_cents=topup.amount_cents, state=topup.state, requested_by=provider,
+            decided_by=provider, created_at=topup.created_at, decided_at=topup.decided_at,
+        ).on_conflict_do_nothing(index_elements=["provider", "reference"]))  # fmt: skip
+        return entry
 
 
 def list_topups(ctx: Context, account: str | None = None, state: str | None = None) -> list[TopUp]:
