@@ -32,6 +32,8 @@ from scaler.agent_http import Endpoint, InfluxRejected
 from scaler.agent_lineproto import FieldValue, point
 
 Row = dict[str, Any]
+# One series' answer as it comes: the column names, and each row's values in their order.
+Table = tuple[list[str], list[list[Any]]]
 
 _DB_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _DURATION_RE = re.compile(r"(\d+)(w|d|h|m|s)")
@@ -132,6 +134,17 @@ class InfluxClient:
         """One InfluxQL statement -> rows: {"measurement", tag..., column...}; time in ms."""
         results = self._run(statement, database, post=False)
         return _rows(results[0]) if results else []
+
+    def table(self, statement: str, database: str | None = None) -> Table:
+        """One statement answered by one series (no GROUP BY) -> its columns and rows as they
+        come: no dict per row, for answers of tens of thousands of rows (the scaler's)."""
+        results = self._run(statement, database, post=False)
+        series = results[0].get("series", []) if results else []
+        if len(series) > 1:
+            raise InfluxQueryError(f"{statement[:120]}: {len(series)} series, one expected")
+        if not series:
+            return [], []
+        return list(series[0]["columns"]), list(series[0].get("values", []))
 
     def execute(self, statement: str, database: str | None = None) -> None:
         """A statement that changes something (CREATE, ALTER, DROP): sent by POST."""

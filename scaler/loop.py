@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine, func, select
@@ -70,22 +71,29 @@ def tick(
     accounts = {n: a for n, a in catalog.accounts.items() if not a.state.leaving}
     bases = {n: effective_base(catalog.plans[a.plan], a, day) for n, a in accounts.items()}
     tariffs = {n: Tariff(bases[n], catalog.plans[a.plan].elastic) for n, a in accounts.items()}
-    # Only a completed hour is charged: bill at the first tick of each hour (and at a
-    # scaler's first); a run charges every hour still owed, so one that waits is not lost.
-    if last_tick is None or hour_of(last_tick) != hour_of(now):
-        run = bill(engine, tariffs, now)
-    else:
-        run = BillRun()
-    clock.done("bill")
-    result.to_base, result.errors = dict(run.to_base), dict(run.errors)
-    for entry in run.charged:
-        log.info("%s: charge: %s cents (%s)", entry.account, -entry.amount_cents, entry.note)
-    for why in run.errors.values():
-        log.warning("billing: %s", why)
-    in_force = limits_in_force(catalog, boosts_at(engine), day, accounts)
     rules = _rules(catalog, accounts, bases)
-    clock.done("limits")
-    fresh = _refresh(window, influx, now, rules, result)
+    # The usage is read while billing runs: neither needs the other, and InfluxDB's answer
+    # takes about as long as billing's statements. "read usage" is what is left of it after.
+    with ThreadPoolExecutor(1, thread_name_prefix="usage") as pool:
+        reading = pool.submit(_refresh, window, influx, now, rules)
+        # Only a completed hour is charged: bill at the first tick of each hour (and at a
+        # scaler's first); a run charges every hour still owed, so one that waits is not lost.
+        if last_tick is None or hour_of(last_tick) != hour_of(now):
+            run = bill(engine, tariffs, now)
+        else:
+            run = BillRun()
+        clock.done("bill")
+        result.to_base, result.errors = dict(run.to_base), dict(run.errors)
+        for entry in run.charged:
+            log.info("%s: charge: %s cents (%s)", entry.account, -entry.amount_cents, entry.note)
+        for why in run.errors.values():
+            log.warning("billing: %s", why)
+        in_force = limits_in_force(catalog, boosts_at(engine), day, accounts)
+        clock.done("limits")
+        unavailable = reading.result()
+    if unavailable is not None:
+        result.errors["influxdb"] = unavailable
+    fresh = unavailable is None and bool(rules)
     clock.done("read usage")
     at = now.timestamp()
     since = last_tick.timestamp() if last_tick is not None else at - window.interval_s
@@ -94,6 +102,7 @@ def tick(
     free = _free(catalog, in_force)
     changes: dict[str, list[tuple[str, Decision]]] = {}
     deferred: list[tuple[str, Decision]] = []
+    debug = log.isEnabledFor(logging.DEBUG)
     for (name, resource), rule in sorted(rules.items()):
         server, current = accounts[name].server, in_force[name].get(resource)
         if fresh:
@@ -113,8 +122,9 @@ def tick(
             decision = replace(decision, reason=decision.reason.split(": ", 1)[0] + ": " + why)
         result.decisions[name, resource] = decision
         # Holds are the steady state of every account each tick: debug, not the log.
-        level = logging.DEBUG if decision.kind == "hold" else logging.INFO
-        log.log(level, "%s: %s: %s", name, decision.kind, decision.reason)
+        if decision.kind != "hold" or debug:
+            level = logging.DEBUG if decision.kind == "hold" else logging.INFO
+            log.log(level, "%s: %s: %s", name, decision.kind, decision.reason)
         if decision.kind == "deferred":
             deferred.append((name, decision))
         elif decision.kind in ("raise", "lower"):
@@ -212,20 +222,18 @@ def _refresh(
     influx: InfluxClient,
     now: dt.datetime,
     rules: Mapping[tuple[str, Resource], Rule],
-    result: TickResult,
-) -> bool:
-    """Bring the window up to `now`, as long as the longest rule needs; False when InfluxDB
+) -> str | None:
+    """Bring the window up to `now`, as long as the longest rule needs; why not when InfluxDB
     is away (every account is then held; the loop goes on)."""
     if not rules:
-        return False
+        return None
     longest = max(max(r.up_after_s, r.down_after_s) for r in rules.values())
     try:
         window.refresh(influx, now.timestamp(), longest + 2 * window.interval_s)
     except Exception as exc:
         log.warning("usage unavailable, every account held: %s", exc)
-        result.errors["influxdb"] = f"usage unavailable: {exc}"
-        return False
-    return True
+        return f"usage unavailable: {exc}"
+    return None
 
 
 def _funds(

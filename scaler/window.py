@@ -20,12 +20,10 @@ from __future__ import annotations
 import logging
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
 from itertools import pairwise
-from typing import Any
 
 from glue.models import Resource
-from scaler.influx import InfluxClient
+from scaler.influx import InfluxClient, Table
 from scaler.metrics import FIELDS, OOM_KILLS, Window, query
 from scaler.usage import SAME_LIMIT_PERCENT, Event, Usage
 
@@ -51,15 +49,18 @@ HEAL_BATCH = 500
 class _Series:
     """One account's samples, oldest first, as columns."""
 
-    __slots__ = ("columns", "times")
+    __slots__ = ("columns", "holed", "times")
 
     def __init__(self) -> None:
         self.times = array("d")
         self.columns = {name: array("q") for name, _ in _COLUMNS}
+        self.holed = False  # some sample lacks a field (kept true until trimmed away)
 
-    def put(self, at: float, row: Mapping[str, Any]) -> bool:
-        """Add (or replace) the sample at `at`; True when it is the newest."""
-        values = [_value(row.get(name), unit) for name, unit in _COLUMNS]
+    def put(self, at: float, values: list[int]) -> bool:
+        """Add (or replace) the sample at `at` (`values` in _COLUMNS' order); True when it is
+        the newest."""
+        if MISSING in values:
+            self.holed = True
         times = self.times
         if not times or at > times[-1]:
             times.append(at)
@@ -83,6 +84,7 @@ class _Series:
             del self.times[:i]
             for column in self.columns.values():
                 del column[:i]
+            self.holed = self.holed and any(MISSING in c for c in self.columns.values())
 
     def first_gap(self, max_gap_s: float) -> float | None:
         """Where the first hole longer than `max_gap_s` between two samples starts."""
@@ -108,10 +110,10 @@ class UsageWindow:
         covered = self._covers_from is not None and self._covers_from <= start
         if covered and self._read_to is not None:
             read_from = max(start, self._read_to - OVERLAP_INTERVALS * self.interval_s)
-            self._take(influx.query(query(Window(now, now - read_from))), found_holes=True)
+            self._take(influx.table(query(Window(now, now - read_from))), found_holes=True)
         else:  # first read, or a longer window than what was read: all of it
             self._series, self._holes = {}, {}
-            self._take(influx.query(query(Window(now, length_s))), found_holes=False)
+            self._take(influx.table(query(Window(now, length_s))), found_holes=False)
             self._covers_from, self._healed_at = start, now
         self._read_to = now
         for series in self._series.values():
@@ -138,7 +140,8 @@ class UsageWindow:
         end = bisect_right(series.times, now)
         times, uses = series.times[:end], series.columns[use_field][:end]
         limits = series.columns[limit_field][:end]
-        if MISSING in uses or MISSING in limits:  # not read in some sample: a hole, not a zero
+        if series.holed and (MISSING in uses or MISSING in limits):
+            # Not read in some sample: a hole, never a zero.
             kept = [i for i in range(end) if uses[i] != MISSING and limits[i] != MISSING]
             times = array("d", (times[i] for i in kept))
             uses, limits = (
@@ -154,23 +157,29 @@ class UsageWindow:
             account, resource, now, current, times, uses, limits, frozenset(events), self.interval_s
         )
 
-    def _take(self, rows: Iterable[Mapping[str, Any]], found_holes: bool) -> None:
+    def _take(self, table: Table, found_holes: bool) -> None:
         max_gap = HOLE_INTERVALS * self.interval_s
+        header, rows = table
+        if not rows:
+            return
+        at_, account_ = header.index("time"), header.index("account")
+        where = [(header.index(name), unit) for name, unit in _COLUMNS]
         for row in rows:
-            account = str(row.get("account", ""))
+            account = str(row[account_])
             series = self._series.get(account)
             if series is None:
                 series = self._series[account] = _Series()
             last = series.times[-1] if series.times else None
-            at = float(row["time"]) / 1000
-            if series.put(at, row) and found_holes and last is not None and at - last > max_gap:
+            at = float(row[at_]) / 1000
+            values = [MISSING if row[i] is None else int(row[i]) // unit for i, unit in where]
+            if series.put(at, values) and found_holes and last is not None and at - last > max_gap:
                 self._holes.setdefault(account, last)
 
     def _heal(self, influx: InfluxClient, now: float, length_s: float) -> None:
         """Read the accounts with a hole again, whole; keep those still holed for later."""
         self._healed_at = now
         names = sorted(self._holes)[:HEAL_BATCH]
-        rows = influx.query(query(Window(now, length_s), names))
+        rows = influx.table(query(Window(now, length_s), names))
         for name in names:
             self._series.pop(name, None)
             del self._holes[name]
@@ -184,10 +193,6 @@ class UsageWindow:
         log.info("usage: %d accounts with a hole read again", len(names))
 
 
-def _value(value: Any, unit: int) -> int:
-    return MISSING if value is None else int(value) // unit
-
-
 def _same(reported: int, current: int) -> bool:
     return abs(reported - current) * 100 <= current * SAME_LIMIT_PERCENT
 
@@ -195,6 +200,8 @@ def _same(reported: int, current: int) -> bool:
 def _oom_killed(series: _Series, since: float, end: int) -> bool:
     """The OOM kill counter rose after `since` (the samples up to `end`)."""
     kills = series.columns[OOM_KILLS]
+    if not end or min(kills[:end]) == max(kills[:end]):  # the counter never moved
+        return False
     split = bisect_right(series.times, since, 0, end)
     after = max(kills[split:end], default=MISSING)
     before = next((n for n in reversed(kills[:split]) if n != MISSING), MISSING)

@@ -27,7 +27,7 @@ from glue.services.converge import ConvergeResult
 from glue.state.ledger import Ledger
 from glue.state.schema import boosts
 from scaler.agent_http import Endpoint
-from scaler.influx import InfluxClient
+from scaler.influx import InfluxClient, Table
 from scaler.loop import TickResult, tick
 from scaler.window import UsageWindow
 from tests.bench.bench_control_plane import generate
@@ -96,10 +96,10 @@ class Timed(InfluxClient):
     seconds = 0.0
     queries = 0
 
-    def query(self, statement: str, database: str | None = None) -> list[dict[str, object]]:
+    def table(self, statement: str, database: str | None = None) -> Table:
         start = time.perf_counter()
         try:
-            return super().query(statement, database)
+            return super().table(statement, database)
         finally:
             self.seconds += time.perf_counter() - start
             self.queries += 1

@@ -1,6 +1,7 @@
 """`bubble apply` on real lab servers: a server converged by another toolkit gets the full
-converge (and `--full` forces it), a plan that would replace a server holding accounts is
-refused with the server untouched, and destroying an empty server is asked about first.
+converge (and `--full` forces it), which changes nothing but what was missing; a plan that
+would replace a server holding accounts is refused with the server untouched, and destroying
+an empty server is asked about first.
 
 An isolated lab (its own directory, bridge and subnet; servers named ops-*), a fresh operator
 root, and only the `bubble` CLI.
@@ -58,32 +59,33 @@ def test_the_converged_mark_carries_the_toolkit_version(bubble: Bubble) -> None:
     mark = bubble.on_server("ops-1", f"cat {MARK}")
     assert mark.splitlines()[0] == f"toolkit: {toolkit_version()}"
     assert mark.splitlines()[1].startswith("converged_at: ")
+
+
+# One story on one server, so that each apply proves what the one before it left: every full
+# converge below restores the one file removed before it and changes nothing else (so
+# site.yml on a converged server is idempotent), and the plain apply after the last of them
+# proves the mark they write is the current one.
+STALE_MARKS = {
+    "other-version": "toolkit: 0000000000000000\\nconverged_at: 2026-01-01T00:00:00Z",
+    "mark-before-versions": "2026-01-01T00:00:00Z",
+}
+FULL_CONVERGE = f"ops-1: full converge to toolkit {toolkit_version()} (1 changes)"
+
+
+def test_only_another_toolkit_or_full_gets_the_full_converge(bubble: Bubble) -> None:
+    for kind, stale in STALE_MARKS.items():
+        bubble.on_server("ops-1", f"printf '{stale}\\n' > {MARK}; rm {BASELINE_FILE}")
+        assert FULL_CONVERGE in bubble("apply"), kind
+        assert bubble.on_server("ops-1", f"test -f {BASELINE_FILE} && head -1 {MARK}") == (
+            f"toolkit: {toolkit_version()}\n"
+        ), kind
+
+    bubble.on_server("ops-1", f"rm {BASELINE_FILE}")
     out = bubble("apply")
     assert "terraform lab: no changes" in out
-    assert "ops-1: up to date" in out
-
-
-@pytest.mark.parametrize(
-    "stale",
-    ["toolkit: 0000000000000000\\nconverged_at: 2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"],
-    ids=["other-version", "mark-before-versions"],
-)
-def test_a_server_of_another_toolkit_gets_the_full_converge(bubble: Bubble, stale: str) -> None:
-    bubble.on_server("ops-1", f"printf '{stale}\\n' > {MARK}; rm {BASELINE_FILE}")
-    out = bubble("apply")
-    assert f"ops-1: full converge to toolkit {toolkit_version()}" in out
-    assert bubble.on_server("ops-1", f"test -f {BASELINE_FILE} && head -1 {MARK}") == (
-        f"toolkit: {toolkit_version()}\n"
-    )
-    assert "ops-1: up to date" in bubble("apply")
-
-
-def test_full_forces_the_full_converge(bubble: Bubble) -> None:
-    bubble.on_server("ops-1", f"rm {BASELINE_FILE}")
-    assert "ops-1: up to date" in bubble("apply")
+    assert "ops-1: up to date (0 changes)" in out
     assert bubble.on_server("ops-1", f"test -f {BASELINE_FILE} || echo missing") == "missing\n"
-    out = bubble("apply", "--full")
-    assert f"ops-1: full converge to toolkit {toolkit_version()}" in out
+    assert FULL_CONVERGE in bubble("apply", "--full")
     bubble.on_server("ops-1", f"test -f {BASELINE_FILE}")
 
 

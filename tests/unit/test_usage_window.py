@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from scaler.agent_http import Endpoint
-from scaler.influx import InfluxClient, Row
+from scaler.influx import InfluxClient, Table
 from scaler.metrics import Window, query
 from scaler.window import HEAL_EVERY_S, UsageWindow
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, running_influxd
@@ -25,9 +25,9 @@ class Counting(InfluxClient):
 
     rows: list[int]
 
-    def query(self, statement: str, database: str | None = None) -> list[Row]:
-        out = super().query(statement, database)
-        self.rows.append(len(out))
+    def table(self, statement: str, database: str | None = None) -> Table:
+        out = super().table(statement, database)
+        self.rows.append(len(out[1]))
         return out
 
 
