@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     influx_agent_username: str = ""
     influx_agent_password_file: Path | None = None
     influx_agent_token: SecretStr = SecretStr("")
+    # Wallet top-ups (glue.services.topups): shown to a customer asking for a bank transfer
+    # (the operator's account), and each payment provider's webhook secret by provider name
+    # (BUBBLE_PAYMENT_WEBHOOKS='{"acme": "..."}': from the environment, never from git).
+    bank_transfer_to: str = ""
+    payment_webhooks: dict[str, SecretStr] = {}
 
     def influx_secret(self) -> str:
         """The basic-auth password: influx_password, else the first line of the file."""

@@ -94,3 +94,32 @@ def samples(influx: InfluxClient, account: str, window: Window) -> list[dict[str
         sample["events"] = events
         out.append(sample)
     return out
+
+
+def peaks(influx: InfluxClient, account: str, window: Window, step_s: int) -> list[dict[str, Any]]:
+    """One account's highest use and limit per `step_s` seconds of the window (InfluxDB
+    groups them: a 30-day graph reads a few hundred rows, not every sample), oldest first:
+    `t` (the interval's start, epoch seconds) and per resource {"use", "limit"} in the
+    catalog's units (None where not read). Empty intervals are left out."""
+    if not ACCOUNT_NAME_RE.fullmatch(account):  # a checked name, never raw text
+        raise ValueError(f"{account!r} is not a valid account name")
+    names = sorted({name for use, limit, _ in FIELDS.values() for name in (use, limit)})
+    columns = ", ".join(f'max("{name}") AS "{name}"' for name in names)
+    start_ms, end_ms = int((window.now - window.length_s) * 1000), int(window.now * 1000)
+    # Only numbers, our field names and a checked account name go into the text.
+    statement = (
+        f'SELECT {columns} FROM "account" WHERE time >= {start_ms}ms '  # noqa: S608
+        f"AND time <= {end_ms}ms AND \"account\" = '{account}' "
+        f"GROUP BY time({max(1, int(step_s))}s) fill(none)"
+    )
+    out = []
+    for row in sorted(influx.query(statement), key=lambda r: float(r["time"])):
+        point: dict[str, Any] = {"t": float(row["time"]) / 1000}
+        for resource, (use_field, limit_field, unit) in FIELDS.items():
+            use, limit = row.get(use_field), row.get(limit_field)
+            point[resource] = {
+                "use": None if use is None else int(use) // unit,
+                "limit": None if limit is None else int(limit) // unit,
+            }
+        out.append(point)
+    return out

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from glue.errors import BubbleError
-from glue.models import AccountState, Resource
+from glue.models import AccountState, Resource, ServerState
 from glue.panel import changes
 from glue.panel.auth import Principal
 from glue.panel.request import (
@@ -20,7 +21,7 @@ from glue.panel.request import (
     require_admin,
     visible_account,
 )
-from glue.services import accounts, history, servers, usage, wallets
+from glue.services import accounts, history, servers, topups, usage, wallets
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -52,10 +53,21 @@ class LimitsChange(Strict):
     clear: bool = False
 
 
+class BaseChange(Strict):
+    cpu: str | None = None
+    memory: str | None = None
+    disk: str | None = None
+    processes: int | None = None
+
+
 class Credit(Strict):
     amount: str
     note: str = ""
     key: str | None = None
+
+
+class TopUpRequest(Strict):
+    amount: str
 
 
 class Elastic(Strict):
@@ -171,6 +183,37 @@ def credit(request: Request, who: Who, name: str, body: Credit) -> dict[str, Any
             "created": entry.created}  # fmt: skip
 
 
+@router.patch("/plans/{name}")
+def set_plan(
+    request: Request, who: Who, name: str, body: BaseChange, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    """Change a plan's base (`bubble plan set`): every account following it changes too."""
+    require_admin(who)
+    wanted = body.model_dump(exclude_none=True)
+    if not wanted:
+        raise BubbleError("give cpu, memory, disk or processes")
+    change = changes.set_plan(panel(request), tasks, who, name, wanted)
+    return {"plan": name, "base": change.plan.base.model_dump(), "following": change.following}
+
+
+def _server_state(
+    request: Request, who: Principal, name: str, state: ServerState
+) -> dict[str, Any]:
+    require_admin(who)
+    server = changes.set_server_state(panel(request), who, name, state)
+    return {"server": name, "state": server.state.value}
+
+
+@router.post("/servers/{name}/drain")
+def drain_server(request: Request, who: Who, name: str) -> dict[str, Any]:
+    return _server_state(request, who, name, ServerState.DRAINING)
+
+
+@router.post("/servers/{name}/activate")
+def activate_server(request: Request, who: Who, name: str) -> dict[str, Any]:
+    return _server_state(request, who, name, ServerState.ACTIVE)
+
+
 # ----------------------------------------------------------------- the customer's own changes
 
 
@@ -205,3 +248,68 @@ def buy_upgrade(
             "fee": format_money(bought.fee_cents if bought.created else 0),
             "expires": bought.expires.isoformat(),
             "balance": format_money(bought.balance_cents)}  # fmt: skip
+
+
+# ----------------------------------------------------------------- top-ups
+
+
+def _topup_answer(request: Request, topup: topups.TopUp) -> dict[str, Any]:
+    pay_to = panel(request).ctx.settings.bank_transfer_to
+    return {**topup.as_dict(), "pay_to": pay_to if topup.provider == topups.BANK else None}
+
+
+@router.post("/accounts/{name}/topups", status_code=201)
+def request_topup(request: Request, who: Who, name: str, body: TopUpRequest) -> dict[str, Any]:
+    """Ask for a bank-transfer top-up: put the reference answered on the transfer; the wallet
+    is credited when an admin confirms the money arrived."""
+    _mine(request, who, name)
+    return _topup_answer(request, changes.request_topup(panel(request), who, name, body.amount))
+
+
+@router.get("/accounts/{name}/topups")
+def account_topups(request: Request, who: Who, name: str) -> list[dict[str, Any]]:
+    ctx = _mine(request, who, name)
+    return [_topup_answer(request, t) for t in topups.list_topups(ctx, account=name)]
+
+
+@router.get("/topups")
+def all_topups(request: Request, who: Who, state: str | None = None) -> list[dict[str, Any]]:
+    require_admin(who)
+    return [_topup_answer(request, t) for t in topups.list_topups(_ctx(request), state=state)]
+
+
+def _decide(request: Request, who: Principal, reference: str, confirm: bool) -> dict[str, Any]:
+    require_admin(who)
+    topup, entry = changes.decide_topup(panel(request), who, reference, confirm)
+    answer = _topup_answer(request, topup)
+    if entry is not None:
+        answer["balance"] = format_money(entry.balance_after_cents)
+    return answer
+
+
+@router.post("/topups/{reference}/confirm")
+def confirm_topup(request: Request, who: Who, reference: str) -> dict[str, Any]:
+    return _decide(request, who, reference, True)
+
+
+@router.post("/topups/{reference}/reject")
+def reject_topup(request: Request, who: Who, reference: str) -> dict[str, Any]:
+    return _decide(request, who, reference, False)
+
+
+@router.post("/payments/webhook/{provider}")
+async def payment_webhook(request: Request, provider: str) -> dict[str, Any]:
+    """A payment provider's signed notification (no login: the signature is the proof). A
+    repeated notification credits once; a bad signature 401 and nothing credited."""
+    body = await request.body()
+    try:
+        entry = await run_in_threadpool(
+            topups.notified, panel(request).context(), provider, body, request.headers
+        )
+    except topups.UnknownProvider as exc:
+        raise HTTPException(404, str(exc)) from None
+    except topups.BadSignature as exc:
+        log.warning("payment webhook %s: refused a notification with a bad signature", provider)
+        raise HTTPException(401, str(exc)) from None
+    return {"account": entry.account, "amount": format_money(entry.amount_cents),
+            "credited": entry.created}  # fmt: skip

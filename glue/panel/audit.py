@@ -14,6 +14,20 @@ from glue.panel.auth import Principal
 log = logging.getLogger("bubble.panel")
 
 
+def catalog_log(root: Path, limit: int = 100) -> list[dict[str, str]]:
+    """The newest commits that touched catalog/: who (the author), when, what."""
+    git = shutil.which("git")
+    if git is None or not (root / ".git").exists():
+        return []
+    done = subprocess.run(
+        [git, "-C", str(root), "log", f"-n{limit}", "--format=%h%x1f%an%x1f%aI%x1f%s", "--",
+         "catalog"], capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    fields = ("commit", "author", "at", "message")
+    return [dict(zip(fields, line.split("\x1f"), strict=True))
+            for line in done.stdout.splitlines() if line.count("\x1f") == 3]  # fmt: skip
+
+
 def commit_catalog(root: Path, who: Principal, message: str) -> None:
     """Commit what changed under catalog/ (nothing else of the root). A failed commit is
     logged, not raised: the change is made and git catches up with the next commit."""

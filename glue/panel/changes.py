@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from fastapi import BackgroundTasks
 
 from glue.errors import BubbleError
-from glue.models import Account, AccountState, Resource
+from glue.models import Account, AccountState, Resource, Server, ServerState
 from glue.panel.audit import commit_catalog
 from glue.panel.auth import Principal
 from glue.panel.request import Panel
-from glue.services import accounts, wallets
+from glue.services import accounts, plans, servers, topups, wallets
 from glue.state.ledger import Entry
 from glue.units import UnitError, parse_money_cents
 
@@ -41,14 +41,15 @@ def daily_cap(text: str | None) -> int | None:
 def credit(found: Panel, who: Principal, name: str, amount: str, note: str = "",
            key: str | None = None) -> Entry:  # fmt: skip
     with naming("amount"):
-        return wallets.credit(found.context(), name, amount, note or f"credited by {who.name}",
-                              key)  # fmt: skip
+        # The note names the admin: the ledger is the money's audit log.
+        said = f"credited by {who.name}" + (f": {note}" if note else "")
+        return wallets.credit(found.context(), name, amount, said, key)
 
 
-def carry_later(found: Panel, tasks: BackgroundTasks, server: str, limits: bool) -> None:
-    """Carry a catalog change to its server after the answer (as the CLI's --apply does);
+def carry_later(found: Panel, tasks: BackgroundTasks, targets: list[str], limits: bool) -> None:
+    """Carry a catalog change to its servers after the answer (as the CLI's --apply does);
     a server not built or not answering keeps it for `bubble apply`."""
-    if not found.apply:
+    if not found.apply or not targets:
         return
     from glue.services.bubbles import carry
     from glue.services.converge import Operation
@@ -57,11 +58,12 @@ def carry_later(found: Panel, tasks: BackgroundTasks, server: str, limits: bool)
 
     def run() -> None:
         try:
-            carried = carry(found.context(), operation, [server], log.info)
+            carried = carry(found.context(), operation, targets, log.info)
             for pending in carried.pending:
                 log.warning("%s: the change waits in the catalog for `bubble apply`", pending)
         except Exception:
-            log.exception("carrying a change to %s failed; `bubble apply` finishes it", server)
+            log.exception("carrying a change to %s failed; `bubble apply` finishes it",
+                          ", ".join(targets))  # fmt: skip
 
     tasks.add_task(run)
 
@@ -71,7 +73,7 @@ def set_limits(found: Panel, tasks: BackgroundTasks, who: Principal, name: str,
     ctx = found.context()
     account = accounts.set_overrides(ctx, name, changes, clear)
     commit_catalog(ctx.root, who, f"panel: limits of {name}: {changes or 'cleared'}")
-    carry_later(found, tasks, account.server, limits=True)
+    carry_later(found, tasks, [account.server], limits=True)
     return account
 
 
@@ -80,7 +82,7 @@ def set_state(found: Panel, tasks: BackgroundTasks, who: Principal, name: str,
     ctx = found.context()
     account = accounts.set_state(ctx, name, state)
     commit_catalog(ctx.root, who, f"panel: account {name} {state.value}")
-    carry_later(found, tasks, account.server, limits=False)
+    carry_later(found, tasks, [account.server], limits=False)
     return account
 
 
@@ -100,5 +102,36 @@ def buy_upgrade(
     ctx = found.context()
     bought = accounts.buy_upgrade(ctx, name, amounts, key)
     commit_catalog(ctx.root, who, f"panel: upgrade of {name} ({bought.key})")
-    carry_later(found, tasks, bought.account.server, limits=True)
+    carry_later(found, tasks, [bought.account.server], limits=True)
     return bought
+
+
+def request_topup(found: Panel, who: Principal, name: str, amount: str) -> topups.TopUp:
+    """A bank-transfer top-up asked for (by the customer, or an admin for it)."""
+    return topups.request_transfer(found.context(), name, amount, who.name)
+
+
+def decide_topup(found: Panel, who: Principal, reference: str,
+                 confirm: bool) -> tuple[topups.TopUp, Entry | None]:  # fmt: skip
+    """An admin confirms (credits, once) or rejects a bank transfer; the ledger entry's note
+    names the admin."""
+    return topups.decide(found.context(), reference, confirm, who.name)
+
+
+def set_plan(found: Panel, tasks: BackgroundTasks, who: Principal, name: str,
+             base_changes: dict[str, str | int]) -> plans.PlanChange:  # fmt: skip
+    """`bubble plan set`'s service: every account following the plan changes with it."""
+    ctx = found.context()
+    change = plans.set_plan(ctx, name, base_changes)
+    commit_catalog(ctx.root, who, f"panel: plan {name} base: {base_changes}")
+    carry_later(found, tasks, change.servers, limits=True)
+    return change
+
+
+def set_server_state(found: Panel, who: Principal, name: str, state: ServerState) -> Server:
+    """Drain or activate (`bubble server drain/activate`): placement reads it, nothing is
+    carried."""
+    ctx = found.context()
+    server = servers.set_state(ctx, name, state)
+    commit_catalog(ctx.root, who, f"panel: server {name} {state.value}")
+    return server

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,9 +18,11 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from glue.errors import BubbleError
-from glue.models import RESOURCES, AccountState
+from glue.models import RESOURCES, AccountState, ServerState
 from glue.panel import auth, changes
 from glue.panel.api import UpgradeOrder
+from glue.panel.audit import catalog_log
+from glue.panel.graphs import usage_svg
 from glue.panel.request import (
     SESSION_COOKIE,
     client_address,
@@ -28,7 +31,7 @@ from glue.panel.request import (
     require_admin,
     visible_account,
 )
-from glue.services import accounts, history, servers, usage, wallets
+from glue.services import accounts, history, plans, servers, topups, usage, wallets
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -178,6 +181,18 @@ def _admin_form(request: Request, session: auth.Session, csrf: str, name: str) -
     visible_account(who, panel(request).context().catalog(), name)
 
 
+def _limits_form(cpu: str, memory: str, disk: str, processes: str) -> dict[str, str | int]:
+    """Limits from a form (an account's overrides, a plan's base): the fields given."""
+    wanted: dict[str, str | int] = {
+        k: v.strip() for k, v in (("cpu", cpu), ("memory", memory), ("disk", disk)) if v.strip()
+    }
+    if processes.strip():
+        if not processes.strip().isdigit():
+            raise BubbleError(f"processes: {processes!r} is not a whole number")
+        wanted["processes"] = int(processes)
+    return wanted
+
+
 @router.post("/admin/accounts/{name}/limits")
 def admin_limits(
     request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
@@ -186,13 +201,7 @@ def admin_limits(
     clear: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     _admin_form(request, session, csrf, name)
-    wanted: dict[str, str | int] = {
-        k: v.strip() for k, v in (("cpu", cpu), ("memory", memory), ("disk", disk)) if v.strip()
-    }
-    if processes.strip():
-        if not processes.strip().isdigit():
-            raise BubbleError(f"processes: {processes!r} is not a whole number")
-        wanted["processes"] = int(processes)
+    wanted = _limits_form(cpu, memory, disk, processes)
     if not wanted and not clear:
         raise BubbleError("give cpu, memory, disk or processes (or clear the overrides)")
     changes.set_limits(panel(request), tasks, session.who, name, wanted, bool(clear))
@@ -223,6 +232,105 @@ def admin_state(
     return back(f"/admin/accounts/{name}", f"account {state}")
 
 
+@router.get("/admin/topups")
+def admin_topups(request: Request, session: Page, state: str = "requested") -> Response:
+    require_admin(session.who)
+    rows = topups.list_topups(panel(request).context(), state=state or None)
+    return render(request, "topups.html", session=session, rows=rows, state=state,
+                  states=topups.STATES, money=format_money)  # fmt: skip
+
+
+@router.post("/admin/topups/{reference}")
+def admin_topup_decide(
+    request: Request, session: Page, csrf: Csrf, reference: str,
+    decision: Annotated[str, Form()],
+) -> Response:  # fmt: skip
+    who = checked(session, csrf)
+    require_admin(who)
+    if decision not in ("confirm", "reject"):
+        raise BubbleError(f"decision: {decision!r} is not confirm or reject")
+    topup, _ = changes.decide_topup(panel(request), who, reference, decision == "confirm")
+    amount = format_money(topup.amount_cents)
+    return back("/admin/topups", f"{reference} {topup.state}: {amount} for {topup.account}")
+
+
+def _per_hour(cents: Fraction) -> str:
+    return format_money(math.ceil(cents))
+
+
+@router.get("/admin/plans")
+def plan_list(request: Request, session: Page) -> Response:
+    require_admin(session.who)
+    catalog = panel(request).context().catalog()
+    on_plan: dict[str, list[bool]] = {name: [] for name in catalog.plans}
+    for account in catalog.accounts.values():
+        follows = not account.overrides.model_dump(exclude_none=True)
+        on_plan.setdefault(account.plan, []).append(follows)
+    return render(request, "plans.html", session=session, plans=sorted(catalog.plans.items()),
+                  on_plan=on_plan, resources=RESOURCES, money=format_money)  # fmt: skip
+
+
+@router.get("/admin/plans/{name}")
+def plan_preview(
+    request: Request, session: Page, name: str,
+    cpu: str = "", memory: str = "", disk: str = "", processes: str = "",
+) -> Response:  # fmt: skip
+    """What the change does before it is made: accounts that follow, whose base changes, the
+    elastic hours they have in force now before and after."""
+    require_admin(session.who)
+    wanted = _limits_form(cpu, memory, disk, processes)
+    if not wanted:
+        raise BubbleError("give cpu, memory, disk or processes")
+    cost = plans.plan_cost(panel(request).context(), name, wanted)
+    now, after = _per_hour(cost.burn_now), _per_hour(cost.burn_after)
+    return render(request, "plan.html", session=session, name=name, wanted=wanted, cost=cost,
+                  burn_now=now, burn_after=after)  # fmt: skip
+
+
+@router.post("/admin/plans/{name}")
+def plan_set(
+    request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
+    cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
+    disk: Annotated[str, Form()] = "", processes: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    who = checked(session, csrf)
+    require_admin(who)
+    wanted = _limits_form(cpu, memory, disk, processes)
+    if not wanted:
+        raise BubbleError("give cpu, memory, disk or processes")
+    change = changes.set_plan(panel(request), tasks, who, name, wanted)
+    return back("/admin/plans", f"plan {name} updated; {change.following} account(s) follow it")
+
+
+@router.get("/admin/servers")
+def server_list(request: Request, session: Page) -> Response:
+    require_admin(session.who)
+    rows = servers.list_servers(panel(request).context())
+    return render(request, "servers.html", session=session, servers=rows)
+
+
+@router.post("/admin/servers/{name}/state")
+def server_state(
+    request: Request, session: Page, csrf: Csrf, name: str, state: Annotated[str, Form()]
+) -> Response:
+    who = checked(session, csrf)
+    require_admin(who)
+    if state not in (ServerState.ACTIVE.value, ServerState.DRAINING.value):
+        raise BubbleError(f"state: {state!r} is not active or draining")
+    changes.set_server_state(panel(request), who, name, ServerState(state))
+    return back("/admin/servers", f"server {name} is now {state}")
+
+
+@router.get("/admin/audit")
+def audit_log(request: Request, session: Page) -> Response:
+    """Who changed what: the catalog's commits (their author is the acting person) and the
+    ledger's money entries (their note names who credited or confirmed)."""
+    require_admin(session.who)
+    ctx = panel(request).context()
+    return render(request, "audit.html", session=session, commits=catalog_log(ctx.root),
+                  entries=ctx.ledger.recent(), money=format_money)  # fmt: skip
+
+
 # ----------------------------------------------------------------- the customer
 
 
@@ -251,7 +359,28 @@ def own_account(request: Request, session: Page) -> Response:
     return render(request, "own.html", session=session,
                   account=accounts.describe_account(ctx, name), max_daily=cap,
                   wallet=wallets.wallet(ctx, name), latest=latest, usage_note=usage_note,
-                  resources=RESOURCES)  # fmt: skip
+                  resources=RESOURCES, topups=topups.list_topups(ctx, account=name)[:10],
+                  pay_to=ctx.settings.bank_transfer_to)  # fmt: skip
+
+
+@router.get("/account/usage")
+def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
+    """CPU, memory and disk use against the base and the limit in force, for 1 h, 24 h or
+    30 days, with the scaler's raises, lowers and charges marked."""
+    name = _own(session)
+    if range not in usage.RANGES:
+        raise BubbleError(f"range: {range!r} is not one of {', '.join(usage.RANGES)}")
+    ctx = panel(request).context()
+    visible_account(session.who, ctx.catalog(), name)
+    graphs, note = [], ""
+    try:
+        data = usage.usage_graph(ctx, name, usage.RANGES[range])
+        graphs = [(r, usage_svg(data, r)) for r in RESOURCES]
+    except BubbleError as exc:  # the detail names internal hosts: the operator's log only
+        log.warning("%s", exc)
+        note = "not available right now"
+    return render(request, "usage.html", session=session, graphs=graphs, note=note,
+                  chosen=range, ranges=usage.RANGES)  # fmt: skip
 
 
 @router.post("/account/elastic")
@@ -264,6 +393,17 @@ def own_elastic(
     cap = changes.daily_cap(max_daily)
     account = changes.set_elastic(panel(request), who, name, bool(on), cap)
     return back("/account", f"elastic {'on' if account.elastic else 'off'}")
+
+
+@router.post("/account/topup")
+def own_topup(
+    request: Request, session: Page, csrf: Csrf, amount: Annotated[str, Form()]
+) -> Response:
+    who = checked(session, csrf)
+    asked = changes.request_topup(panel(request), who, _own(session), amount)
+    amount = format_money(asked.amount_cents)
+    return back("/account", f"transfer {amount} with the reference {asked.reference}; "
+                            "your wallet is credited when it arrives")  # fmt: skip
 
 
 @router.get("/account/upgrade")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from glue.catalog import Catalog, plan_data, save_plans, validated
@@ -80,3 +81,42 @@ def get_plan(ctx: Context, name: str) -> Plan:
     if name not in catalog.plans:
         raise BubbleError(f"unknown plan {name!r}")
     return catalog.plans[name]
+
+
+@dataclass(frozen=True)
+class PlanCost:
+    """What a base change does to a plan's accounts, asked before it is made: how many are on
+    it and follow its base, whose base changes, and the elastic capacity they have in force
+    now costs an hour (exact cents, `wallets.burn_of`) before and after."""
+
+    accounts: int
+    following: int
+    changed: list[str]
+    burn_now: Fraction
+    burn_after: Fraction
+
+
+def plan_cost(ctx: Context, name: str, base_changes: dict[str, str | int]) -> PlanCost:
+    from glue.limits import limits_in_force
+    from glue.services.wallets import burn_of
+    from glue.state.boosts import boosts_at
+
+    catalog = ctx.catalog()
+    get_plan(ctx, name)
+    new = changed_plan(catalog, name, base_changes)
+    after = catalog.with_plan(name, new)
+    on_plan = sorted(n for n, a in catalog.accounts.items() if a.plan == name)
+    boosts = boosts_at(ctx.engine)
+    forces = (limits_in_force(c, boosts, ctx.today, on_plan) for c in (catalog, after))
+    now_in_force, after_in_force = forces
+    burn_now = burn_after = Fraction(0)
+    for account_name in on_plan:
+        account = catalog.accounts[account_name]
+        burn_now += burn_of(account_name, catalog.plans[name], account,
+                            now_in_force[account_name], ctx.today)  # fmt: skip
+        burn_after += burn_of(account_name, new, account, after_in_force[account_name], ctx.today)
+    following = sum(
+        1 for n in on_plan if not catalog.accounts[n].overrides.model_dump(exclude_none=True)
+    )
+    changed = accounts_changed_by(ctx, name, base_changes)
+    return PlanCost(len(on_plan), following, changed, burn_now, burn_after)

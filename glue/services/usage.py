@@ -26,3 +26,48 @@ def account_usage(
         return samples(influx, name, Window(at, since_s))
     except (InfluxUnavailable, InfluxRejected, InfluxQueryError, ValueError) as exc:
         raise BubbleError(f"usage of {name}: {exc}") from None
+
+
+# The graph ranges people choose between, in seconds.
+RANGES = {"1h": 3600, "24h": 86_400, "30d": 2_592_000}
+
+
+def usage_graph(
+    ctx: Context, name: str, since_s: int, points: int = 240, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """What the usage graphs draw for the last `since_s` seconds in about `points` intervals
+    (`scaler.metrics.peaks`): per resource its base (now) and per interval [start + half the
+    step (epoch seconds), highest use, highest limit in force] (intervals without a sample
+    left out); the scaler's raises and lowers per resource and the charges
+    (`history.account_history`) inside the window. Units: the catalog's (MHz, MiB)."""
+    from glue.limits import effective_base
+    from glue.models import RESOURCES
+    from glue.services.history import account_history
+    from scaler.agent_http import InfluxRejected, InfluxUnavailable
+    from scaler.influx import InfluxClient, InfluxQueryError
+    from scaler.metrics import Window, peaks
+
+    end = (now or dt.datetime.now(dt.UTC)).timestamp()
+    start, step = end - since_s, max(1, -(-since_s // points))
+    catalog = ctx.catalog()
+    account = require_account(catalog, name, leaving_ok=True)
+    base = effective_base(catalog.plans[account.plan], account, ctx.today)
+    try:
+        rows = peaks(InfluxClient.from_settings(ctx.settings), name, Window(end, since_s), step)
+    except (InfluxUnavailable, InfluxRejected, InfluxQueryError, ValueError) as exc:
+        raise BubbleError(f"usage of {name}: {exc}") from None
+    series = {
+        r: [[max(start, row["t"] + step / 2), row[r]["use"], row[r]["limit"]] for row in rows]
+        for r in RESOURCES
+    }
+    marks: dict[str, list[dict[str, Any]]] = {r: [] for r in (*RESOURCES, "charge")}
+    for entry in account_history(ctx, name):
+        at = dt.datetime.fromisoformat(entry["at"]).timestamp()
+        if start <= at <= end:
+            kind = "charge" if entry["kind"] == "charge" else entry["resource"]
+            if kind in marks:
+                marks[kind].append({**entry, "t": at})
+    return {
+        "account": name, "start": start, "end": end, "step": step,
+        "base": {r: base.get(r) for r in RESOURCES}, "series": series, "marks": marks,
+    }  # fmt: skip

@@ -2,41 +2,57 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import uuid
 from fractions import Fraction
 from typing import Any
 
+from sqlalchemy import Connection
+
 from glue.errors import BubbleError
+from glue.models import Account, Limits, Plan
 from glue.services.accounts import require_account
 from glue.services.context import Context
 from glue.state.ledger import Entry
 from glue.units import format_money, parse_money_cents
 
 
-def credit(ctx: Context, name: str, amount: str, note: str = "", key: str | None = None) -> Entry:
+def credit(
+    ctx: Context, name: str, amount: str, note: str = "", key: str | None = None,
+    within: Connection | None = None,
+) -> Entry:  # fmt: skip
+    """Credit `amount`; `within`: inside the caller's ledger transaction (a top-up's decision
+    commits with its credit or not at all)."""
     require_account(ctx.catalog(), name)
     cents = parse_money_cents(amount)
     if cents == 0:
         raise BubbleError(f"amount {amount!r} must be more than 0.00")
+    key = key or f"credit:{name}:{uuid.uuid4()}"
+    if within is not None:
+        return ctx.ledger.post(within, name, cents, "credit", key, note)
     with ctx.ledger.transaction() as connection:
-        return ctx.ledger.post(
-            connection, name, cents, "credit", key or f"credit:{name}:{uuid.uuid4()}", note
-        )
+        return ctx.ledger.post(connection, name, cents, "credit", key, note)
 
 
 def burn(ctx: Context, name: str) -> Fraction:
     """Exact cents an hour the account's capacity in force above its base costs now, at
     billing's own tariff (`scaler.billing.burn_per_hour`)."""
-    from glue.limits import effective_base, limits_in_force
+    from glue.limits import limits_in_force
     from glue.state.boosts import boosts_at
-    from scaler.billing import BillingError, Tariff, burn_per_hour
 
     catalog = ctx.catalog()
     account = require_account(catalog, name, leaving_ok=True)
-    plan = catalog.plans[account.plan]
-    tariff = Tariff(effective_base(plan, account, ctx.today), plan.elastic)
     in_force = limits_in_force(catalog, boosts_at(ctx.engine), ctx.today, [name])[name]
+    return burn_of(name, catalog.plans[account.plan], account, in_force, ctx.today)
+
+
+def burn_of(name: str, plan: Plan, account: Account, in_force: Limits, today: dt.date) -> Fraction:
+    """`burn` for given limits in force under `plan` (also a plan change before it is made)."""
+    from glue.limits import effective_base
+    from scaler.billing import BillingError, Tariff, burn_per_hour
+
+    tariff = Tariff(effective_base(plan, account, today), plan.elastic)
     try:
         return burn_per_hour(tariff, in_force)
     except BillingError as exc:

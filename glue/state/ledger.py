@@ -192,6 +192,14 @@ class Ledger:
             ).scalar_one()
         return int(value)
 
+    def recent(self, limit: int = 100) -> list[Entry]:
+        """Every account's newest entries, newest first (the audit log's money)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(ledger_entries).order_by(ledger_entries.c.id.desc()).limit(limit)
+            ).all()
+        return [_entry(row) for row in rows]
+
     def entries(self, account: str) -> list[Entry]:
         with self.engine.connect() as connection:
             rows = connection.execute(

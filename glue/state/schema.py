@@ -150,3 +150,22 @@ panel_login_failures = Table(
     Column("address", String(64), nullable=False, index=True),
     Column("at", DateTime(timezone=True), nullable=False, index=True),
 )
+
+# Wallet top-ups: a bank-transfer request (`reference` shown to the customer for its transfer,
+# decided by an admin) or a payment a provider notified (`reference`: its payment id). The
+# credit itself is a ledger entry keyed by provider and reference: it happens once.
+topups = Table(
+    "topups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("reference", String(128), nullable=False),
+    Column("account", String(64), nullable=False, index=True),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # requested, confirmed, rejected
+    Column("requested_by", String(64), nullable=False),
+    Column("decided_by", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("provider", "reference", name="uq_topups_provider_reference"),
+)

@@ -4,8 +4,12 @@ from inside an account, and money to the cent."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
 import json
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +18,13 @@ import pytest
 
 from glue.catalog import load_catalog
 from glue.services.context import Context
+from glue.settings import Settings
 from tests.support.cli import invoke
-from tests.support.panel import PASSWORD, Client, panel_root, running_panel
+from tests.support.panel import PASSWORD, Client, Reply, panel_root, running_panel
 
 pytestmark = pytest.mark.integration
+WEBHOOK_SECRET = b"webhook secret of the test provider"
+BANK_TO = "IBAN PL00 1234 (Bubblehost)"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(root: Path) -> Iterator[str]:
-    with running_panel(root) as found:
+    settings = Settings(bank_transfer_to=BANK_TO,
+                        payment_webhooks={"acme": WEBHOOK_SECRET.decode()})  # fmt: skip
+    with running_panel(root, settings) as found:
         yield found
 
 
@@ -118,6 +127,8 @@ def test_an_account_token_cannot_credit_its_own_wallet(url: str, root: Path) -> 
     assert refused.status == 403 and refused.json()["detail"] == "admins only"
     limits = alice.request("PATCH", "/api/v1/accounts/alice/limits", body={"cpu": "8GHz"})
     assert limits.status == 403
+    assert alice.request("PATCH", "/api/v1/plans/base", body={"cpu": "8GHz"}).status == 403
+    assert alice.request("POST", "/api/v1/servers/web1/drain").status == 403
     assert alice.request("GET", "/api/v1/accounts/bob/wallet").status == 404
     bad = alice.request(
         "PUT", "/api/v1/accounts/alice/elastic", body={"on": True, "max_daily": "lots"}
@@ -207,3 +218,94 @@ def test_forms_need_the_csrf_token_and_a_customer_changes_its_password(
     assert alice.request("GET", "/api/v1/session").status == 401  # its sessions ended
     assert Client(url).login("alice").status == 401
     assert Client(url).login("alice", "another long password").status == 303
+
+
+def test_a_bank_transfer_credits_once_when_an_admin_confirms_it(url: str, root: Path) -> None:
+    alice = Client(url, token=token(root, "--account", "alice"))
+    admin = Client(url, token=token(root, "--admin", "root"))
+    before = balance(root, "alice")
+    asked = alice.request("POST", "/api/v1/accounts/alice/topups", body={"amount": "25.07"})
+    assert asked.status == 201, asked.text
+    ref = asked.json()["reference"]
+    assert asked.json()["state"] == "requested" and asked.json()["pay_to"] == BANK_TO
+    assert alice.request("POST", "/api/v1/accounts/bob/topups", body={"amount": "1"}).status == 404
+    assert alice.request("POST", f"/api/v1/topups/{ref}/confirm").status == 403  # not its own
+    assert balance(root, "alice") == before
+
+    for _ in range(2):  # confirming twice credits once
+        done = admin.request("POST", f"/api/v1/topups/{ref}/confirm")
+        assert done.status == 200 and done.json()["state"] == "confirmed", done.text
+    assert balance(root, "alice") == before + 25_07
+    assert admin.request("POST", f"/api/v1/topups/{ref}/reject").status == 422
+    other = alice.request("POST", "/api/v1/accounts/alice/topups", body={"amount": "9.99"})
+    rejected = admin.request("POST", f"/api/v1/topups/{other.json()['reference']}/reject")
+    assert rejected.json()["state"] == "rejected"
+    late = admin.request("POST", f"/api/v1/topups/{other.json()['reference']}/confirm")
+    assert late.status == 422 and "rejected" in late.json()["detail"]
+    assert balance(root, "alice") == before + 25_07
+    bad = alice.request("POST", "/api/v1/accounts/alice/topups", body={"amount": "lots"})
+    assert bad.status == 422 and bad.json()["detail"].startswith("amount: ")
+
+
+def _notify(url: str, payload: dict[str, object], secret: bytes = WEBHOOK_SECRET) -> Reply:
+    body = json.dumps(payload).encode()
+    signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=30)
+    try:
+        connection.request("POST", "/api/v1/payments/webhook/acme", body=body,
+                           headers={"X-Signature": f"sha256={signature}",
+                                    "Content-Type": "application/json"})  # fmt: skip
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+def test_a_signed_notification_credits_once_and_a_forged_one_nothing(url: str, root: Path) -> None:
+    before = balance(root, "bob")
+    paid = {"payment_id": "pay_123", "account": "bob", "amount_cents": 4_321}
+    forged = _notify(url, paid, secret=b"guessed")
+    assert forged.status == 401 and balance(root, "bob") == before
+    for _ in range(2):  # the provider repeats its notification
+        reply = _notify(url, paid)
+        assert reply.status == 200, reply.text
+    assert reply.json() == {"account": "bob", "amount": "43.21", "credited": False}
+    assert balance(root, "bob") == before + 43_21
+    unknown = _notify(url, {**paid, "payment_id": "pay_124", "account": "nobody"})
+    assert unknown.status == 422 and "nobody" in unknown.json()["detail"]
+    cents = _notify(url, {**paid, "payment_id": "pay_125", "amount_cents": "43.21"})
+    assert cents.status == 422 and cents.json()["detail"].startswith("amount_cents: ")
+    assert balance(root, "bob") == before + 43_21
+
+
+def test_the_admin_pages_change_plans_and_servers_and_show_the_audit_log(
+    url: str, root: Path
+) -> None:
+    admin, alice = Client(url), Client(url)
+    admin.login("root")
+    alice.login("alice", "another long password")  # changed in the test above
+    asked = alice.request("POST", "/account/topup", form={"amount": "7.00", "csrf": alice.csrf()})
+    assert asked.status == 303 and "BH-" in urllib.parse.unquote(asked.headers["location"])
+    assert "pay_123" in admin.request("GET", "/admin/topups?state=").text
+    # No InfluxDB here: the graphs page says so (tests/unit/test_account_usage.py draws them).
+    assert 'id="usage-note"' in alice.request("GET", "/account/usage?range=24h").text
+    assert alice.request("GET", "/account/usage?range=1y").status == 422
+
+    catalog = load_catalog(root)
+    following = sum(
+        not a.overrides.model_dump(exclude_none=True) for a in catalog.accounts.values()
+    )
+    assert f"<strong>{following}</strong> following" in admin.request("GET", "/admin/plans").text
+    preview = admin.request("GET", "/admin/plans/base?processes=300").text
+    assert f'id="changed">{len(catalog.accounts)}<' in preview and 'id="burn-after">' in preview
+    csrf = admin.csrf()
+    done = admin.request("POST", "/admin/plans/base", form={"processes": "300", "csrf": csrf})
+    assert done.status == 303 and load_catalog(root).plans["base"].base.processes == 300
+    drained = admin.request("POST", "/admin/servers/web1/state",
+                            form={"state": "draining", "csrf": csrf})  # fmt: skip
+    assert drained.status == 303 and load_catalog(root).servers["web1"].state == "draining"
+    assert 'id="state-web1">draining<' in admin.request("GET", "/admin/servers").text
+    audit = admin.request("GET", "/admin/audit").text
+    for seen in ("root (admin)", "panel: server web1 draining", "credited by root: thanks",
+                 "confirmed by root"):  # fmt: skip
+        assert seen in audit, seen

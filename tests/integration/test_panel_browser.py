@@ -69,6 +69,10 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         assert "credited 25.07" in browser.find_element(By.ID, "done").text
         browser.save_screenshot(str(tmp_path / "admin-account.png"))
         assert Context(root=root).ledger.balance("alice") == 125_07
+        for page in ("plans", "servers", "audit"):
+            browser.get(f"{url}/admin/{page}")
+            browser.save_screenshot(str(tmp_path / f"admin-{page}.png"))
+        assert "credited by root" in browser.find_element(By.ID, "money").text
 
         log_in(browser, url, "alice")
         assert browser.current_url == f"{url}/account"
@@ -79,5 +83,11 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         arrived(browser, "?done=")
         assert browser.find_element(By.ID, "elastic").text == "on"
         browser.save_screenshot(str(tmp_path / "customer-account.png"))
+        browser.find_element(By.ID, "topup-amount").send_keys("10.00")
+        browser.find_element(By.ID, "topup").click()
+        arrived(browser, "?done=")
+        assert "with the reference BH-" in browser.find_element(By.ID, "done").text
+        browser.find_element(By.ID, "usage-graphs").click()
+        browser.save_screenshot(str(tmp_path / "customer-usage.png"))
         account = load_catalog(root).accounts["alice"]
         assert account.elastic is True and account.max_daily == 300

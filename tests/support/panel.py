@@ -19,6 +19,7 @@ import uvicorn
 from glue.panel.app import create_app
 from glue.services.context import Context
 from glue.services.root import init_root
+from glue.settings import Settings
 from tests.support.cli import invoke
 from tests.support.influxd import free_port
 
@@ -48,10 +49,11 @@ def panel_root(base: Path, accounts: tuple[str, ...] = ("alice", "bob")) -> Path
 
 
 @contextmanager
-def running_panel(root: Path) -> Iterator[str]:
+def running_panel(root: Path, settings: Settings | None = None) -> Iterator[str]:
     """The panel of `root` (nothing carried to servers) at the URL yielded."""
     port = free_port()
-    config = uvicorn.Config(create_app(Context(root=root), apply=False), host="127.0.0.1",
+    ctx = Context(root=root, settings=settings or Settings())
+    config = uvicorn.Config(create_app(ctx, apply=False), host="127.0.0.1",
                             port=port, log_level="warning")  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
+from glue.panel.graphs import usage_svg
+from glue.services.context import Context
+from glue.services.usage import usage_graph
+from glue.settings import Settings
+from glue.state.schema import scaler_events
 from scaler.agent_http import Endpoint
 from scaler.influx import InfluxClient
 from tests.support.cli import invoke
@@ -108,3 +114,30 @@ def test_usage_with_influxdb_away_or_an_unknown_account_is_one_line(
     code, out, err = usage(root, influxd.url, "carol")
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
     assert "unknown account 'carol'" in err
+
+
+def test_the_usage_graph_draws_use_limit_base_and_the_raises_in_its_window(
+    root_with_samples: tuple[Path, int], influxd: Influxd
+) -> None:
+    root, now_ms = root_with_samples
+    ctx = Context(root=root, settings=Settings(
+        influx_url=influxd.url, influx_database=DATABASE, influx_auth="basic",
+        influx_username=ADMIN, influx_password=ADMIN_PASSWORD,
+    ))  # fmt: skip
+    now = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
+    with ctx.engine.begin() as connection:
+        for minutes, reason in ((2, "busy <script>"), (120, "before the window")):
+            connection.execute(insert(scaler_events).values(
+                at=now - dt.timedelta(minutes=minutes), account="alice", resource="cpu",
+                kind="raise", from_value=1000, to_value=1500, reason=reason,
+            ))  # fmt: skip
+    data = usage_graph(ctx, "alice", 3600, points=60, now=now + dt.timedelta(seconds=1))
+    cpu = data["series"]["cpu"]
+    # The last 10 minutes of samples, one point a minute (InfluxDB's intervals: 10 or 11).
+    assert data["step"] == 60 and 10 <= len(cpu) <= 11
+    assert [p[1:] for p in cpu] == [[400, 1000]] * len(cpu)
+    assert data["base"]["cpu"] == 1000 and data["series"]["memory"][-1][1:] == [300, 2048]
+    assert [m["reason"] for m in data["marks"]["cpu"]] == ["busy <script>"]
+    svg = str(usage_svg(data, "cpu"))
+    assert svg.count("<polyline") == 2 and 'class="mark raise"' in svg
+    assert "busy &lt;script&gt;" in svg and "<script>" not in svg

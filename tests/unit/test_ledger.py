@@ -4,14 +4,24 @@ real PostgreSQL by overriding the `db_url` fixture)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import json
 import multiprocessing
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from glue.catalog import save_account, save_servers
+from glue.services import topups
+from glue.services.context import Context
+from glue.services.root import init_root
+from glue.settings import Settings
 from glue.state.db import open_engine
 from glue.state.ledger import InsufficientFunds, Ledger, LedgerError
+from tests.support.models import account, server
 
 
 @pytest.fixture
@@ -134,3 +144,25 @@ def test_amounts_and_balances_are_bounded(ledger: Ledger, monkeypatch: pytest.Mo
     with pytest.raises(LedgerError, match=r"alice: a balance above .* is refused"):
         post(ledger, "alice", 51, "credit", "over")
     assert ledger.balance("alice") == 10**12 == ledger.sum_of_entries("alice")
+
+
+def test_top_ups_confirmed_or_notified_at_once_credit_once(db_url: str, tmp_path: Path) -> None:
+    """Bank-transfer confirmations and a provider's repeated notification racing each other
+    (glue.services.topups: the top-up's row and its credit in one transaction)."""
+    settings = Settings(database_url=db_url, payment_webhooks={"acme": "s3cret"})
+    ctx = Context(root=init_root(tmp_path / "ops"), settings=settings)
+    catalog = ctx.catalog().with_server("web1", server())
+    catalog = catalog.with_account("alice", account("web1", domains=["alice.example"]))
+    save_servers(catalog)
+    save_account(catalog, "alice")
+    asked = topups.request_transfer(ctx, "alice", "12.34", "alice")
+    body = json.dumps({"payment_id": "p1", "account": "alice", "amount_cents": 4321}).encode()
+    signed = {"x-signature": hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()}
+    calls = [lambda: topups.decide(ctx, asked.reference, True, "root")] * 4
+    calls += [lambda: topups.notified(ctx, "acme", body, signed)] * 4
+    ctx.engine  # noqa: B018 - made once, before the threads share it
+    with ThreadPoolExecutor(8) as pool:
+        for done in [pool.submit(call) for call in calls]:
+            done.result()
+    assert ctx.ledger.balance("alice") == 12_34 + 43_21 == ctx.ledger.sum_of_entries("alice")
+    assert {t.state for t in topups.list_topups(ctx, account="alice")} == {"confirmed"}
