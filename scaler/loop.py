@@ -93,7 +93,6 @@ def tick(
         unavailable = reading.result()
     if unavailable is not None:
         result.errors["influxdb"] = unavailable
-    fresh = unavailable is None and bool(rules)
     clock.done("read usage")
     at = now.timestamp()
     since = last_tick.timestamp() if last_tick is not None else at - window.interval_s
@@ -105,7 +104,7 @@ def tick(
     debug = log.isEnabledFor(logging.DEBUG)
     for (name, resource), rule in sorted(rules.items()):
         server, current = accounts[name].server, in_force[name].get(resource)
-        if fresh:
+        if unavailable is None:
             usage = window.usage(name, resource, at, current, since)
         else:  # InfluxDB away: no usage at all, so every account is held as it is
             usage = Usage(name, resource, at, current, interval_s=window.interval_s)

@@ -87,17 +87,11 @@ class Usage:
     def last_other_limit(self, span: slice) -> int | None:
         """The index of the last sample in `span` read under a limit other than the one in
         force now (None: all of them were read under it)."""
-        limits = self.limits[span]
-        if not limits:
-            return None
-        low, high = (
-            self.current * (100 - SAME_LIMIT_PERCENT),
-            self.current * (100 + SAME_LIMIT_PERCENT),
-        )
-        if min(limits) * 100 >= low and max(limits) * 100 <= high:
-            return None
+        limits, cur = self.limits[span], self.current
+        if not limits or (same_limit(min(limits), cur) and same_limit(max(limits), cur)):
+            return None  # the tolerance is a range: its two ends decide for all (in C)
         indices = range(span.start, span.start + len(limits))
-        return next(i for i in reversed(indices) if not low <= self.limits[i] * 100 <= high)
+        return next(i for i in reversed(indices) if not same_limit(self.limits[i], cur))
 
     def gap(self, start: float, max_gap_s: float) -> str | None:
         """Why [start, now] is not fully covered by samples (None when it is): a window with
@@ -112,6 +106,11 @@ class Usage:
         if worst > max_gap_s:
             return f"a gap of {_seconds(worst)} in the last {_seconds(self.now - start)}"
         return None
+
+
+def same_limit(reported: int, current: int) -> bool:
+    """A limit the agent reported is the one in force within its rounding."""
+    return abs(reported - current) * 100 <= current * SAME_LIMIT_PERCENT
 
 
 def _at(sample: Sample) -> float:

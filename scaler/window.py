@@ -25,7 +25,7 @@ from itertools import pairwise
 from glue.models import Resource
 from scaler.influx import InfluxClient, Table
 from scaler.metrics import FIELDS, OOM_KILLS, Window, query
-from scaler.usage import SAME_LIMIT_PERCENT, Event, Usage
+from scaler.usage import Event, Usage, same_limit
 
 log = logging.getLogger("bubble.scaler")
 
@@ -151,17 +151,22 @@ class UsageWindow:
         events: set[Event] = set()
         if resource == "memory" and _oom_killed(series, events_since, end):
             events.add("oom_kill")
-        if resource == "disk" and uses and _same(limits[-1], current) and uses[-1] >= current:
+        if resource == "disk" and uses and same_limit(limits[-1], current) and uses[-1] >= current:
             events.add("disk_full")
         return Usage(
             account, resource, now, current, times, uses, limits, frozenset(events), self.interval_s
         )
 
+    @property
+    def _hole_s(self) -> float:
+        """Samples further apart than this have a hole between them."""
+        return HOLE_INTERVALS * self.interval_s
+
     def _take(self, table: Table, found_holes: bool) -> None:
-        max_gap = HOLE_INTERVALS * self.interval_s
         header, rows = table
         if not rows:
             return
+        hole_s = self._hole_s
         at_, account_ = header.index("time"), header.index("account")
         where = [(header.index(name), unit) for name, unit in _COLUMNS]
         for row in rows:
@@ -172,7 +177,7 @@ class UsageWindow:
             last = series.times[-1] if series.times else None
             at = float(row[at_]) / 1000
             values = [MISSING if row[i] is None else int(row[i]) // unit for i, unit in where]
-            if series.put(at, values) and found_holes and last is not None and at - last > max_gap:
+            if series.put(at, values) and found_holes and last is not None and at - last > hole_s:
                 self._holes.setdefault(account, last)
 
     def _heal(self, influx: InfluxClient, now: float, length_s: float) -> None:
@@ -184,17 +189,12 @@ class UsageWindow:
             self._series.pop(name, None)
             del self._holes[name]
         self._take(rows, found_holes=False)
-        max_gap = HOLE_INTERVALS * self.interval_s
         for name in names:
             series = self._series.get(name)
-            hole = series.first_gap(max_gap) if series is not None else None
+            hole = series.first_gap(self._hole_s) if series is not None else None
             if hole is not None:
                 self._holes[name] = hole
         log.info("usage: %d accounts with a hole read again", len(names))
-
-
-def _same(reported: int, current: int) -> bool:
-    return abs(reported - current) * 100 <= current * SAME_LIMIT_PERCENT
 
 
 def _oom_killed(series: _Series, since: float, end: int) -> bool:
