@@ -21,7 +21,7 @@ from glue.panel.request import (
     require_admin,
     visible_account,
 )
-from glue.services import accounts, history, servers, topups, usage, wallets
+from glue.services import accounts, credentials, history, servers, topups, usage, wallets
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -73,6 +73,10 @@ class TopUpRequest(Strict):
 class Elastic(Strict):
     on: bool
     max_daily: str | None = None  # omitted: the cap stays; null: no cap
+
+
+class Password(Strict):
+    password: str
 
 
 class UpgradeOrder(Strict):
@@ -248,6 +252,39 @@ def buy_upgrade(
             "fee": format_money(bought.fee_cents if bought.created else 0),
             "expires": bought.expires.isoformat(),
             "balance": format_money(bought.balance_cents)}  # fmt: skip
+
+
+# ----------------------------------------------------------------- mailboxes and FTP
+# Passwords only in request bodies: never in a path, an answer or a log line.
+
+
+@router.get("/accounts/{name}/mailboxes")
+def list_mailboxes(request: Request, who: Who, name: str) -> list[str]:
+    return credentials.list_mailboxes(_mine(request, who, name), name)
+
+
+@router.put("/accounts/{name}/mailboxes/{address}")
+def set_mailbox(request: Request, who: Who, name: str, address: str,
+                body: Password) -> dict[str, Any]:  # fmt: skip
+    """Create the mailbox or set its password."""
+    _mine(request, who, name)
+    changes.set_mailbox(panel(request), who, name, address, body.password)
+    return {"account": name, "mailbox": address.lower(), "state": "ready"}
+
+
+@router.delete("/accounts/{name}/mailboxes/{address}")
+def delete_mailbox(request: Request, who: Who, name: str, address: str) -> dict[str, Any]:
+    """Remove the mailbox (its mail is kept on the server)."""
+    _mine(request, who, name)
+    changes.set_mailbox(panel(request), who, name, address, None)
+    return {"account": name, "mailbox": address.lower(), "state": "deleted"}
+
+
+@router.put("/accounts/{name}/ftp-password")
+def set_ftp_password(request: Request, who: Who, name: str, body: Password) -> dict[str, Any]:
+    _mine(request, who, name)
+    changes.set_ftp_password(panel(request), who, name, body.password)
+    return {"account": name, "ftp_login": name}
 
 
 # ----------------------------------------------------------------- top-ups

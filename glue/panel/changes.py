@@ -16,7 +16,7 @@ from glue.models import Account, AccountState, Resource, Server, ServerState
 from glue.panel.audit import commit_catalog
 from glue.panel.auth import Principal
 from glue.panel.request import Panel
-from glue.services import accounts, plans, servers, topups, wallets
+from glue.services import accounts, credentials, plans, servers, topups, wallets
 from glue.state.ledger import Entry
 from glue.units import UnitError, parse_money_cents
 
@@ -135,3 +135,17 @@ def set_server_state(found: Panel, who: Principal, name: str, state: ServerState
     server = servers.set_state(ctx, name, state)
     commit_catalog(ctx.root, who, f"panel: server {name} {state.value}")
     return server
+
+
+def set_mailbox(found: Panel, who: Principal, name: str, address: str,
+                password: str | None) -> None:  # fmt: skip
+    """Create a mailbox, set its password or (`password=None`) delete it, on the account's
+    server (`bubble account mailbox`'s service). The password is never logged."""
+    credentials.set_mailbox(found.context(), name, address, password)
+    log.info("%s: mailbox %s of %s %s", who.name, address.lower(), name,
+             "deleted" if password is None else "set")  # fmt: skip
+
+
+def set_ftp_password(found: Panel, who: Principal, name: str, password: str) -> None:
+    credentials.set_ftp_password(found.context(), name, password)
+    log.info("%s: FTP password of %s set", who.name, name)

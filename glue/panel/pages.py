@@ -25,13 +25,15 @@ from glue.panel.audit import catalog_log
 from glue.panel.graphs import usage_svg
 from glue.panel.request import (
     SESSION_COOKIE,
+    account_version,
     client_address,
     cookie_session,
     panel,
     require_admin,
+    require_current,
     visible_account,
 )
-from glue.services import accounts, history, plans, servers, topups, usage, wallets
+from glue.services import accounts, credentials, history, plans, servers, topups, usage, wallets
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -70,6 +72,7 @@ def page_session(request: Request) -> auth.Session:
 
 Page = Annotated[auth.Session, Depends(page_session)]
 Csrf = Annotated[str, Form()]
+Version = Annotated[str, Form()]  # the account's version the form was shown with
 
 
 def checked(session: auth.Session, csrf: str) -> auth.Principal:
@@ -170,15 +173,21 @@ def admin_account(request: Request, session: Page, name: str) -> Response:
     visible_account(session.who, ctx.catalog(), name)
     return render(request, "account.html", session=session,
                   account=accounts.describe_account(ctx, name),
+                  version=account_version(ctx, name),
                   wallet=wallets.wallet(ctx, name),
                   history=history.account_history(ctx, name))  # fmt: skip
 
 
-def _admin_form(request: Request, session: auth.Session, csrf: str, name: str) -> None:
-    """An admin's form for an account it may see, with the session's CSRF token."""
+def _admin_form(
+    request: Request, session: auth.Session, csrf: str, name: str, version: str
+) -> None:
+    """An admin's form for an account it may see, with the session's CSRF token, made on a
+    page that shows the account as it is now."""
     who = checked(session, csrf)
     require_admin(who)
-    visible_account(who, panel(request).context().catalog(), name)
+    ctx = panel(request).context()
+    visible_account(who, ctx.catalog(), name)
+    require_current(ctx, name, version)
 
 
 def _limits_form(cpu: str, memory: str, disk: str, processes: str) -> dict[str, str | int]:
@@ -195,12 +204,12 @@ def _limits_form(cpu: str, memory: str, disk: str, processes: str) -> dict[str, 
 
 @router.post("/admin/accounts/{name}/limits")
 def admin_limits(
-    request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
-    cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
-    disk: Annotated[str, Form()] = "", processes: Annotated[str, Form()] = "",
-    clear: Annotated[str, Form()] = "",
+    request: Request, session: Page, csrf: Csrf, version: Version, name: str,
+    tasks: BackgroundTasks, cpu: Annotated[str, Form()] = "",
+    memory: Annotated[str, Form()] = "", disk: Annotated[str, Form()] = "",
+    processes: Annotated[str, Form()] = "", clear: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    _admin_form(request, session, csrf, name)
+    _admin_form(request, session, csrf, name, version)
     wanted = _limits_form(cpu, memory, disk, processes)
     if not wanted and not clear:
         raise BubbleError("give cpu, memory, disk or processes (or clear the overrides)")
@@ -210,10 +219,10 @@ def admin_limits(
 
 @router.post("/admin/accounts/{name}/credit")
 def admin_credit(
-    request: Request, session: Page, csrf: Csrf, name: str,
+    request: Request, session: Page, csrf: Csrf, version: Version, name: str,
     amount: Annotated[str, Form()], note: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    _admin_form(request, session, csrf, name)
+    _admin_form(request, session, csrf, name, version)
     entry = changes.credit(panel(request), session.who, name, amount, note)
     return back(f"/admin/accounts/{name}",
                 f"credited {format_money(entry.amount_cents)}, balance "
@@ -222,10 +231,10 @@ def admin_credit(
 
 @router.post("/admin/accounts/{name}/state")
 def admin_state(
-    request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
-    state: Annotated[str, Form()],
+    request: Request, session: Page, csrf: Csrf, version: Version, name: str,
+    tasks: BackgroundTasks, state: Annotated[str, Form()],
 ) -> Response:  # fmt: skip
-    _admin_form(request, session, csrf, name)
+    _admin_form(request, session, csrf, name, version)
     if state not in (AccountState.ACTIVE.value, AccountState.SUSPENDED.value):
         raise BubbleError(f"state: {state!r} is not active or suspended")
     changes.set_state(panel(request), tasks, session.who, name, AccountState(state))
@@ -340,6 +349,15 @@ def _own(session: auth.Session) -> str:
     return session.who.account
 
 
+def _own_form(request: Request, session: auth.Session, csrf: str, version: str) -> str:
+    """The customer's own account for a form with the session's CSRF token, made on a page
+    that shows the account as it is now (a stale one changes nothing)."""
+    checked(session, csrf)
+    name = _own(session)
+    require_current(panel(request).context(), name, version)
+    return name
+
+
 def _latest_usage(ctx: Context, name: str) -> tuple[dict[str, Any] | None, str]:
     try:
         rows = usage.account_usage(ctx, name, 600)
@@ -358,6 +376,7 @@ def own_account(request: Request, session: Page) -> Response:
     cap = None if account.max_daily is None else format_money(account.max_daily)
     return render(request, "own.html", session=session,
                   account=accounts.describe_account(ctx, name), max_daily=cap,
+                  version=account_version(ctx, name),
                   wallet=wallets.wallet(ctx, name), latest=latest, usage_note=usage_note,
                   resources=RESOURCES, topups=topups.list_topups(ctx, account=name)[:10],
                   pay_to=ctx.settings.bank_transfer_to)  # fmt: skip
@@ -385,11 +404,11 @@ def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
 
 @router.post("/account/elastic")
 def own_elastic(
-    request: Request, session: Page, csrf: Csrf,
+    request: Request, session: Page, csrf: Csrf, version: Version,
     on: Annotated[str, Form()] = "", max_daily: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    who = checked(session, csrf)
-    name = _own(session)
+    name = _own_form(request, session, csrf, version)
+    who = session.who
     cap = changes.daily_cap(max_daily)
     account = changes.set_elastic(panel(request), who, name, bool(on), cap)
     return back("/account", f"elastic {'on' if account.elastic else 'off'}")
@@ -412,18 +431,20 @@ def own_upgrade_quote(
 ) -> Response:
     name = _own(session)
     order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
-    quote_ = accounts.upgrade_quote(panel(request).context(), name, order.amounts())
-    return render(request, "upgrade.html", session=session, quote=quote_, order=order)
+    ctx = panel(request).context()
+    quote_ = accounts.upgrade_quote(ctx, name, order.amounts())
+    return render(request, "upgrade.html", session=session, quote=quote_, order=order,
+                  version=account_version(ctx, name))  # fmt: skip
 
 
 @router.post("/account/upgrade")
 def own_upgrade(
-    request: Request, session: Page, csrf: Csrf, tasks: BackgroundTasks,
+    request: Request, session: Page, csrf: Csrf, version: Version, tasks: BackgroundTasks,
     cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
     disk: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    who = checked(session, csrf)
-    name = _own(session)
+    name = _own_form(request, session, csrf, version)
+    who = session.who
     order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
     bought = changes.buy_upgrade(panel(request), tasks, who, name, order.amounts())
     return back("/account", f"upgraded until {bought.expires}, balance "
@@ -446,3 +467,36 @@ def own_password(
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+@router.get("/account/mail")
+def own_mail(request: Request, session: Page) -> Response:
+    """The account's mailboxes (create, set a password, delete) and its FTP password."""
+    name = _own(session)
+    ctx = panel(request).context()
+    account = visible_account(session.who, ctx.catalog(), name)
+    return render(request, "mail.html", session=session, name=name, domains=account.domains,
+                  mailboxes=credentials.list_mailboxes(ctx, name),
+                  version=account_version(ctx, name))  # fmt: skip
+
+
+@router.post("/account/mailboxes")
+def own_mailbox(
+    request: Request, session: Page, csrf: Csrf, version: Version,
+    address: Annotated[str, Form()], password: Annotated[str, Form()] = "",
+    delete: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """Create a mailbox or set its password; with `delete`, remove it (its mail is kept)."""
+    name = _own_form(request, session, csrf, version)
+    changes.set_mailbox(panel(request), session.who, name, address, None if delete else password)
+    return back("/account/mail", f"mailbox {address.lower()} {'deleted' if delete else 'ready'}")
+
+
+@router.post("/account/ftp-password")
+def own_ftp_password(
+    request: Request, session: Page, csrf: Csrf, version: Version,
+    password: Annotated[str, Form()],
+) -> Response:  # fmt: skip
+    name = _own_form(request, session, csrf, version)
+    changes.set_ftp_password(panel(request), session.who, name, password)
+    return back("/account/mail", f"FTP password of {name} set")

@@ -4,6 +4,8 @@ every cookie-authenticated unsafe request, and which account a principal may see
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
@@ -84,3 +86,19 @@ def visible_account(who: auth.Principal, catalog: Catalog, name: str) -> Account
 def require_admin(who: auth.Principal) -> None:
     if not who.admin:
         raise HTTPException(403, "admins only")
+
+
+def account_version(ctx: Context, name: str) -> str:
+    """What a form shows of an account, as a short hash: its catalog entry and its balance.
+    A form carries it; a POST whose version is no longer current was made on a stale page."""
+    account = ctx.catalog().accounts[name]
+    shown = [account.model_dump(mode="json"), ctx.ledger.balance(name)]
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def require_current(ctx: Context, name: str, version: str) -> None:
+    """Refuse a form made on a page older than the account's last change: nothing changes."""
+    if version != account_version(ctx, name):
+        raise HTTPException(
+            409, f"account {name} changed since this page was shown: reload it and try again"
+        )

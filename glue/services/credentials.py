@@ -3,14 +3,18 @@ scripts, password on stdin, never on a command line, in the catalog, the invento
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 import subprocess
+
+from sqlalchemy import delete, insert, select
 
 from glue.errors import BubbleError
 from glue.models import MAILBOX_LOCAL_RE
 from glue.remote import RemoteError, last_line, ssh_argv
 from glue.services.accounts import require_account
 from glue.services.context import Context
+from glue.state.schema import mailboxes
 
 MIN_PASSWORD = 8
 
@@ -35,8 +39,9 @@ def _check_password(password: str) -> None:
         raise BubbleError(f"the password must be one line of at least {MIN_PASSWORD} characters")
 
 
-def set_mailbox(ctx: Context, account: str, address: str, password: str | None) -> None:
-    """Create a mailbox or change its password; `password=None` deletes it (mail is kept)."""
+def mailbox_address(ctx: Context, account: str, address: str) -> str:
+    """The address, lower-cased, once it is one of the account's domains with a valid local
+    part; else one line naming it (a tenant picks these names: no path, no other domain)."""
     domains = require_account(ctx.catalog(), account).domains
     local, _, domain = address.lower().partition("@")
     if domain not in domains:
@@ -48,12 +53,38 @@ def set_mailbox(ctx: Context, account: str, address: str, password: str | None) 
             f"mailbox {address!r}: the part before @ may hold a-z, 0-9, '_', '+', '-' and single "
             "dots between them (at most 64 characters)"
         )
+    return address.lower()
+
+
+def set_mailbox(ctx: Context, account: str, address: str, password: str | None) -> None:
+    """Create a mailbox or change its password; `password=None` deletes it (mail is kept).
+    The register of the account's mailboxes follows once the server has done it."""
+    address = mailbox_address(ctx, account, address)
     if password is None:
-        argv = ["/usr/local/sbin/bubble-mailbox-password", "--delete", account, address.lower()]
+        argv = ["/usr/local/sbin/bubble-mailbox-password", "--delete", account, address]
     else:
         _check_password(password)
-        argv = ["/usr/local/sbin/bubble-mailbox-password", account, address.lower()]
+        argv = ["/usr/local/sbin/bubble-mailbox-password", account, address]
     _run_script(ctx, account, argv, password)
+    with ctx.engine.begin() as connection:
+        connection.execute(delete(mailboxes).where(mailboxes.c.address == address))
+        if password is not None:
+            connection.execute(
+                insert(mailboxes).values(
+                    address=address, account=account, created_at=dt.datetime.now(dt.UTC)
+                )
+            )
+
+
+def list_mailboxes(ctx: Context, account: str) -> list[str]:
+    """The account's mailboxes made through bubble, by address."""
+    with ctx.engine.connect() as connection:
+        rows = connection.execute(
+            select(mailboxes.c.address)
+            .where(mailboxes.c.account == account)
+            .order_by(mailboxes.c.address)
+        )
+        return [row.address for row in rows]
 
 
 def set_ftp_password(ctx: Context, account: str, password: str) -> None:

@@ -169,3 +169,31 @@ topups = Table(
     Column("decided_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("provider", "reference", name="uq_topups_provider_reference"),
 )
+
+# The mailboxes made through bubble (`account mailbox`, the panel): address and account only,
+# never a password (the server keeps its hash). Recorded once the server made the mailbox.
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Migrations the panel runs in the background: state and live progress (bytes per part) for a
+# page reload, the final report. `running` holds the account while the job runs (NULL after):
+# its unique constraint is what allows one migration per account at a time. No password.
+panel_jobs = Table(
+    "panel_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("running", String(64), nullable=True, unique=True),
+    Column("state", String(16), nullable=False),  # running | done | failed
+    Column("started_by", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # the job's heartbeat
+    Column("progress", Text, nullable=False, default="{}"),  # JSON: part -> total, done, state
+    Column("report", Text, nullable=False, default=""),  # the migrator's JSON report
+    Column("error", Text, nullable=False, default=""),
+)

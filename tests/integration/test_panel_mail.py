@@ -1,0 +1,131 @@
+"""The panel's mailboxes and FTP password (API and pages) and its stale-form refusal, served
+for real over a real SQLite state DB: who may touch which account's mailboxes, the names a
+hostile customer picks, passwords never answered, and two tabs of one account."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glue.catalog import load_catalog
+from glue.services.context import Context
+from glue.services.credentials import list_mailboxes
+from tests.support.cli import invoke
+from tests.support.panel import Client, panel_root, running_panel
+
+pytestmark = pytest.mark.integration
+SECRET = "s3cret mailbox password"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return panel_root(tmp_path_factory.mktemp("panel-mail"))
+
+
+@pytest.fixture(scope="module")
+def url(root: Path) -> Iterator[str]:
+    with running_panel(root) as found:
+        yield found
+
+
+def token(root: Path, *args: str) -> str:
+    result = invoke("panel", "token", "create", *args, root=root, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def version(page: str) -> str:
+    return page.split('name="version" value="', 1)[1].split('"', 1)[0]
+
+
+def test_mailboxes_and_ftp_only_for_the_account_and_hostile_names_refused(
+    url: str, root: Path
+) -> None:
+    alice = Client(url, token=token(root, "--account", "alice"))
+    bob = Client(url, token=token(root, "--account", "bob"))
+    admin = Client(url, token=token(root, "--admin", "root"))
+    box = "/api/v1/accounts/alice/mailboxes/info@alice.example"
+    assert Client(url).request("GET", "/api/v1/accounts/alice/mailboxes").status == 401
+    assert Client(url).request("PUT", box, body={"password": SECRET}).status == 401
+    for method, path, body in (
+        ("GET", "/api/v1/accounts/alice/mailboxes", None),
+        ("PUT", box, {"password": SECRET}),
+        ("DELETE", box, None),
+        ("PUT", "/api/v1/accounts/alice/ftp-password", {"password": SECRET}),
+    ):
+        reply = bob.request(method, path, body=body)
+        assert reply.status == 404 and "alice" in reply.json()["detail"], (method, path)
+    assert admin.request("GET", "/api/v1/accounts/alice/mailboxes").json() == []
+    assert alice.request("GET", "/api/v1/accounts/alice/mailboxes").json() == []
+
+    for address, wrong in (
+        ("..@alice.example", "the part before @"),
+        ("info@bob.example", "must be one of the account's (alice.example)"),
+        ("info%0A@alice.example", "the part before @"),
+        ("info@alice.example%0Aroot@bob.example", "must be one of the account's"),
+    ):
+        path = f"/api/v1/accounts/alice/mailboxes/{address}"
+        reply = alice.request("PUT", path, body={"password": SECRET})
+        assert reply.status == 422 and wrong in reply.json()["detail"], reply.text
+        assert reply.json()["detail"].startswith("mailbox "), reply.text
+    short = alice.request("PUT", box, body={"password": "short"})
+    assert short.status == 422 and "at least 8 characters" in short.json()["detail"]
+    extra = alice.request("PUT", box, body={"password": SECRET, "quota": 1})
+    assert extra.status == 422 and extra.json()["detail"].startswith("quota: ")
+    # A valid request reaches for the account's server (none answers here): refused in one
+    # line, the password in no answer, nothing recorded.
+    reply = alice.request("PUT", box, body={"password": SECRET})
+    assert reply.status == 422 and reply.json()["detail"].startswith("server web1: ")
+    assert SECRET not in reply.text
+    assert list_mailboxes(Context(root=root), "alice") == []
+
+
+def test_the_mail_page_forms_need_csrf_and_name_the_wrong_field(url: str) -> None:
+    bob = Client(url)
+    assert bob.login("bob").status == 303
+    page = bob.request("GET", "/account/mail")
+    assert page.status == 200 and 'id="mailbox-address"' in page.text
+    form = {"address": "../../etc/passwd@bob.example", "password": SECRET,
+            "version": version(page.text)}  # fmt: skip
+    assert bob.request("POST", "/account/mailboxes", form={**form, "csrf": "forged"}).status == 403
+    hostile = bob.request("POST", "/account/mailboxes", form={**form, "csrf": bob.csrf()})
+    assert hostile.status == 422 and "the part before @" in hostile.text
+    assert SECRET not in hostile.text
+    cookie_only = bob.request("PUT", "/api/v1/accounts/bob/ftp-password", body={"password": SECRET})
+    assert cookie_only.status == 403 and "CSRF" in cookie_only.json()["detail"]
+
+
+def test_a_form_from_a_stale_tab_is_refused_and_changes_nothing(url: str, root: Path) -> None:
+    first, second = Client(url), Client(url)
+    first.login("bob")
+    second.login("bob")
+    shown = [version(c.request("GET", "/account").text) for c in (first, second)]
+    assert shown[0] == shown[1]
+    on = {"on": "1", "max_daily": "2.00", "csrf": first.csrf(), "version": shown[0]}
+    assert first.request("POST", "/account/elastic", form=on).status == 303
+    off = {"on": "", "max_daily": "", "csrf": second.csrf(), "version": shown[1]}
+    stale = second.request("POST", "/account/elastic", form=off)
+    assert stale.status == 409 and "changed since this page was shown" in stale.text
+    account = load_catalog(root).accounts["bob"]
+    assert account.elastic is True and account.max_daily == 200
+
+    # An admin's credit in another tab makes the customer's upgrade page stale too.
+    admin = Client(url)
+    admin.login("root")
+    admin_page = admin.request("GET", "/admin/accounts/bob").text
+    quote = second.request("GET", "/account/upgrade?disk=%2B10GiB").text
+    credit = {"amount": "1.00", "csrf": admin.csrf(), "version": version(admin_page)}
+    assert admin.request("POST", "/admin/accounts/bob/credit", form=credit).status == 303
+    before = Context(root=root).ledger.balance("bob")
+    buy = {"disk": "+10GiB", "csrf": second.csrf(), "version": version(quote)}
+    refused = second.request("POST", "/account/upgrade", form=buy)
+    assert refused.status == 409 and Context(root=root).ledger.balance("bob") == before
+    again = admin.request("POST", "/admin/accounts/bob/credit", form=credit)
+    assert again.status == 409 and Context(root=root).ledger.balance("bob") == before
+    fresh = version(second.request("GET", "/account/upgrade?disk=%2B10GiB").text)
+    bought = second.request("POST", "/account/upgrade", form={**buy, "version": fresh})
+    assert bought.status == 303, bought.text
+    assert "upgraded until" in urllib.parse.unquote(bought.headers["location"])
