@@ -14,6 +14,7 @@ from glue.errors import BubbleError
 from glue.models import AccountState, Resource, ServerState
 from glue.panel import changes
 from glue.panel.auth import Principal
+from glue.panel.migrations import PASSWORD_KEYS, MigrationForm, job_rows, jobs
 from glue.panel.request import (
     api_principal,
     cookie_session,
@@ -77,6 +78,23 @@ class Elastic(Strict):
 
 class Password(Strict):
     password: str
+
+
+class MigrationOrder(Strict):
+    """Sources as `bubble migrate` takes them; passwords only here, never in a URL."""
+
+    files: str = ""
+    databases: list[str] = []
+    mail: list[str] = []
+    files_password: str | None = None
+    db_password: str | None = None
+    mail_password: str | None = None
+    mailbox_password: str | None = None
+
+    def form(self) -> MigrationForm:
+        given = {k: getattr(self, f"{k}_password") for k in PASSWORD_KEYS}
+        return MigrationForm(self.files, tuple(self.databases), tuple(self.mail),
+                             {k: v for k, v in given.items() if v is not None})  # fmt: skip
 
 
 class UpgradeOrder(Strict):
@@ -285,6 +303,38 @@ def set_ftp_password(request: Request, who: Who, name: str, body: Password) -> d
     _mine(request, who, name)
     changes.set_ftp_password(panel(request), who, name, body.password)
     return {"account": name, "ftp_login": name}
+
+
+# ----------------------------------------------------------------- migrations
+
+
+@router.post("/accounts/{name}/migrations/check")
+def check_migration(request: Request, who: Who, name: str, body: MigrationOrder) -> dict[str, Any]:
+    """The pre-flight only: every login, every size, the fit in the disk limit."""
+    _mine(request, who, name)
+    return jobs(request).check(name, body.form()).to_dict()
+
+
+@router.post("/accounts/{name}/migrations", status_code=202)
+def start_migration(request: Request, who: Who, name: str, body: MigrationOrder) -> dict[str, Any]:
+    """Start a migration in the background (one per account at a time): poll its URL."""
+    _mine(request, who, name)
+    job_id = jobs(request).start(who, name, body.form())
+    return {"id": job_id, "url": f"/api/v1/accounts/{name}/migrations/{job_id}"}
+
+
+@router.get("/accounts/{name}/migrations")
+def list_migrations(request: Request, who: Who, name: str) -> list[dict[str, Any]]:
+    return job_rows(_mine(request, who, name).engine, name)
+
+
+@router.get("/accounts/{name}/migrations/{job_id}")
+def show_migration(request: Request, who: Who, name: str, job_id: int) -> dict[str, Any]:
+    """A job's state, its progress (bytes per part) and, once ended, its report."""
+    found = job_rows(_mine(request, who, name).engine, name, job_id)
+    if not found:
+        raise HTTPException(404, f"unknown migration {job_id} of {name}")
+    return found[0]
 
 
 # ----------------------------------------------------------------- top-ups

@@ -4,6 +4,7 @@ interactive docs (which load scripts from one) are off."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -13,13 +14,18 @@ from fastapi.staticfiles import StaticFiles
 
 from glue.errors import BubbleError
 from glue.panel import api, pages
+from glue.panel.migrations import Jobs
 from glue.panel.request import Panel
 from glue.services.context import Context
+from migrator.target import Target
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(ctx: Context, apply: bool = True) -> FastAPI:
+def create_app(
+    ctx: Context, apply: bool = True, migration_target: Callable[[str], Target] | None = None
+) -> FastAPI:
+    """`migration_target`: how migrations reach an account's server other than by ssh (tests)."""
     app = FastAPI(
         title="Bubblehost panel API",
         version="1",
@@ -28,6 +34,7 @@ def create_app(ctx: Context, apply: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.panel = Panel(ctx, apply)
+    app.state.jobs = Jobs(app.state.panel, migration_target)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

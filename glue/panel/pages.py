@@ -23,6 +23,7 @@ from glue.panel import auth, changes
 from glue.panel.api import UpgradeOrder
 from glue.panel.audit import catalog_log
 from glue.panel.graphs import usage_svg
+from glue.panel.migrations import MigrationForm, job_rows, jobs, lines
 from glue.panel.request import (
     SESSION_COOKIE,
     account_version,
@@ -500,3 +501,47 @@ def own_ftp_password(
     name = _own_form(request, session, csrf, version)
     changes.set_ftp_password(panel(request), session.who, name, password)
     return back("/account/mail", f"FTP password of {name} set")
+
+
+@router.get("/account/migrate")
+def own_migrate(request: Request, session: Page) -> Response:
+    """The migration form, or the running job's live progress (the page reloads itself while
+    it runs), and the last job's report."""
+    name = _own(session)
+    ctx = panel(request).context()
+    visible_account(session.who, ctx.catalog(), name)
+    latest = next(iter(job_rows(ctx.engine, name, limit=1)), None)
+    return render(request, "migrate.html", session=session, name=name, job=latest,
+                  version=account_version(ctx, name))  # fmt: skip
+
+
+@router.post("/account/migrate/check")
+def own_migrate_check(
+    request: Request, session: Page, csrf: Csrf, version: Version,
+    files: Annotated[str, Form()] = "", files_password: Annotated[str, Form()] = "",
+    databases: Annotated[str, Form()] = "", db_password: Annotated[str, Form()] = "",
+    mail: Annotated[str, Form()] = "", mail_password: Annotated[str, Form()] = "",
+    mailbox_password: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """Step 1: the pre-flight shown (warnings, sizes, the fit); the form's passwords stay in
+    the panel's memory for step 2, never in the page."""
+    name = _own_form(request, session, csrf, version)
+    given = {"files": files_password, "db": db_password, "mail": mail_password,
+             "mailbox": mailbox_password}  # fmt: skip
+    form = MigrationForm(files, lines(databases), lines(mail),
+                         {k: v for k, v in given.items() if v})  # fmt: skip
+    report = jobs(request).check(name, form)
+    token = jobs(request).remember(name, form) if report.ok else ""
+    return render(request, "migrate_check.html", session=session, report=report, token=token,
+                  version=version)  # fmt: skip
+
+
+@router.post("/account/migrate/start")
+def own_migrate_start(
+    request: Request, session: Page, csrf: Csrf, version: Version,
+    token: Annotated[str, Form()],
+) -> Response:  # fmt: skip
+    """Step 2: the checked migration runs in the background."""
+    name = _own_form(request, session, csrf, version)
+    job_id = jobs(request).start_checked(session.who, name, token)
+    return back("/account/migrate", f"migration {job_id} started")

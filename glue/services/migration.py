@@ -29,6 +29,7 @@ from migrator.report import MigrationReport
 from migrator.runner import Events, MigrationPlan, Runner
 from migrator.secrets import read_password_file, resolve
 from migrator.sources import TlsOptions, parse_db_url, parse_files_url, parse_mail_arg
+from migrator.target import Target
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,13 @@ def prepare_migration(
     request: MigrationRequest,
     prompt: Callable[[str], str] | None = None,
     environ: Mapping[str, str] = os.environ,
+    passwords: Mapping[str, str] | None = None,
+    target: Target | None = None,
 ) -> Migration:
-    """Everything checked before any byte moves. Passwords come from the password file, then
-    the environment (BUBBLE_MIGRATE_*_PASSWORD), then `prompt` (None: never ask)."""
+    """Everything checked before any byte moves. Passwords come from `passwords` (the panel's
+    form, in memory: password-file keys) or the password file, then the environment
+    (BUBBLE_MIGRATE_*_PASSWORD), then `prompt` (None: never ask). `target`: the account's
+    server reached otherwise than by ssh (a local user in tests)."""
     catalog = ctx.catalog()
     account = require_account(catalog, request.account)
     server = catalog.servers[account.server]
@@ -97,8 +102,12 @@ def prepare_migration(
         disk_limit_mib=_disk_limit_mib(ctx, catalog, request.account),
         mail_target=lambda box: MailTarget(address, request.mail_port, box, ssl=True, tls=tls),
     )
-    values = read_password_file(request.password_file) if request.password_file else {}
+    values = dict(passwords or {})
+    if request.password_file:
+        values |= read_password_file(request.password_file)
     secrets = resolve(plan, values, environ, prompt)
+    if target is not None:
+        return Migration(request, plan, Runner(plan, secrets, target, JobStore(ctx.engine)))
     # The same ssh settings as `bubble server ssh`: the control plane's key and the host keys
     # known for this server (the lab's own known_hosts for lab servers), checked every time.
     target = SshTarget(

@@ -49,11 +49,12 @@ def panel_root(base: Path, accounts: tuple[str, ...] = ("alice", "bob")) -> Path
 
 
 @contextmanager
-def running_panel(root: Path, settings: Settings | None = None) -> Iterator[str]:
-    """The panel of `root` (nothing carried to servers) at the URL yielded."""
+def running_panel(root: Path, settings: Settings | None = None, **options: Any) -> Iterator[str]:
+    """The panel of `root` (nothing carried to servers) at the URL yielded; `options` go to
+    create_app (migration_target)."""
     port = free_port()
     ctx = Context(root=root, settings=settings or Settings())
-    config = uvicorn.Config(create_app(ctx, apply=False), host="127.0.0.1",
+    config = uvicorn.Config(create_app(ctx, apply=False, **options), host="127.0.0.1",
                             port=port, log_level="warning")  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,0 +1,95 @@
+"""A customer moves a site in from the panel: the migration form against the real old host
+(vsftpd, MariaDB with TLS), its pre-flight shown, the background job followed to its report;
+a second start refused while it runs; no password in a page, an answer or the state DB."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import invoke
+from tests.support.migration_target import LocalTarget
+from tests.support.panel import Client, running_panel
+
+from . import data, servers
+
+pytestmark = pytest.mark.integration
+
+
+def _root(base: Path) -> Path:
+    """An operator root whose server is this machine (its IMAP would be on loopback) and the
+    test account with a panel login."""
+    r = base / "ops"
+    env = {"BUBBLE_APPLY": "0", "BUBBLE_PASSWORD": servers.OLD_PASSWORD + "panel"}
+    for argv in (
+        ["init", str(r)],
+        ["server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2.5",
+         "--memory", "8GiB", "--disk", "100GiB", "--address", "127.0.0.1"],
+        ["account", "create", servers.ACCOUNT, "--domain", "shop.example", "--server", "web1",
+         "--no-apply"],
+        ["panel", "customer-password", servers.ACCOUNT],
+    ):  # fmt: skip
+        done = invoke(*argv, root=r if argv[0] != "init" else None, env=env)
+        assert done.exit_code == 0, done.stderr
+    return r
+
+
+def _value(page: str, name: str) -> str:
+    return page.split(f'name="{name}" value="', 1)[1].split('"', 1)[0]
+
+
+def test_a_customer_moves_a_site_in_from_the_panel(
+    tmp_path: Path, vsftpd_refused: str, db_url: str, db_target: LocalTarget
+) -> None:
+    root = _root(tmp_path)
+    with running_panel(root, migration_target=lambda account: db_target) as url:
+        customer = Client(url)
+        assert customer.login(servers.ACCOUNT, servers.OLD_PASSWORD + "panel").status == 303
+        page = customer.request("GET", "/account/migrate").text
+        form = {"csrf": _value(page, "csrf"), "version": _value(page, "version"),
+                "files": vsftpd_refused, "files_password": servers.OLD_PASSWORD,
+                "databases": db_url, "db_password": data.DB_PASSWORD}  # fmt: skip
+        wrong = customer.request("POST", "/account/migrate/check",
+                                 form={**form, "db_password": "wrong"})  # fmt: skip
+        assert wrong.status == 200 and 'id="start"' not in wrong.text
+        assert "login" in wrong.text and "wrong" not in wrong.text.split('id="error">')[1][:200]
+        checked = customer.request("POST", "/account/migrate/check", form=form)
+        assert checked.status == 200, checked.text
+        assert 'id="preflight"' in checked.text and f"{vsftpd_refused}: unencrypted" in checked.text
+        assert "shop" in checked.text and 'id="start"' in checked.text
+        start = {k: form[k] for k in ("csrf", "version")} | {"token": _value(checked.text, "token")}
+        started = customer.request("POST", "/account/migrate/start", form=start)
+        assert started.status == 303, started.text
+        job_id = urllib.parse.unquote(started.headers["location"]).split("migration ")[1].split()[0]
+
+        # While it runs: a second start is refused, the page follows it.
+        again = customer.request("POST", f"/api/v1/accounts/{servers.ACCOUNT}/migrations",
+                                 body={"files": vsftpd_refused,
+                                       "files_password": servers.OLD_PASSWORD},
+                                 headers={"X-CSRF-Token": customer.csrf()})  # fmt: skip
+        assert again.status == 409 and "is running" in again.json()["detail"], again.text
+        assert customer.request("POST", "/account/migrate/start", form=start).status == 422
+
+        poll = f"/api/v1/accounts/{servers.ACCOUNT}/migrations/{job_id}"
+        deadline = time.monotonic() + 120
+        while (job := customer.request("GET", poll).json())["state"] == "running":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.3)
+        assert job["state"] == "done", job
+        assert job["report"]["outcome"] == "verified with warnings"
+        assert job["progress"] and all(p["done"] > 0 for p in job["progress"].values())
+        final = customer.request("GET", "/account/migrate").text
+        assert 'id="outcome">verified with warnings<' in final and data.REFUSED_FILE in final
+        assert 'http-equiv="refresh"' not in final
+        assert Client(url).request("GET", poll).status == 401
+
+    www = db_target.home / "www"
+    for rel, content in data.REFUSED_FILES.items():
+        assert (www / rel).read_bytes() == content
+    stored = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+    for secret in (servers.OLD_PASSWORD, data.DB_PASSWORD):
+        assert secret.encode() not in stored
+        assert secret not in checked.text + final + str(job)
