@@ -188,6 +188,9 @@ def test_failed_logins_are_rate_limited_even_for_the_right_password(url: str) ->
     locked = bob.login("bob", PASSWORD)
     assert locked.status == 429 and "too many failed logins" in locked.text
     assert "bubble_session" not in bob.cookies
+    # The guesser is locked out, not the owner: another client still logs in.
+    owner = Client(url, source="127.0.0.2")
+    assert owner.login("bob", PASSWORD).status == 303 and "bubble_session" in owner.cookies
 
 
 def test_an_admin_with_totp_needs_the_current_code(url: str, root: Path) -> None:
