@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from glue.errors import BubbleError
+from glue.locks import catalog_lock
 from glue.models import RESOURCES, AccountState, ServerState
 from glue.panel import auth, changes
 from glue.panel.api import UpgradeOrder
@@ -210,11 +211,12 @@ def admin_limits(
     memory: Annotated[str, Form()] = "", disk: Annotated[str, Form()] = "",
     processes: Annotated[str, Form()] = "", clear: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    _admin_form(request, session, csrf, name, version)
-    wanted = _limits_form(cpu, memory, disk, processes)
-    if not wanted and not clear:
-        raise BubbleError("give cpu, memory, disk or processes (or clear the overrides)")
-    changes.set_limits(panel(request), tasks, session.who, name, wanted, bool(clear))
+    with catalog_lock(panel(request).ctx.root):  # the version checked and the change: one step
+        _admin_form(request, session, csrf, name, version)
+        wanted = _limits_form(cpu, memory, disk, processes)
+        if not wanted and not clear:
+            raise BubbleError("give cpu, memory, disk or processes (or clear the overrides)")
+        changes.set_limits(panel(request), tasks, session.who, name, wanted, bool(clear))
     return back(f"/admin/accounts/{name}", "limits saved")
 
 
@@ -223,8 +225,9 @@ def admin_credit(
     request: Request, session: Page, csrf: Csrf, version: Version, name: str,
     amount: Annotated[str, Form()], note: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    _admin_form(request, session, csrf, name, version)
-    entry = changes.credit(panel(request), session.who, name, amount, note)
+    with catalog_lock(panel(request).ctx.root):  # the version checked and the change: one step
+        _admin_form(request, session, csrf, name, version)
+        entry = changes.credit(panel(request), session.who, name, amount, note)
     return back(f"/admin/accounts/{name}",
                 f"credited {format_money(entry.amount_cents)}, balance "
                 f"{format_money(entry.balance_after_cents)}")  # fmt: skip
@@ -235,10 +238,11 @@ def admin_state(
     request: Request, session: Page, csrf: Csrf, version: Version, name: str,
     tasks: BackgroundTasks, state: Annotated[str, Form()],
 ) -> Response:  # fmt: skip
-    _admin_form(request, session, csrf, name, version)
-    if state not in (AccountState.ACTIVE.value, AccountState.SUSPENDED.value):
-        raise BubbleError(f"state: {state!r} is not active or suspended")
-    changes.set_state(panel(request), tasks, session.who, name, AccountState(state))
+    with catalog_lock(panel(request).ctx.root):  # the version checked and the change: one step
+        _admin_form(request, session, csrf, name, version)
+        if state not in (AccountState.ACTIVE.value, AccountState.SUSPENDED.value):
+            raise BubbleError(f"state: {state!r} is not active or suspended")
+        changes.set_state(panel(request), tasks, session.who, name, AccountState(state))
     return back(f"/admin/accounts/{name}", f"account {state}")
 
 
@@ -408,10 +412,11 @@ def own_elastic(
     request: Request, session: Page, csrf: Csrf, version: Version,
     on: Annotated[str, Form()] = "", max_daily: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    name = _own_form(request, session, csrf, version)
-    who = session.who
-    cap = changes.daily_cap(max_daily)
-    account = changes.set_elastic(panel(request), who, name, bool(on), cap)
+    with catalog_lock(panel(request).ctx.root):  # the version checked and the change: one step
+        name = _own_form(request, session, csrf, version)
+        who = session.who
+        cap = changes.daily_cap(max_daily)
+        account = changes.set_elastic(panel(request), who, name, bool(on), cap)
     return back("/account", f"elastic {'on' if account.elastic else 'off'}")
 
 
@@ -444,10 +449,11 @@ def own_upgrade(
     cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
     disk: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    name = _own_form(request, session, csrf, version)
-    who = session.who
-    order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
-    bought = changes.buy_upgrade(panel(request), tasks, who, name, order.amounts())
+    with catalog_lock(panel(request).ctx.root):  # the version checked and the change: one step
+        name = _own_form(request, session, csrf, version)
+        who = session.who
+        order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
+        bought = changes.buy_upgrade(panel(request), tasks, who, name, order.amounts())
     return back("/account", f"upgraded until {bought.expires}, balance "
                             f"{format_money(bought.balance_cents)}")  # fmt: skip
 
