@@ -23,9 +23,13 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(
-    ctx: Context, apply: bool = True, migration_target: Callable[[str], Target] | None = None
+    ctx: Context,
+    apply: bool = True,
+    migration_target: Callable[[str], Target] | None = None,
+    private_sources: bool = False,
 ) -> FastAPI:
-    """`migration_target`: how migrations reach an account's server other than by ssh (tests)."""
+    """`migration_target`: how migrations reach an account's server other than by ssh;
+    `private_sources`: migrations from old hosts on loopback or private networks (tests)."""
     app = FastAPI(
         title="Bubblehost panel API",
         version="1",
@@ -34,7 +38,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.panel = Panel(ctx, apply)
-    app.state.jobs = Jobs(app.state.panel, migration_target)
+    app.state.jobs = Jobs(app.state.panel, migration_target, private_sources)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

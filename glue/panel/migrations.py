@@ -7,9 +7,11 @@ started or expires, then the job's thread until it ends; never stored, never log
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -112,23 +114,45 @@ class _Checked:
     expires: dt.datetime
 
 
+def _outside(host: str) -> None:
+    """A customer's source must be a host on the internet: never the panel's own machine or
+    its private networks (a tenant would otherwise probe the operator's services through it).
+    Every address the name has is checked."""
+    try:
+        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        raise BubbleError(f"{host}: no such host") from None
+    for text in found:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            raise BubbleError(f"{host}: not a public address ({address}): give the old host's")
+
+
 class Jobs:
     """The panel server's migrations. `target`: how to reach an account's server other than
-    by ssh (tests: a local user); None in production."""
+    by ssh (tests: a local user); None in production. `private_sources`: old hosts on this
+    machine or private networks allowed (tests)."""
 
-    def __init__(self, found: Panel, target: Callable[[str], Target] | None = None) -> None:
-        self.found, self.target = found, target
+    def __init__(self, found: Panel, target: Callable[[str], Target] | None = None,
+                 private_sources: bool = False) -> None:  # fmt: skip
+        self.found, self.target, self.private_sources = found, target, private_sources
         self.lock = threading.Lock()
         self.checked: dict[str, _Checked] = {}
 
     def _prepare(self, account: str, form: MigrationForm, check_only: bool) -> Migration:
         target = self.target(account) if self.target else None
         try:
-            return prepare_migration(self.found.context(), form.request(account, check_only),
-                                     environ={}, passwords=form.passwords,
-                                     target=target)  # fmt: skip
+            migration = prepare_migration(self.found.context(), form.request(account, check_only),
+                                          environ={}, passwords=form.passwords,
+                                          target=target)  # fmt: skip
         except MigratorError as exc:
             raise BubbleError(str(exc)) from None
+        if not self.private_sources:
+            plan = migration.plan
+            for source in (plan.files, *plan.databases, *(m.source for m in plan.mail)):
+                if source is not None:
+                    _outside(source.host)
+        return migration
 
     def check(self, account: str, form: MigrationForm) -> MigrationReport:
         """The pre-flight: every login and size, the fit in the disk limit."""

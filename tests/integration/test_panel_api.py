@@ -21,6 +21,7 @@ from glue.services.context import Context
 from glue.settings import Settings
 from tests.support.cli import invoke
 from tests.support.panel import PASSWORD, Client, Reply, panel_root, running_panel
+from tests.support.panel import api_token as token
 
 pytestmark = pytest.mark.integration
 WEBHOOK_SECRET = b"webhook secret of the test provider"
@@ -38,12 +39,6 @@ def url(root: Path) -> Iterator[str]:
                         payment_webhooks={"acme": WEBHOOK_SECRET.decode()})  # fmt: skip
     with running_panel(root, settings) as found:
         yield found
-
-
-def token(root: Path, *args: str) -> str:
-    result = invoke("panel", "token", "create", *args, root=root, catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    return result.stdout.strip()
 
 
 def balance(root: Path, name: str) -> int:

@@ -6,64 +6,31 @@ moves them)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
 
 from glue.catalog import load_catalog
 from glue.services.context import Context
 from glue.units import parse_money_cents
-from tests.support.panel import PASSWORD, panel_root, running_panel
+from tests.support.browser import arrived, chromium, log_in, needs_chromium, shots_dir
+from tests.support.panel import panel_root, running_panel
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not shutil.which("chromedriver"), reason="needs chromium-driver"),
-]
+pytestmark = [pytest.mark.integration, needs_chromium]
 
 
 @pytest.fixture
 def shots() -> Path:
-    """Where the screenshots stay after the run (the test's tmp_path would not keep them)."""
-    top = Path(os.environ.get("BUBBLE_TEST_ARTEFACTS", Path(__file__).parents[2] / "build"))
-    where = top / "test-artefacts" / "panel"
-    where.mkdir(parents=True, exist_ok=True)
-    return where
+    return shots_dir()
 
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000"):  # fmt: skip
-        options.add_argument(argument)
-    options.binary_location = shutil.which("chromium") or "chromium"
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-    driver.implicitly_wait(5)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def log_in(browser: webdriver.Chrome, url: str, name: str) -> None:
-    browser.delete_all_cookies()
-    browser.get(f"{url}/login")
-    browser.find_element(By.ID, "name").send_keys(name)
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login").click()
-    arrived(browser, "/login", away=True)
-
-
-def arrived(browser: webdriver.Chrome, part: str, away: bool = False) -> None:
-    """Wait for the page a form submission leads to (`part` in its URL, or gone from it)."""
-    WebDriverWait(browser, 10).until(lambda d: (part in d.current_url) != away)
 
 
 def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(

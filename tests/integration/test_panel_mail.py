@@ -1,6 +1,7 @@
-"""The panel's mailboxes and FTP password (API and pages) and its stale-form refusal, served
-for real over a real SQLite state DB: who may touch which account's mailboxes, the names a
-hostile customer picks, passwords never answered, and two tabs of one account."""
+"""The panel's mailboxes and FTP password (API and pages), its stale-form refusal and the
+migration form's source check, served for real over a real SQLite state DB: who may touch
+which account's mailboxes, the names a hostile customer picks, passwords never answered, two
+tabs of one account, old hosts that are the panel's own machine or networks."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 from glue.catalog import load_catalog
 from glue.services.context import Context
 from glue.services.credentials import list_mailboxes
-from tests.support.cli import invoke
 from tests.support.panel import Client, panel_root, running_panel
+from tests.support.panel import api_token as token
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret mailbox password"
@@ -29,12 +30,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def url(root: Path) -> Iterator[str]:
     with running_panel(root) as found:
         yield found
-
-
-def token(root: Path, *args: str) -> str:
-    result = invoke("panel", "token", "create", *args, root=root, catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    return result.stdout.strip()
 
 
 def version(page: str) -> str:
@@ -129,3 +124,23 @@ def test_a_form_from_a_stale_tab_is_refused_and_changes_nothing(url: str, root: 
     bought = second.request("POST", "/account/upgrade", form={**buy, "version": fresh})
     assert bought.status == 303, bought.text
     assert "upgraded until" in urllib.parse.unquote(bought.headers["location"])
+
+
+def test_a_customer_cannot_migrate_from_the_panels_own_machine_or_networks(
+    url: str, root: Path
+) -> None:
+    alice = Client(url, token=token(root, "--account", "alice"))
+    bob = Client(url, token=token(root, "--account", "bob"))
+    check = "/api/v1/accounts/alice/migrations/check"
+    for source in ("ftp://u@127.0.0.1:8086/", "sftp://u@localhost/srv", "ftp://u@10.1.2.3/",
+                   "ftp://u@[::1]/", "ftp://u@169.254.169.254/"):  # fmt: skip
+        reply = alice.request("POST", check, body={"files": source, "files_password": SECRET})
+        assert reply.status == 422 and "not a public address" in reply.json()["detail"], source
+        assert SECRET not in reply.text
+    body = {"databases": ["mysql://u@192.168.0.9/shop"], "db_password": SECRET}
+    assert "not a public address" in alice.request("POST", check, body=body).json()["detail"]
+    assert bob.request("POST", check, body=body).status == 404
+    assert bob.request("GET", "/api/v1/accounts/alice/migrations").status == 404
+    assert alice.request("GET", "/api/v1/accounts/alice/migrations").json() == []
+    assert alice.request("POST", "/api/v1/accounts/alice/migrations", body=body).status == 422
+    assert alice.request("GET", "/api/v1/accounts/alice/migrations").json() == []

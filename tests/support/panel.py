@@ -48,6 +48,13 @@ def panel_root(base: Path, accounts: tuple[str, ...] = ("alice", "bob")) -> Path
     return root
 
 
+def api_token(root: Path, *args: str) -> str:
+    """A bearer token from `bubble panel token create ARGS` (--admin NAME | --account NAME)."""
+    result = invoke("panel", "token", "create", *args, root=root, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
 @contextmanager
 def running_panel(root: Path, settings: Settings | None = None, **options: Any) -> Iterator[str]:
     """The panel of `root` (nothing carried to servers) at the URL yielded; `options` go to

@@ -1,6 +1,7 @@
 """A customer moves a site in from the panel: the migration form against the real old host
 (vsftpd, MariaDB with TLS), its pre-flight shown, the background job followed to its report;
-a second start refused while it runs; no password in a page, an answer or the state DB."""
+a second start refused while it runs; no password in a page, an answer or the state DB. Then
+the same in headless chromium: the customer starts it and watches the page until it ends."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.support.browser import arrived, chromium, log_in, needs_chromium, shots_dir
 from tests.support.cli import invoke
 from tests.support.migration_target import LocalTarget
 from tests.support.panel import Client, running_panel
@@ -23,7 +27,7 @@ def _root(base: Path) -> Path:
     """An operator root whose server is this machine (its IMAP would be on loopback) and the
     test account with a panel login."""
     r = base / "ops"
-    env = {"BUBBLE_APPLY": "0", "BUBBLE_PASSWORD": servers.OLD_PASSWORD + "panel"}
+    env = {"BUBBLE_APPLY": "0", "BUBBLE_PASSWORD": PANEL_PASSWORD}
     for argv in (
         ["init", str(r)],
         ["server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2.5",
@@ -37,6 +41,9 @@ def _root(base: Path) -> Path:
     return r
 
 
+PANEL_PASSWORD = "panel password of the account"
+
+
 def _value(page: str, name: str) -> str:
     return page.split(f'name="{name}" value="', 1)[1].split('"', 1)[0]
 
@@ -45,9 +52,11 @@ def test_a_customer_moves_a_site_in_from_the_panel(
     tmp_path: Path, vsftpd_refused: str, db_url: str, db_target: LocalTarget
 ) -> None:
     root = _root(tmp_path)
-    with running_panel(root, migration_target=lambda account: db_target) as url:
+    with running_panel(
+        root, migration_target=lambda account: db_target, private_sources=True
+    ) as url:
         customer = Client(url)
-        assert customer.login(servers.ACCOUNT, servers.OLD_PASSWORD + "panel").status == 303
+        assert customer.login(servers.ACCOUNT, PANEL_PASSWORD).status == 303
         page = customer.request("GET", "/account/migrate").text
         form = {"csrf": _value(page, "csrf"), "version": _value(page, "version"),
                 "files": vsftpd_refused, "files_password": servers.OLD_PASSWORD,
@@ -93,3 +102,32 @@ def test_a_customer_moves_a_site_in_from_the_panel(
     for secret in (servers.OLD_PASSWORD, data.DB_PASSWORD):
         assert secret.encode() not in stored
         assert secret not in checked.text + final + str(job)
+
+
+@needs_chromium
+def test_a_customer_starts_a_migration_in_the_browser_and_sees_it_finish(
+    tmp_path: Path, vsftpd_refused: str, db_url: str, db_target: LocalTarget
+) -> None:
+    root, shots = _root(tmp_path), shots_dir()
+    local = {"migration_target": lambda account: db_target, "private_sources": True}
+    with running_panel(root, **local) as url, chromium() as browser:
+        log_in(browser, url, servers.ACCOUNT, PANEL_PASSWORD)
+        browser.find_element(By.ID, "migrate-link").click()
+        for field, value in (("files", vsftpd_refused), ("files-password", servers.OLD_PASSWORD),
+                             ("databases", db_url), ("db-password", data.DB_PASSWORD)):  # fmt: skip
+            browser.find_element(By.ID, field).send_keys(value)
+        browser.find_element(By.ID, "check").click()
+        assert "shop" in browser.find_element(By.ID, "preflight").text
+        browser.save_screenshot(str(shots / "customer-migration-preflight.png"))
+        browser.find_element(By.ID, "start").click()
+        arrived(browser, "?done=")
+        # The page reloads itself while the job runs, until its report is there.
+        WebDriverWait(browser, 120, 0.5).until(
+            lambda d: d.find_element(By.ID, "job-state").text != "running"
+        )
+        assert browser.find_element(By.ID, "job-state").text == "done"
+        assert browser.find_element(By.ID, "outcome").text == "verified with warnings"
+        assert data.REFUSED_FILE in browser.find_element(By.ID, "report").text
+        browser.save_screenshot(str(shots / "customer-migration-report.png"))
+        assert servers.OLD_PASSWORD not in browser.page_source
+    assert (db_target.home / "www" / "index.html").read_bytes() == data.REFUSED_FILES["index.html"]

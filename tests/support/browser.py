@@ -1,0 +1,58 @@
+"""The panel in a real browser: Debian's headless chromium through chromium-driver (selenium),
+logging in, waiting for a form's next page, and where screenshots are kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.support.panel import PASSWORD
+
+needs_chromium = pytest.mark.skipif(not shutil.which("chromedriver"),
+                                    reason="needs chromium-driver")  # fmt: skip
+
+
+def shots_dir() -> Path:
+    """Where the screenshots stay after the run (a test's tmp_path would not keep them)."""
+    top = Path(os.environ.get("BUBBLE_TEST_ARTEFACTS", Path(__file__).parents[2] / "build"))
+    where = top / "test-artefacts" / "panel"
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+@contextmanager
+def chromium() -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000"):  # fmt: skip
+        options.add_argument(argument)
+    options.binary_location = shutil.which("chromium") or "chromium"
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def log_in(browser: webdriver.Chrome, url: str, name: str, password: str = PASSWORD) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{url}/login")
+    browser.find_element(By.ID, "name").send_keys(name)
+    browser.find_element(By.ID, "password").send_keys(password)
+    browser.find_element(By.ID, "login").click()
+    arrived(browser, "/login", away=True)
+
+
+def arrived(browser: webdriver.Chrome, part: str, away: bool = False, wait: float = 10) -> None:
+    """Wait for the page a form submission leads to (`part` in its URL, or gone from it)."""
+    WebDriverWait(browser, wait).until(lambda d: (part in d.current_url) != away)
