@@ -163,15 +163,20 @@ class Jobs:
         answered, for CHECK_TTL at most."""
         token = secrets.token_urlsafe(24)
         with self.lock:
-            now = _now()
-            self.checked = {k: c for k, c in self.checked.items() if c.expires > now}
-            self.checked[token] = _Checked(account, form, now + CHECK_TTL)
+            self._forget_expired()
+            self.checked[token] = _Checked(account, form, _now() + CHECK_TTL)
         return token
+
+    def _forget_expired(self) -> None:
+        """Drop the checked forms (and their passwords) nobody started in time."""
+        now = _now()
+        self.checked = {k: c for k, c in self.checked.items() if c.expires > now}
 
     def start_checked(self, who: Principal, account: str, token: str) -> int:
         with self.lock:
+            self._forget_expired()
             found = self.checked.pop(token, None)
-        if found is None or found.account != account or found.expires < _now():
+        if found is None or found.account != account:
             raise BubbleError("this pre-flight has expired or was started already: check again")
         return self.start(who, account, found.form)
 
