@@ -128,6 +128,22 @@ def _outside(host: str) -> None:
             raise BubbleError(f"{host}: not a public address ({address}): give the old host's")
 
 
+def _abandoned(engine: Engine, account: str) -> None:
+    """A running job not heard from for a while was left by a panel that stopped: failed."""
+    now = _now()
+    with engine.begin() as connection:
+        connection.execute(
+            update(panel_jobs)
+            .where(and_(panel_jobs.c.running == account, panel_jobs.c.updated_at < now - ABANDONED))
+            .values(
+                running=None,
+                state="failed",
+                updated_at=now,
+                error="the panel stopped during this migration: start it again",
+            )
+        )
+
+
 class Jobs:
     """The panel server's migrations. `target`: how to reach an account's server other than
     by ssh (tests: a local user); None in production. `private_sources`: old hosts on this
@@ -184,20 +200,7 @@ class Jobs:
         """The job's row, then its thread; refused while one of the account's runs."""
         migration = self._prepare(account, form, check_only=False)
         engine, now = self.found.ctx.engine, _now()
-        with engine.begin() as connection:
-            # A running job not heard from for a while was left by a panel that stopped.
-            connection.execute(
-                update(panel_jobs)
-                .where(
-                    and_(panel_jobs.c.running == account, panel_jobs.c.updated_at < now - ABANDONED)
-                )
-                .values(
-                    running=None,
-                    state="failed",
-                    updated_at=now,
-                    error="the panel stopped during this migration: start it again",
-                )
-            )
+        _abandoned(engine, account)
         try:
             with engine.begin() as connection:
                 made = connection.execute(
@@ -255,6 +258,7 @@ class Jobs:
 def job_rows(engine: Engine, account: str, job_id: int | None = None,
              limit: int = 10) -> list[dict[str, Any]]:  # fmt: skip
     """The account's jobs, newest first (or the one asked for): state, progress, report."""
+    _abandoned(engine, account)
     query = select(panel_jobs).where(panel_jobs.c.account == account)
     if job_id is not None:
         query = query.where(panel_jobs.c.id == job_id)

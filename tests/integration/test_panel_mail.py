@@ -5,15 +5,18 @@ tabs of one account, old hosts that are the panel's own machine or networks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
 from glue.catalog import load_catalog
 from glue.services.context import Context
 from glue.services.credentials import list_mailboxes
+from glue.state.schema import panel_jobs
 from tests.support.panel import Client, panel_root, running_panel
 from tests.support.panel import api_token as token
 
@@ -144,3 +147,15 @@ def test_a_customer_cannot_migrate_from_the_panels_own_machine_or_networks(
     assert alice.request("GET", "/api/v1/accounts/alice/migrations").json() == []
     assert alice.request("POST", "/api/v1/accounts/alice/migrations", body=body).status == 422
     assert alice.request("GET", "/api/v1/accounts/alice/migrations").json() == []
+
+
+def test_a_job_its_panel_left_running_ends_as_failed(url: str, root: Path) -> None:
+    """A panel stopped mid-migration: its job, silent past the heartbeat, no longer blocks."""
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    with Context(root=root).engine.begin() as connection:
+        connection.execute(insert(panel_jobs).values(
+            account="bob", running="bob", state="running", started_by="bob", started_at=long_ago,
+            updated_at=long_ago, progress="{}", report="", error=""))  # fmt: skip
+    bob = Client(url, token=token(root, "--account", "bob"))
+    (job,) = bob.request("GET", "/api/v1/accounts/bob/migrations").json()
+    assert job["state"] == "failed" and "the panel stopped" in job["error"]
