@@ -41,16 +41,26 @@ def stress(
     domain: str = typer.Argument(..., help="The site (one of an account's domains)."),
     rate: str = typer.Option("20/s", "--rate", help="Requests a second (a sweep's first step)."),
     duration: str = typer.Option("60s", "--duration", help="How long each rate runs: 60s, 2m."),
-    sweep: bool = typer.Option(False, "--sweep", help="Double the rate every step until "
-                               "latency or errors climb (at most --steps steps)."),  # fmt: skip
+    sweep: bool = typer.Option(
+        False,
+        "--sweep",
+        help="Double the rate every step until latency or errors climb (at most --steps steps).",
+    ),
     steps: int = typer.Option(6, "--steps", min=2, max=12, help="A sweep's most steps."),
     neighbour: str | None = typer.Option(
-        None, "--neighbour", help="A site on the same server: run quiet, then again with a "
-        "CPU/memory/process hog in its account, and report the p99 ratio."),  # fmt: skip
+        None,
+        "--neighbour",
+        help="A site on the same server: run quiet, then again with a "
+        "CPU/memory/process hog in its account, and report the p99 ratio.",
+    ),
     path: str = typer.Option("/", "--path", help="The path to GET."),
     concurrency: int = typer.Option(
-        256, "--concurrency", min=1, max=4096, help="At most this many in flight; the rest "
-        "are dropped (and counted)."),  # fmt: skip
+        256,
+        "--concurrency",
+        min=1,
+        max=4096,
+        help="At most this many in flight; the rest are dropped (and counted).",
+    ),
     timeout: str = typer.Option("10s", "--timeout", help="A request's longest wait."),
     report_dir: Path | None = typer.Option(
         None, "--report", help="Write DIR/stress.json and DIR/stress.html."
@@ -99,8 +109,11 @@ def stress(
     if "unavailable" in usage:
         say(f"usage: {usage['unavailable']}")
     else:
-        say(f"usage of {usage['account']}: CPU mean {usage['cpu_mhz']['mean']} MHz, highest "
-            f"{usage['cpu_mhz']['max']} MHz; memory highest {usage['memory_mib']['max']} MiB")  # fmt: skip
+        cpu, memory = usage["cpu_mhz"], usage["memory_mib"]
+        say(
+            f"usage of {usage['account']}: CPU mean {cpu['mean']} MHz, highest {cpu['max']} "
+            f"MHz; memory highest {memory['max']} MiB"
+        )
     elastic = result["elastic"]
     say(f"elastic events: {len(elastic['events'])}, charged {elastic['cost']}")
     if written:

@@ -111,7 +111,8 @@ def chart_svg(
         at, title = x(mark.x), f"<title>{escape(mark.title)}</title>"
         if mark.dot:
             out.append(f'<circle class="{escape(mark.cls)}" cx="{at:.1f}" '
-                       f'cy="{TOP + plot_h - 4}" r="3" fill="#c77700">{title}</circle>')  # fmt: skip
+                       f'cy="{TOP + plot_h - 4}" r="3" fill="#c77700">'
+                       f"{title}</circle>")  # fmt: skip
         else:
             out.append(f'<line class="{escape(mark.cls)}" x1="{at:.1f}" x2="{at:.1f}" '
                        f'y1="{TOP}" y2="{TOP + plot_h}" stroke="#c77700" '

@@ -63,7 +63,9 @@ def _per_step(result: dict[str, Any]) -> str:
         for name in ("p50", "p95", "p99")
     ]  # fmt: skip
     climb = result.get("climb")
-    marks = [Mark(float(climb["rate"]), "mark climb", f"{climb['why']} climbs here")] if climb else []
+    marks = (
+        [Mark(float(climb["rate"]), "mark climb", f"{climb['why']} climbs here")] if climb else []
+    )
     return str(chart_svg(
         "sweep", "latency percentiles per rate, ms", "ms", (min(rates), max(rates)),
         max(rates), lines, marks=marks, x_text=lambda r: f"{r:g}/s",

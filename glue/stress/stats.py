@@ -92,8 +92,10 @@ def climb(steps: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         why = None
         if step["error_share"] > low["error_share"] + ERROR_RISE:
             why = "errors"
-        elif base is not None and p99 is not None and p99 > max(
-            CLIMB_FACTOR * base, base + CLIMB_FLOOR_MS
+        elif (
+            base is not None
+            and p99 is not None
+            and p99 > max(CLIMB_FACTOR * base, base + CLIMB_FLOOR_MS)
         ):
             why = "latency"
         if why:

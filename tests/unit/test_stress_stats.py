@@ -83,3 +83,26 @@ def test_summary_counts_every_outcome_and_the_report_escapes_what_it_shows(
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert page.count("<svg") == 1 and "raise cpu 500 → 1000" in page
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["stress.html", "stress.json"]
+
+
+def test_bad_stress_requests_fail_in_one_line_naming_the_wrong_thing(
+    bubble: Any, two_servers: None
+) -> None:
+    for name, server in (("alice", "web1"), ("bob", "web2")):
+        code, _, err = bubble("account", "create", name, "--domain", f"{name}.example",
+                              "--server", server)  # fmt: skip
+        assert code == 0, err
+    cases = {
+        ("nope.example",): "error: domain 'nope.example': no account serves it",
+        ("alice.example", "--rate", "0/s"): "error: --rate '0/s': requests a second above 0",
+        ("alice.example", "--duration", "soon"): "error: --duration 'soon': a duration",
+        ("alice.example", "--path", "a b"): "error: --path 'a b': an absolute path",
+        ("alice.example", "--sweep", "--neighbour", "bob.example"): "error: --sweep and --nei",
+        ("alice.example", "--neighbour", "alice.example"): "the same account as alice.example",
+        ("alice.example", "--neighbour", "bob.example"): "on server web2, not web1",
+        ("alice.example", "--rate", "5000/s"): "more than 120000 requests in one run",
+    }
+    for args, message in cases.items():
+        code, out, err = bubble("stress", *args)
+        assert code == 1 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert out == ""
