@@ -100,7 +100,11 @@ def stress(
     )  # fmt: skip
     if result.get("sweep"):
         climb = result["climb"]
-        say(f"climbs from {climb['rate']:g}/s ({climb['why']})" if climb else "nothing climbed")
+        say(
+            f"climbs from {climb['rate']:g}/s ({' and '.join(climb['why'])})"
+            if climb
+            else "nothing climbed"
+        )
     if result.get("neighbour"):
         n = result["neighbour"]
         say(f"neighbour {n['account']} busy: p99 {n['busy_p99_ms']} ms against "

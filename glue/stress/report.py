@@ -64,7 +64,9 @@ def _per_step(result: dict[str, Any]) -> str:
     ]  # fmt: skip
     climb = result.get("climb")
     marks = (
-        [Mark(float(climb["rate"]), "mark climb", f"{climb['why']} climbs here")] if climb else []
+        [Mark(float(climb["rate"]), "mark climb", f"{' and '.join(climb['why'])} climb here")]
+        if climb
+        else []
     )
     return str(chart_svg(
         "sweep", "latency percentiles per rate, ms", "ms", (min(rates), max(rates)),
@@ -100,7 +102,7 @@ def html(result: dict[str, Any]) -> str:
     climb = result.get("climb")
     if result.get("sweep"):
         parts.append(
-            f"<p>Climbing from {climb['rate']:g}/s ({escape(climb['why'])}: p99 "
+            f"<p>Climbing from {climb['rate']:g}/s ({escape(' and '.join(climb['why']))}: p99 "
             f"{_cell(climb['p99_ms'])} ms against {_cell(climb['baseline_p99_ms'])} ms at the "
             "lowest rate).</p>" if climb else "<p>Nothing climbed over the sweep.</p>"
         )  # fmt: skip

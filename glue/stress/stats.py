@@ -82,22 +82,23 @@ def per_second(run: Run) -> list[dict[str, Any]]:
 
 def climb(steps: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The first step (summaries, lowest rate first) where latency or errors climb against
-    the lowest step: {"rate", "why": "latency" | "errors", "p99_ms", "baseline_p99_ms"}."""
+    the lowest step: {"rate", "why": ["latency", "errors"] (what climbed), "p99_ms",
+    "baseline_p99_ms"}."""
     if len(steps) < 2:
         return None
     low = steps[0]
     base = low["latency_ms"]["p99"]
     for step in steps[1:]:
         p99 = step["latency_ms"]["p99"]
-        why = None
-        if step["error_share"] > low["error_share"] + ERROR_RISE:
-            why = "errors"
-        elif (
+        why = []
+        if (
             base is not None
             and p99 is not None
             and p99 > max(CLIMB_FACTOR * base, base + CLIMB_FLOOR_MS)
         ):
-            why = "latency"
+            why.append("latency")
+        if step["error_share"] > low["error_share"] + ERROR_RISE:
+            why.append("errors")
         if why:
             return {"rate": step["rate"], "why": why, "p99_ms": p99, "baseline_p99_ms": base}
     return None

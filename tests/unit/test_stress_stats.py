@@ -34,7 +34,7 @@ def step(rate: float, p99: float | None, error_share: float = 0.0) -> dict[str, 
 def test_latency_climbs_where_p99_passes_twice_the_lowest_steps() -> None:
     steps = [step(10, 10.0), step(20, 12.0), step(40, 20.0), step(80, 20.1), step(160, 90)]
     assert stats.climb(steps) == {
-        "rate": 80, "why": "latency", "p99_ms": 20.1, "baseline_p99_ms": 10.0
+        "rate": 80, "why": ["latency"], "p99_ms": 20.1, "baseline_p99_ms": 10.0
     }  # fmt: skip
     assert stats.climb(steps[:3]) is None  # 20.0 is twice, not over
 
@@ -42,7 +42,7 @@ def test_latency_climbs_where_p99_passes_twice_the_lowest_steps() -> None:
 def test_errors_climb_where_the_share_failed_rises_and_noise_is_not_a_climb() -> None:
     steps = [step(10, 5.0, 0.002), step(20, 5.0, 0.011), step(40, 5.0, 0.013)]
     assert stats.climb(steps) == {
-        "rate": 40, "why": "errors", "p99_ms": 5.0, "baseline_p99_ms": 5.0
+        "rate": 40, "why": ["errors"], "p99_ms": 5.0, "baseline_p99_ms": 5.0
     }  # fmt: skip
     # A fast site: 0.2 ms to 0.5 ms is timer noise, not a climb.
     assert stats.climb([step(10, 0.2), step(20, 0.5)]) is None
