@@ -8,7 +8,15 @@ from pathlib import Path
 
 import typer
 
-from glue.cli.common import JsonOption, context, print_json, print_table, progress, say
+from glue.cli.common import (
+    JsonOption,
+    context,
+    duration_option,
+    print_json,
+    print_table,
+    progress,
+    say,
+)
 
 _RATE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(?:/s)?")
 SWEEP_FACTOR = 2  # each sweep step asks twice the step before
@@ -21,19 +29,6 @@ def _rate(text: str) -> float:
     if not found or float(found.group(1)) <= 0:
         raise BubbleError(f"--rate {text!r}: requests a second above 0, e.g. 50/s")
     return float(found.group(1))
-
-
-def _seconds(option: str, text: str) -> float:
-    from glue.errors import BubbleError
-    from scaler.influx import duration_seconds
-
-    try:
-        seconds = duration_seconds(text)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise BubbleError(f"{option} {text!r}: a duration of at least 1s, e.g. 30s or 2m")
-    return float(seconds)
 
 
 def stress(
@@ -80,8 +75,9 @@ def stress(
     if not path.startswith("/") or any(c.isspace() or not c.isprintable() for c in path):
         raise BubbleError(f"--path {path!r}: an absolute path without spaces, e.g. /index.php")
     rates = [first * SWEEP_FACTOR**k for k in range(steps if sweep else 1)]
-    load = Load(rates, _seconds("--duration", duration), concurrency,
-                _seconds("--timeout", timeout), path)  # fmt: skip
+    seconds = duration_option("--duration", duration, "30s or 2m")
+    wait = duration_option("--timeout", timeout, "10s")
+    load = Load(rates, float(seconds), concurrency, float(wait), path)
     c = context(ctx)
     with progress() as report:
         result = run_stress(c, domain, load, neighbour, report)

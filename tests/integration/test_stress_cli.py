@@ -9,13 +9,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from glue.services.root import init_root
 from tests.support.cli import invoke
+from tests.support.http_site import Quiet, serving
 
 pytestmark = pytest.mark.integration
 
@@ -23,20 +24,13 @@ ADDRESS = "127.0.0.77"
 SERVICE_S = 0.005
 
 
-class OneAtATime(BaseHTTPRequestHandler):
+class OneAtATime(Quiet):
     gate = threading.Lock()
 
     def do_GET(self) -> None:
         with self.gate:
             time.sleep(SERVICE_S)
-        body = f"{self.headers['Host']}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(200)
 
 
 @pytest.fixture
@@ -45,12 +39,8 @@ def site() -> Iterator[None]:
         server = ThreadingHTTPServer((ADDRESS, 80), OneAtATime)
     except PermissionError:
         pytest.skip("port 80 needs root")
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield
 
 
 def test_a_sweep_finds_where_a_site_climbs_and_writes_the_report(
