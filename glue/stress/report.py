@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import tempfile
 from html import escape
@@ -40,9 +41,9 @@ def _utc(t: float) -> str:
 
 def _over_time(run: dict[str, Any], index: int) -> str:
     """Latency per second of one run, with the quiet p99 as the dashed level if there is one."""
-    seconds = run["per_second"]
+    seconds = run["per_second"]  # each drawn at the middle of its second
     lines = [
-        Line(name, COLOURS[name], 1.5, [(float(s["second"]), float(s[name])) for s in seconds])
+        Line(name, COLOURS[name], 1.5, [(s["second"] + 0.5, float(s[name])) for s in seconds])
         for name in ("p50", "p99", "max")
     ]
     return str(chart_svg(
@@ -53,24 +54,24 @@ def _over_time(run: dict[str, Any], index: int) -> str:
 
 
 def _per_step(result: dict[str, Any]) -> str:
-    """The sweep's percentiles per step, the climb marked."""
+    """The sweep's percentiles per step on a log2 rate axis (each step doubles), the climb
+    marked."""
     runs = result["runs"]
-    rates = [float(r["rate"]) for r in runs]
+    rates = [math.log2(float(r["rate"])) for r in runs]
     lines = [
         Line(name, COLOURS[name], 1.5,
-             [(float(r["rate"]), float(r["latency_ms"][name])) for r in runs
+             [(math.log2(float(r["rate"])), float(r["latency_ms"][name])) for r in runs
               if r["latency_ms"][name] is not None])
         for name in ("p50", "p95", "p99")
     ]  # fmt: skip
     climb = result.get("climb")
-    marks = (
-        [Mark(float(climb["rate"]), "mark climb", f"{' and '.join(climb['why'])} climb here")]
-        if climb
-        else []
-    )
+    marks = [
+        Mark(math.log2(float(climb["rate"])), "mark climb",
+             f"{' and '.join(climb['why'])} climb here")
+    ] if climb else []  # fmt: skip
     return str(chart_svg(
         "sweep", "latency percentiles per rate, ms", "ms", (min(rates), max(rates)),
-        max(rates), lines, marks=marks, x_text=lambda r: f"{r:g}/s",
+        1.5, lines, marks=marks, x_text=lambda x: f"{2**x:g}/s",
     ))  # fmt: skip
 
 
