@@ -92,7 +92,8 @@ def _hog(ctx: Context, neighbour: Site, seconds: int) -> subprocess.Popen[str]:
 
 
 def _usage(ctx: Context, account: str, start: float, end: float) -> dict[str, Any]:
-    """The agent's samples of the account in [start, end] and their highest and mean use."""
+    """The agent's samples of the account from a little before `start` (`since`: a short run
+    has one) to `end`, and their highest and mean use."""
     import datetime as dt
 
     from glue.services.usage import account_usage
@@ -101,8 +102,8 @@ def _usage(ctx: Context, account: str, start: float, end: float) -> dict[str, An
     try:
         rows = account_usage(ctx, account, since, now=dt.datetime.fromtimestamp(end, dt.UTC))
     except BubbleError as exc:
-        return {"account": account, "unavailable": str(exc), "samples": []}
-    out: dict[str, Any] = {"account": account, "samples": rows}
+        return {"account": account, "unavailable": str(exc), "since": end - since, "samples": []}
+    out: dict[str, Any] = {"account": account, "since": end - since, "samples": rows}
     for resource, unit in (("cpu", "mhz"), ("memory", "mib")):
         uses = [r[resource]["use"] for r in rows if r[resource]["use"] is not None]
         limits = [r[resource]["limit"] for r in rows if r[resource]["limit"] is not None]
