@@ -135,6 +135,7 @@ class Smtp(Strict):
     starttls: bool = True
     username: str = ""
     sender: Email
+    ca_file: str | None = None  # a private CA's certificate for STARTTLS (default: the system's)
 
 
 def _merged_rules(data: Any) -> Any:
@@ -243,7 +244,7 @@ def alerts_data(config: AlertsConfig) -> dict[str, Any]:
         },
     }
     if config.smtp is not None:
-        data["smtp"] = config.smtp.model_dump()
+        data["smtp"] = config.smtp.model_dump(exclude_none=True)
     return data
 
 
