@@ -28,6 +28,9 @@ def run(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="One evaluation, then stop."),
     interval: str = typer.Option("30s", "--interval", help="Time between evaluations."),
+    probes: bool = typer.Option(
+        True, "--probes/--no-probes", help="Probe ssh, HTTP and sites (else: the agent alone)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Log lines as JSON objects on stdout."),
 ) -> None:
     """Measure, evaluate the rules in catalog/alerts.yml and send the notices due, every
@@ -48,7 +51,7 @@ def run(
     influx = InfluxClient.from_settings(bubble.settings)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
-        run_monitor(bubble, influx, seconds, once=once)
+        run_monitor(bubble, influx, seconds, once=once, probes=probes)
 
 
 @monitor_app.command("unit")

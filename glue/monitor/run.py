@@ -107,6 +107,7 @@ def run(
     interval_s: float,
     once: bool = False,
     holder: str = "",
+    probes: bool = True,
 ) -> None:
     """Tick every `interval_s` while holding the monitor's lease (until interrupted)."""
     from scaler.run import holder_id, lease_ttl
@@ -117,7 +118,7 @@ def run(
             started = time.monotonic()
             now = dt.datetime.now(dt.UTC)
             if lease.take(ctx.engine, me, now, lease_ttl(interval_s), LEASE):
-                result = tick(ctx, influx)
+                result = tick(ctx, influx, probes=probes)
                 lease.ticked(ctx.engine, me, dt.datetime.now(dt.UTC), LEASE)
                 log.info(
                     "%d firing, %d pending, %d notice(s) sent",
