@@ -195,20 +195,33 @@ def http_status(address: str, host: str, timeout: float, port: int = 80) -> int 
 Probe = Callable[[], None]
 
 
+@dataclass(frozen=True)
+class Ports:
+    ssh: int = 22
+    http: int = 80
+
+
 def probe(
-    health: dict[str, Health], catalog: Catalog, timeout: float = 3.0, workers: int = 64
+    health: dict[str, Health],
+    catalog: Catalog,
+    timeout: float = 3.0,
+    workers: int = 64,
+    ports: Ports = Ports(),
 ) -> None:
     """ssh, HTTP and every account's site on each reachable address, concurrently."""
     jobs: list[Probe] = []
 
     def ssh_job(h: Health, address: str) -> Probe:
-        return lambda: setattr(h, "ssh", ssh_answers(address, timeout))
+        return lambda: setattr(h, "ssh", ssh_answers(address, timeout, ports.ssh))
 
     def http_job(h: Health, address: str) -> Probe:
-        return lambda: setattr(h, "http", http_status(address, address, timeout))
+        return lambda: setattr(h, "http", http_status(address, address, timeout, ports.http))
 
     def site_job(h: Health, address: str, domain: str) -> Probe:
-        return lambda: h.sites.__setitem__(domain, http_status(address, domain, timeout))
+        def job() -> None:
+            h.sites[domain] = http_status(address, domain, timeout, ports.http)
+
+        return job
 
     for name, h in health.items():
         if not h.address:
@@ -233,6 +246,7 @@ def fleet_health(
     probes: bool = True,
     timeout: float = 3.0,
     window_s: int = 600,
+    ports: Ports = Ports(),
 ) -> dict[str, Health]:
     """Health of the servers named (default: all in the catalog)."""
     wanted = sorted(catalog.servers) if names is None else list(names)
@@ -244,5 +258,5 @@ def fleet_health(
             for h in health.values():
                 h.agent_error = str(exc)
     if probes:
-        probe(health, catalog, timeout)
+        probe(health, catalog, timeout, ports=ports)
     return health
