@@ -21,8 +21,10 @@ from scaler.influx import InfluxClient, InfluxQueryError
 
 # The services whose failure the health names (their systemd units, as prefixes).
 KEY_SERVICES = ("nginx", "php", "mariadb", "dovecot", "vsftpd", "ssh", "bubble-usage-agent")
-# Sites answering 502/503/504 (or not at all) are the platform's failure, not the tenant's.
-PLATFORM_FAILURES = frozenset({502, 503, 504})
+# Sites answering 502/503/504 (or not at all) are the platform's failure, not the tenant's;
+# 444 (nginx closed the connection unanswered: its default server) means no vhost has it.
+CLOSED = 444
+PLATFORM_FAILURES = frozenset({CLOSED, 502, 503, 504})
 TREND_S = 6 * 3600  # the disk's trend for time-to-full (node_exporter's predict_linear window)
 TREND_STEP_S = 300
 
@@ -181,11 +183,14 @@ def ssh_answers(address: str, timeout: float, port: int = 22) -> bool:
 
 
 def http_status(address: str, host: str, timeout: float, port: int = 80) -> int | str:
-    """The status of GET / with `host` as Host header, or why there was none."""
+    """The status of GET / with `host` as Host header (444: closed unanswered, as nginx's
+    default server does for a Host it does not serve), or why there was none."""
     conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         conn.request("GET", "/", headers={"Host": host, "User-Agent": "bubble-monitor"})
         return conn.getresponse().status
+    except http.client.RemoteDisconnected:
+        return CLOSED
     except (OSError, http.client.HTTPException) as exc:
         return type(exc).__name__ if not str(exc) else str(exc)[:80]
     finally:
