@@ -71,9 +71,12 @@ class Silence:
         return now < self.until and self.matcher in (alert.rule, alert.server)
 
 
+_ABOVE = {name: way == "above" for name, (_, way) in MEASURES.items()}
+
+
 def at_or_past(rule_name: str, value: float, threshold: float) -> bool:
     """Is `value` at or past `threshold` in the direction the rule fires?"""
-    return value >= threshold if MEASURES[rule_name][1] == "above" else value <= threshold
+    return value >= threshold if _ABOVE[rule_name] else value <= threshold
 
 
 def _judge(reading: Reading, value: float, rule: Rule, active: bool) -> tuple[bool, Severity]:
@@ -93,8 +96,9 @@ def _judge(reading: Reading, value: float, rule: Rule, active: bool) -> tuple[bo
 def step(
     alerts: Mapping[Key, Alert], readings: Iterable[Reading], config: AlertsConfig, now: float
 ) -> dict[Key, Alert]:
-    """The alerts after this evaluation. An alert whose reading is missing altogether (its
-    server or account is gone) clears; a reading without a value keeps it as it is."""
+    """The alerts after this evaluation. An alert without a reading clears (its server or
+    account is gone, or the rule reads only what breaches); a reading without a value (no
+    data this time) keeps it as it is."""
     out: dict[Key, Alert] = {}
     seen: set[Key] = set()
     for reading in readings:
@@ -121,7 +125,7 @@ def step(
     for key, alert in alerts.items():
         if key in seen or alert.state == "closed":
             continue
-        gone = _advance(alert, None, config.rules[alert.rule], False, alert.severity, now, True)
+        gone = _advance(alert, None, config.rules[alert.rule], False, alert.severity, now)
         if gone is not None:
             out[key] = gone
     return out
@@ -134,7 +138,6 @@ def _advance(
     active: bool,
     severity: Severity,
     now: float,
-    gone: bool = False,
 ) -> Alert | None:
     summary = reading.summary if reading else (before.summary if before else "")
     value = reading.value if reading else None
@@ -161,7 +164,7 @@ def _advance(
     if before.state == "pending":
         return None  # never fired: forgotten
     clear_since = before.clear_since if before.clear_since is not None else now
-    if gone or now - clear_since >= rule.clear_for_s:
+    if now - clear_since >= rule.clear_for_s:
         return replace(
             before, state="resolved", resolved_at=now, clear_since=clear_since, value=value
         )

@@ -207,8 +207,7 @@ def load_alerts(root: Path) -> AlertsConfig:
 
 def _rule_data(name: str, rule: Rule) -> dict[str, Any]:
     out: dict[str, Any] = {"severity": rule.severity, "for": format_duration(rule.for_s)}
-    if rule.clear_for_s:
-        out["clear_for"] = format_duration(rule.clear_for_s)
+    out["clear_for"] = format_duration(rule.clear_for_s)  # always: absent means the default
     out["fire"] = _number(rule.fire)
     out["clear"] = _number(rule.clear)
     if rule.critical is not None:

@@ -65,13 +65,12 @@ def tick(
         after, store.silences(ctx.engine, now), store.group_times(ctx.engine), config, now
     )
     result = TickResult()
-    current: dict[Key, Alert] = {k: a for k, (_, a) in stored.items()}
-    # What needed no notice (resolved while silenced or never notified) closes now.
-    settled = {k: a for k, a in plan.alerts.items() if k in current}
-    for notice in plan.notices:
-        for alert in (*notice.firing, *notice.resolved):
-            settled[alert.key] = current[alert.key]
-    stored = store.save(ctx.engine, stored, settled)
+    # What needed no notice (resolved while silenced, or never notified) closes now.
+    quiet = {k: a for k, a in plan.alerts.items() if a.state == "closed" and k in stored}
+    noticed = {a.key for n in plan.notices for a in (*n.firing, *n.resolved)}
+    quiet = {k: a for k, a in quiet.items() if k not in noticed}
+    if quiet:
+        stored = _save_some(ctx, stored, quiet)
     sender = send or (lambda c, n, a: deliver(ctx.root, c, n, a))
     for notice in plan.notices:
         delivery = sender(config, notice, catalog.accounts)
@@ -81,18 +80,27 @@ def tick(
         if not delivery.delivered:
             continue
         marked = {a.key: plan.alerts[a.key] for a in (*notice.firing, *notice.resolved)}
-        stored = store.save(
-            ctx.engine,
-            stored,
-            {**{k: a for k, (_, a) in stored.items()}, **marked},
-            {notice.server: now},
-        )
+        stored = _save_some(ctx, stored, marked, {notice.server: now})
         result.notices.append(notice)
         log.info("sent %s to %s", _title(notice), ", ".join(delivery.sent) or "no channel")
     alerts = [a for _, a in stored.values()]
     result.firing = sum(a.state == "firing" for a in alerts)
     result.pending = sum(a.state == "pending" for a in alerts)
     return result
+
+
+def _save_some(
+    ctx: Context,
+    stored: dict[Key, tuple[int, Alert]],
+    changed: Mapping[Key, Alert],
+    groups: Mapping[str, float] | None = None,
+) -> dict[Key, tuple[int, Alert]]:
+    """`stored` with the `changed` alerts written (a closed one leaves it)."""
+    before = {k: stored[k] for k in changed}
+    kept = store.save(ctx.engine, before, changed, groups)
+    out = {k: v for k, v in stored.items() if k not in changed}
+    out.update(kept)
+    return out
 
 
 def _title(notice: Notice) -> str:

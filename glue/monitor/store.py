@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from glue.monitor.evaluate import Alert, Key, Silence
 from glue.state.ledger import as_utc
@@ -51,35 +51,46 @@ def open_alerts(engine: Engine) -> dict[Key, tuple[int, Alert]]:
     return out
 
 
+_COLUMNS = [f.name for f in fields(Alert)]
+_UPDATE = (
+    update(alerts)
+    .where(alerts.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"v_{name}") for name in _COLUMNS})
+)
+
+
 def save(
     engine: Engine,
     before: Mapping[Key, tuple[int, Alert]],
     after: Mapping[Key, Alert],
     groups: Mapping[str, float] | None = None,
 ) -> dict[Key, tuple[int, Alert]]:
-    """Write what changed from `before` to `after` in one transaction: new alerts inserted,
-    changed ones updated, pending ones that were forgotten deleted; `groups`' times too.
-    Returns the open alerts as now stored."""
-    stored: dict[Key, tuple[int, Alert]] = {}
+    """Write what changed from `before` to `after` in one transaction (each kind of change
+    one batched statement): new alerts inserted, changed ones updated, pending ones that were
+    forgotten deleted; `groups`' times too. Returns the open alerts as now stored."""
+    gone: list[int] = []
+    changed: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
+    for key, (row_id, old) in before.items():
+        now = after.get(key)
+        if now is None:
+            gone.append(row_id)
+        elif now.active_since != old.active_since:  # a new episode of the same key
+            changed.append(_bound(row_id, replace(old, state="closed")))
+    for key, alert in after.items():
+        known = before.get(key)
+        if known is not None and known[1].active_since == alert.active_since:
+            if known[1] != alert:
+                changed.append(_bound(known[0], alert))
+        else:
+            new.append(_row(alert))
     with engine.begin() as db:
-        for key, (row_id, old) in before.items():
-            new = after.get(key)
-            if new is None:
-                db.execute(delete(alerts).where(alerts.c.id == row_id))
-            elif new.active_since != old.active_since:  # a new episode of the same key
-                db.execute(update(alerts).where(alerts.c.id == row_id).values(state="closed"))
-        for key, alert in after.items():
-            known = before.get(key)
-            if known is not None and known[1].active_since == alert.active_since:
-                row_id = known[0]
-                if known[1] != alert:
-                    db.execute(update(alerts).where(alerts.c.id == row_id).values(**_row(alert)))
-            else:
-                made = db.execute(insert(alerts).values(**_row(alert))).inserted_primary_key
-                assert made is not None
-                row_id = int(made[0])
-            if alert.state != "closed":
-                stored[key] = (row_id, alert)
+        if gone:
+            db.execute(delete(alerts).where(alerts.c.id.in_(gone)))
+        if changed:
+            db.execute(_UPDATE, changed)
+        if new:
+            db.execute(insert(alerts), new)
         for server, last in (groups or {}).items():
             moment = _moment(last)
             done = db.execute(
@@ -87,7 +98,17 @@ def save(
             )
             if not done.rowcount:
                 db.execute(insert(alert_groups).values(server=server, last_sent=moment))
-    return stored
+    if not new:
+        return {
+            key: (known[0] if (known := before.get(key)) else 0, alert)
+            for key, alert in after.items()
+            if alert.state != "closed" and key in before
+        }
+    return open_alerts(engine)
+
+
+def _bound(row_id: int, alert: Alert) -> dict[str, Any]:
+    return {"row_id": row_id, **{f"v_{name}": value for name, value in _row(alert).items()}}
 
 
 def group_times(engine: Engine) -> dict[str, float]:

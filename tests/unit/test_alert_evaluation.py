@@ -19,7 +19,7 @@ from glue.monitor.evaluate import (
     step,
     time_to_full,
 )
-from glue.monitor.rules import AlertsConfig, alerts_path, load_alerts, with_rule
+from glue.monitor.rules import AlertsConfig, alerts_path, load_alerts, save_alerts, with_rule
 
 
 def config(**rules: dict[str, object]) -> AlertsConfig:
@@ -205,3 +205,6 @@ def test_rules_in_the_catalog_are_validated_naming_rule_and_field(tmp_path) -> N
     with pytest.raises(BubbleError, match=r"rules\.disk-low\.clear: 5 must be at or above fire"):
         with_rule(AlertsConfig(), "disk-low", {"clear": 5})
     assert with_rule(AlertsConfig(), "disk-low", {"for": "30s"}).rules["disk-low"].for_s == 30
+    # a knob set to 0 stays 0 once written (not the default again)
+    save_alerts(tmp_path, with_rule(AlertsConfig(), "disk-low", {"clear_for": "0s"}))
+    assert load_alerts(tmp_path).rules["disk-low"].clear_for_s == 0
