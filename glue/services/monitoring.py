@@ -16,6 +16,7 @@ from glue.monitor.channels import check_webhook, store_secret
 from glue.monitor.evaluate import Alert, Silence, inhibited, silenced
 from glue.monitor.readings import CONTROL, INFLUXDB
 from glue.monitor.rules import (
+    ACCOUNT_RULES,
     CHANNEL_NAME,
     RULE_NAMES,
     AlertsConfig,
@@ -55,13 +56,20 @@ def alert_row(
     }
 
 
-def firing_alerts(ctx: Context) -> list[dict[str, Any]]:
-    """The alerts firing now, critical first, then by server and rule."""
+def firing_alerts(ctx: Context, account: str | None = None) -> list[dict[str, Any]]:
+    """The alerts firing now, critical first, then by server and rule; with `account`: only
+    that account's own (what its owner may see)."""
     now = time.time()
     alerts = [a for _, a in store.open_alerts(ctx.engine).values()]
     silences = store.silences(ctx.engine, now)
     firing = sorted(
-        (a for a in alerts if a.state == "firing"),
+        (
+            a
+            for a in alerts
+            if a.state == "firing"
+            and account in (None, a.account)
+            and (account is None or a.rule in ACCOUNT_RULES)
+        ),
         key=lambda a: (a.severity != "critical", a.server, a.rule, a.account),
     )
     return [alert_row(a, silences, alerts, now) for a in firing]
