@@ -11,7 +11,7 @@ from fractions import Fraction
 from sqlalchemy import Engine, func, select
 
 from glue.catalog import Catalog
-from glue.models import Account, AccountState
+from glue.models import AccountState
 from glue.monitor.evaluate import Reading, time_to_full
 from glue.monitor.health import Health
 from glue.monitor.rules import AlertsConfig, Rule
@@ -24,6 +24,7 @@ INFLUXDB = "influxdb"  # ... and of InfluxDB's, when it cannot be read
 DEFERRED_WINDOW_S = 15 * 60
 NEVER = 10**9  # a heartbeat never seen: as old as it gets
 DISK_FULL = 0.99  # an account at 99 % of its disk limit is at it
+CPU_FULL = 0.95  # ... and one using 95 % of its CPU quota
 LIMIT_S = 15  # an account at its limit in the last 15 s (three of the agent's ticks) is at it
 
 
@@ -77,13 +78,16 @@ def _disk_reading(h: Health, rule: Rule) -> Reading:
 
 
 def account_readings(
-    catalog: Catalog, influx: InfluxClient | None, engine: Engine, now: float
+    catalog: Catalog, at_limit: Mapping[str, str], engine: Engine, now: float
 ) -> list[Reading]:
-    """account-at-limit (agent), elastic-deferred (scaler events), wallet-low (ledger)."""
-    out: list[Reading] = []
+    """account-at-limit (`at_limit`: account -> why, from `accounts_at_limit`),
+    elastic-deferred (scaler events), wallet-low (ledger)."""
     active = {n: a for n, a in catalog.accounts.items() if a.state == AccountState.ACTIVE}
-    if influx is not None:
-        out += _at_limit(influx, active, now)
+    out = [
+        Reading("account-at-limit", active[name].server, 1, account=name, summary=why)
+        for name, why in sorted(at_limit.items())
+        if name in active
+    ]
     moment = dt.datetime.fromtimestamp(now - DEFERRED_WINDOW_S, dt.UTC)
     with engine.connect() as db:
         deferred: dict[str, int] = dict(
@@ -110,46 +114,36 @@ def account_readings(
     return out
 
 
-def _at_limit(influx: InfluxClient, active: Mapping[str, Account], now: float) -> list[Reading]:
-    """Accounts CPU-throttled (the counter rose) or with a full disk in the last LIMIT_S:
-    their raw points as columns (InfluxDB 1.x groups 10,000 series slowly); the others
-    have no reading, and an alert of theirs clears."""
+def accounts_at_limit(influx: InfluxClient | None, now: float) -> dict[str, str]:
+    """Accounts using their whole CPU quota (the agent's cpu_quota_share: used / quota) or
+    with a full disk in the last LIMIT_S. InfluxDB returns only those points (a fleet of
+    10,000 accounts is not read out); an account not returned has no reading, and an alert
+    of its clears. Account -> why."""
     since = f"time >= {int((now - LIMIT_S) * 1000)}ms AND time <= {int(now * 1000)}ms"
     statement = (
-        'SELECT "account", "cpu_throttled_periods", "disk_bytes", "disk_max_bytes" '  # noqa: S608
-        f'FROM "account" WHERE {since}'
+        'SELECT "account", "cpu_quota_share", "disk_bytes", "disk_max_bytes" FROM "account" '  # noqa: S608
+        f'WHERE {since} AND ("cpu_quota_share" >= {CPU_FULL} OR '
+        f'"disk_bytes" >= "disk_max_bytes" * {DISK_FULL})'
     )
+    if influx is None:
+        return {}
     try:
-        columns, values = influx.table(statement)
+        rows = influx.query(statement)
     except (InfluxUnavailable, InfluxQueryError):
-        return []  # said once, by server_readings' reporter-silent on InfluxDB
-    if not values:
-        return []
-    at = {name: i for i, name in enumerate(columns)}
-    name_i, thr_i = at["account"], at.get("cpu_throttled_periods")
-    disk_i, max_i = at.get("disk_bytes"), at.get("disk_max_bytes")
-    first: dict[str, float] = {}
-    last: dict[str, list[object]] = {}
-    for row in values:  # oldest first
-        name = str(row[name_i])
-        if thr_i is not None and row[thr_i] is not None:
-            first.setdefault(name, float(row[thr_i]))
-        last[name] = row
-    out = []
-    for name, row in last.items():
-        account = active.get(name)
-        if account is None:
-            continue
-        throttled = thr_i is not None and row[thr_i] is not None and float(row[thr_i]) > first[name]  # type: ignore[arg-type]
-        disk = row[disk_i] if disk_i is not None else None
-        limit = row[max_i] if max_i is not None else None
-        full = bool(disk is not None and limit and float(disk) >= DISK_FULL * float(limit))  # type: ignore[arg-type]
-        if throttled or full:
-            why = " and ".join(
-                w for w, on in (("CPU throttled", throttled), ("disk full", full)) if on
-            )
-            out.append(Reading("account-at-limit", account.server, 1, account=name, summary=why))
-    return out
+        return {}  # said once, by server_readings' reporter-silent on InfluxDB
+    why: dict[str, set[str]] = {}
+    for row in rows:
+        share, disk, limit = (
+            row.get("cpu_quota_share"),
+            row.get("disk_bytes"),
+            row.get("disk_max_bytes"),
+        )
+        mine = why.setdefault(str(row.get("account", "")), set())
+        if share is not None and share >= CPU_FULL:
+            mine.add("CPU at its quota")
+        if disk is not None and limit and disk >= DISK_FULL * limit:
+            mine.add("disk full")
+    return {name: " and ".join(sorted(reasons)) for name, reasons in why.items()}
 
 
 def _wallet_readings(

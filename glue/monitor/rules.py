@@ -51,7 +51,7 @@ MEASURES: dict[str, tuple[str, Literal["above", "below"]]] = {
     "server-down": ("seconds without a heartbeat while ssh does not answer", "above"),
     "service-failing": ("failed units and failing probes", "above"),
     "disk-low": ("percent of /srv free", "below"),
-    "account-at-limit": ("1 while the account is CPU-throttled or its disk full", "above"),
+    "account-at-limit": ("1 while the account uses its whole CPU quota or disk", "above"),
     "elastic-deferred": ("elastic raises deferred in the last 15 minutes", "above"),
     "backup-missing": ("hours since the server's last backup", "above"),
     "reporter-silent": ("seconds since the scaler's tick or the agent's heartbeat", "above"),

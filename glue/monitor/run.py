@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from glue.catalog import Catalog
@@ -19,7 +20,12 @@ from glue.monitor import store
 from glue.monitor.channels import Delivery, deliver
 from glue.monitor.evaluate import Alert, Key, Notice, plan_notices, step
 from glue.monitor.health import fleet_health
-from glue.monitor.readings import account_readings, scaler_reading, server_readings
+from glue.monitor.readings import (
+    account_readings,
+    accounts_at_limit,
+    scaler_reading,
+    server_readings,
+)
 from glue.monitor.rules import AlertsConfig, load_alerts
 from glue.services.context import Context
 from glue.state.addresses import recorded_addresses, server_address
@@ -52,11 +58,13 @@ def tick(
     send: Send | None = None,
 ) -> TickResult:
     now = time.time() if now is None else now
-    config = load_alerts(ctx.root)
-    catalog = ctx.catalog()
-    health = fleet_health(catalog, addresses(ctx, catalog), influx, now, probes=probes)
-    readings = server_readings(health.values(), config)
-    readings += account_readings(catalog, influx, ctx.engine, now)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # InfluxDB scans while we read the rest
+        at_limit = pool.submit(accounts_at_limit, influx, now)
+        config = load_alerts(ctx.root)
+        catalog = ctx.catalog()
+        health = fleet_health(catalog, addresses(ctx, catalog), influx, now, probes=probes)
+        readings = server_readings(health.values(), config)
+        readings += account_readings(catalog, at_limit.result(), ctx.engine, now)
     readings += scaler_reading(ctx.engine, now)
     before = store.open_alerts(ctx.engine)
     after = step({k: a for k, (_, a) in before.items()}, readings, config, now)

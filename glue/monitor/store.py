@@ -84,6 +84,8 @@ def save(
                 changed.append(_bound(known[0], alert))
         else:
             new.append(_row(alert))
+    if not (gone or changed or new or groups):
+        return {k: (before[k][0], a) for k, a in after.items() if a.state != "closed"}
     with engine.begin() as db:
         if gone:
             db.execute(delete(alerts).where(alerts.c.id.in_(gone)))
