@@ -25,7 +25,7 @@ DEFERRED_WINDOW_S = 15 * 60
 NEVER = 10**9  # a heartbeat never seen: as old as it gets
 DISK_FULL = 0.99  # an account at 99 % of its disk limit is at it
 CPU_FULL = 0.95  # ... and one using 95 % of its CPU quota
-LIMIT_S = 15  # an account at its limit in the last 15 s (three of the agent's ticks) is at it
+LIMIT_S = 10  # an account at its limit in the last 10 s (two of the agent's ticks) is at it
 
 
 def server_readings(health: Collection[Health], config: AlertsConfig) -> list[Reading]:
