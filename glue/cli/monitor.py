@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import typer
 
 from glue.cli.common import (
-    JsonLines,
     JsonOption,
+    LogJsonOption,
     UnitInstallOption,
     UnitTargetRootOption,
     UnitUserOption,
     context,
+    daemon_log,
     show_or_install_unit,
 )
 from glue.cli.scaler import _interval
@@ -31,25 +30,19 @@ def run(
     probes: bool = typer.Option(
         True, "--probes/--no-probes", help="Probe ssh, HTTP and sites (else: the agent alone)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Log lines as JSON objects on stdout."),
+    as_json: bool = LogJsonOption,
 ) -> None:
     """Measure, evaluate the rules in catalog/alerts.yml and send the notices due, every
     interval (one monitor at a time: a second one waits for the lease)."""
     import contextlib
-    import signal
 
     from glue.monitor.run import run as run_monitor
     from scaler.influx import InfluxClient
 
     seconds = _interval(interval)
-    handler = logging.StreamHandler(sys.stdout if as_json else sys.stderr)
-    handler.setFormatter(JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
-    log = logging.getLogger("bubble.monitor")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    daemon_log("bubble.monitor", as_json)
     bubble = context(ctx)
     influx = InfluxClient.from_settings(bubble.settings)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         run_monitor(bubble, influx, seconds, once=once, probes=probes)
 
