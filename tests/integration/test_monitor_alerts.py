@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from scaler.influx import InfluxClient
 from tests.support.cli import invoke, run
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, Influxd, free_port, running_influxd
 from tests.support.models import account, server
+from tests.support.webhook import Receiver, receiving
 
 pytestmark = pytest.mark.integration
 SMTP_PASSWORD = "smtp-test-secret"
@@ -39,35 +38,10 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
         yield running
 
 
-class Receiver:
-    """A Slack-compatible webhook on loopback: the JSON bodies posted to its path."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.path == f"/hooks/{WEBHOOK_TOKEN}":
-                    received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/{WEBHOOK_TOKEN}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def webhook() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.server.shutdown()
+    with receiving(WEBHOOK_TOKEN) as receiver:
+        yield receiver
 
 
 @pytest.fixture
@@ -225,16 +199,16 @@ def test_one_notice_per_alert_and_one_resolved_across_restarts(
         ("service-failing", "web1", None),
         ("account-at-limit", "web1", "alice"),
     }
-    assert len(webhook.received) == 1
-    assert "[FIRING:2] web1" in webhook.received[0]["text"]
-    assert "nginx.service" in webhook.received[0]["text"]
+    assert len(webhook.texts) == 1
+    assert "[FIRING:2] web1" in webhook.texts[0][1]
+    assert "nginx.service" in webhook.texts[0][1]
     # then both clear (alice's last full disk out of the window read): one resolved notice,
     # however often it is evaluated after
     time.sleep(LIMIT_S)
     for _ in range(3):
         evaluate([], False)
     assert json.loads(bubble("alerts", "--json").output) == []
-    texts = [body["text"] for body in webhook.received]
+    texts = [text for _, text in webhook.texts]
     assert len(texts) == 2 and texts[1].startswith("[RESOLVED] web1")
     ops = [m for to, m in mails if to == ["ops@example.com"]]
     owner = [m for to, m in mails if to == ["alice@example.com"]]

@@ -9,12 +9,9 @@ An isolated lab of its own (198.18.7.0/24, bridge bubble-mon), one server, no ac
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,6 +22,7 @@ from tests.support.cli import Bubble, fresh_bubble, server_args, start
 from tests.support.lab_env import isolated_lab, lab_env
 from tests.support.lab_server import LabServer
 from tests.support.timings import step_timings
+from tests.support.webhook import Receiver, receiving
 
 pytestmark = pytest.mark.lab
 
@@ -42,39 +40,6 @@ RULES = {
 TIMINGS = step_timings(__name__)
 
 
-class Receiver:
-    """The webhook: every `text` posted, with when it arrived."""
-
-    def __init__(self) -> None:
-        texts: list[tuple[float, str]] = []
-        self.texts = texts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                texts.append((time.monotonic(), str(body["text"])))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/lab"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait(self, what: str, match: Callable[[str], bool], timeout: float) -> float:
-        """Seconds until a notice matching `match` arrived (counted from now)."""
-        started = time.monotonic()
-        seen = len(self.texts)
-        while time.monotonic() - started < timeout:
-            for at, text in self.texts[seen:]:
-                if match(text):
-                    return at - started
-            time.sleep(0.2)
-        raise AssertionError(f"{what}: no notice within {timeout:.0f} s; got {self.texts}")
-
-
 @dataclass
 class Monitored:
     bubble: Bubble
@@ -86,7 +51,11 @@ class Monitored:
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
     started = time.monotonic()
     bubble = fresh_bubble(tmp_path_factory, {**lab_env(LAB), **INFLUX_ENV}, "mon")
-    hook = Receiver()
+    with receiving("lab") as hook:
+        yield from _lab(bubble, hook, started)
+
+
+def _lab(bubble: Bubble, hook: Receiver, started: float) -> Iterator[Monitored]:
     monitor = None
     try:
         bubble("lab", "up")
@@ -119,7 +88,6 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
         if monitor is not None:
             monitor.terminate()
             monitor.wait(30)
-        hook.server.shutdown()
         bubble.run("lab", "down", "--yes")
 
 
