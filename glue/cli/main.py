@@ -30,6 +30,7 @@ from glue.cli.panel import panel_app
 from glue.cli.plan import plan_app
 from glue.cli.scaler import scaler_app
 from glue.cli.server import server_app
+from glue.cli.stress import stress
 from glue.cli.wallet import wallet_app
 from glue.errors import BubbleError
 
@@ -135,6 +136,7 @@ app.add_typer(panel_app, name="panel")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(monitor_app, name="monitor")
 app.command("migrate")(migrate)
+app.command("stress")(stress)
 
 
 def _version(asked: bool) -> None:

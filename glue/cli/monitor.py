@@ -14,9 +14,9 @@ from glue.cli.common import (
     UnitUserOption,
     context,
     daemon_log,
+    duration_option,
     show_or_install_unit,
 )
-from glue.cli.scaler import _interval
 from scaler.service_unit import MONITOR_ENV_FILE
 
 monitor_app = typer.Typer(help="The monitor: run, unit.", no_args_is_help=True)
@@ -39,7 +39,7 @@ def run(
     from glue.monitor.run import run as run_monitor
     from scaler.influx import InfluxClient
 
-    seconds = _interval(interval)
+    seconds = duration_option("--interval", interval)
     daemon_log("bubble.monitor", as_json)
     bubble = context(ctx)
     influx = InfluxClient.from_settings(bubble.settings)
@@ -63,6 +63,6 @@ def unit(
     /etc/systemd/system/bubble-monitor.service."""
     from scaler.service_unit import monitor_service
 
-    _interval(interval)
+    duration_option("--interval", interval)
     show_or_install_unit(ctx, monitor_service(interval, env_file), install, user, target_root,
                          as_json)  # fmt: skip
