@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glue.catalog import Catalog
-from glue.models import SERVER_NAME_RE
+from glue.models import SERVER_NAME_RE, ServerState
 from scaler.agent_http import InfluxUnavailable
 from scaler.influx import InfluxClient, InfluxQueryError
 
@@ -56,6 +56,7 @@ class Health:
     http: int | str | None = None  # a status, or why it did not answer
     sites: dict[str, int | str] = field(default_factory=dict)  # domain -> status or error
     agent_error: str | None = None  # InfluxDB could not be read: the agent's figures unknown
+    watched: bool = True  # False: not built yet (no address) or `state: down` in the catalog
 
     @property
     def key_services(self) -> dict[str, str]:
@@ -255,7 +256,15 @@ def fleet_health(
 ) -> dict[str, Health]:
     """Health of the servers named (default: all in the catalog)."""
     wanted = sorted(catalog.servers) if names is None else list(names)
-    health = {n: Health(n, addresses.get(n)) for n in wanted if SERVER_NAME_RE.fullmatch(n)}
+    health = {
+        n: Health(
+            n,
+            addresses.get(n),
+            watched=bool(addresses.get(n)) and catalog.servers[n].state != ServerState.DOWN,
+        )
+        for n in wanted
+        if SERVER_NAME_RE.fullmatch(n) and n in catalog.servers
+    }
     if influx is not None and health:
         try:
             read_agent(influx, health, now, window_s)

@@ -32,6 +32,8 @@ def server_readings(health: Collection[Health], config: AlertsConfig) -> list[Re
     out: list[Reading] = []
     disk_rule = config.rules["disk-low"]
     for h in health:
+        if not h.watched:  # not built yet, or down on purpose: nothing to alert on
+            continue
         age = NEVER if h.heartbeat_age_s is None else h.heartbeat_age_s
         why = "no heartbeat" if h.heartbeat_age_s is None else f"no heartbeat for {age:.0f} s"
         if h.agent_error:  # the heartbeat is unknown: ssh alone says whether it is down

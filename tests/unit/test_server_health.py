@@ -92,3 +92,14 @@ def test_hanging_servers_cost_a_few_timeouts_not_one_per_probe() -> None:
     assert all(h.ssh is False and isinstance(h.http, str) for h in health.values())
     assert all(isinstance(s, str) for h in health.values() for s in h.sites.values())
     assert took < 600 / 64 * 0.2 + 3, took
+
+
+def test_servers_not_built_or_down_on_purpose_raise_no_alert() -> None:
+    """A cloud server before its first apply has no address; one set `state: down` is off on
+    purpose: neither has a heartbeat nor ssh, and neither is 'server-down'."""
+    cat = catalog({"new": server(), "off": server(state="down")}, {})
+    health = fleet_health(
+        cat, {"new": None, "off": "198.18.250.9"}, None, time.time(), probes=False
+    )
+    assert set(health) == {"new", "off"}
+    assert server_readings(list(health.values()), AlertsConfig()) == []
