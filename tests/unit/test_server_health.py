@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,38 @@ def test_servers_not_built_or_down_on_purpose_raise_no_alert() -> None:
     )
     assert set(health) == {"new", "off"}
     assert server_readings(list(health.values()), AlertsConfig()) == []
+
+
+def test_a_wallet_with_less_than_a_day_of_burn_is_read_to_the_cent(root: Path) -> None:
+    """alice boosted one CPU step (0.02 an hour) with 0.10 left: 5 hours; bob's boost is
+    paid for 100 hours; carol burns nothing (no boost): no reading."""
+    import datetime as dt
+
+    from glue.catalog import save_account, save_servers
+    from glue.monitor.readings import account_readings
+    from glue.services.context import Context
+    from glue.state.schema import boosts
+
+    ctx = Context(root=root)
+    cat = ctx.catalog().with_server("web1", server())
+    save_servers(cat)
+    for name in ("alice", "bob", "carol"):
+        cat = cat.with_account(name, account("web1", domains=[f"{name}.example"], elastic=True))
+        save_account(cat, name)
+    with ctx.ledger.transaction() as db:
+        ctx.ledger.post(db, "alice", 10, "credit", "c-alice")
+        ctx.ledger.post(db, "bob", 200, "credit", "c-bob")
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with ctx.engine.begin() as db:
+        db.execute(
+            boosts.insert(),
+            [
+                {"account": n, "resource": "cpu", "value": 1500, "since": since, "until": None}
+                for n in ("alice", "bob")
+            ],
+        )
+    readings = account_readings(ctx.catalog(), {}, ctx.engine, time.time())
+    wallets = {r.account: r.value for r in readings if r.rule == "wallet-low"}
+    assert wallets == {"alice": 5.0, "bob": 100.0}
+    fires = AlertsConfig().rules["wallet-low"].fire
+    assert wallets["alice"] <= fires < wallets["bob"]
