@@ -3,7 +3,9 @@
 Part 1, the catalog: a fresh operator root (SQLite state), two servers, accounts placed on
 the least loaded one each time, a wallet credited, a permanent upgrade bought, rendering.
 Part 2, the lab (as root, with systemd-nspawn): the same on two real lab servers brought up
-by `bubble apply`, each account's site answering over HTTP. The lab stays up afterwards;
+by `bubble apply`, each account's site answering over HTTP; then monitoring: nginx stopped
+on web1, the alert arriving at a webhook receiver on this machine, and its resolved notice
+once nginx is started again. The lab stays up afterwards;
 the demo prints how to look at it and how to take it down. Running the demo again first
 takes down the previous demo's lab.
 """
@@ -97,8 +99,95 @@ def lab_demo(root: Path) -> None:
         ).stdout.strip()
         print(f"  {name}.example on {server_name}: curl -H 'Host: {name}.example' {url}")
         print(f"      -> {answer}")
+    monitor_demo(root)
     print(f"\nThe lab is up. Look around: bubble --root {root} server ssh web1")
     print(f"Take it down:    bubble --root {root} lab down --yes")
+
+
+def monitor_demo(root: Path) -> None:
+    """nginx stopped on web1: `bubble monitor run` evaluates every 2 s and the alert
+    arrives at a Slack-compatible webhook receiver here, then its resolved notice."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[str] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append(str(body.get("text", "")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hook.server_address[1]}/hooks/demo"
+    print("\nMonitoring: a webhook receiver listens on", url)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "glue.cli.main",
+            "--root",
+            str(root),
+            "alerts",
+            "channel",
+            "add",
+            "demo",
+            "--webhook",
+            "-",
+        ],
+        input=url + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    print("$ bubble alerts channel add demo --webhook -   (the URL on stdin: kept in state/)")
+    bubble(root, "alerts rule set service-failing --for 4s")
+    alerts = root / "catalog" / "alerts.yml"
+    text = alerts.read_text(encoding="utf-8").replace("group_wait: 30s", "group_wait: 0s")
+    alerts.write_text(text.replace("group_interval: 5m", "group_interval: 0s"), encoding="utf-8")
+    print("(catalog/alerts.yml: group_wait and group_interval 0s, for the demo)")
+    argv = [
+        sys.executable,
+        "-m",
+        "glue.cli.main",
+        "--root",
+        str(root),
+        "monitor",
+        "run",
+        "--interval",
+        "2s",
+    ]
+    monitor = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    print("$ bubble monitor run --interval 2s   (in the background)")
+    try:
+        for step, rule_state in (("stop", "[FIRING"), ("start", "[RESOLVED")):
+            bubble(root, f"server ssh web1 -- systemctl {step} nginx")
+            started = time.monotonic()
+            while time.monotonic() - started < 60:
+                hit = [t for t in received if t.startswith(rule_state) and "service-failing" in t]
+                if hit:
+                    print(f"  webhook received after {time.monotonic() - started:.0f} s:")
+                    print("    " + hit[0].replace("\n", "\n    "))
+                    received.clear()
+                    break
+                time.sleep(0.5)
+            else:
+                print(f"  (no {rule_state.strip('[')} notice within 60 s: see bubble alerts)")
+            if step == "stop":
+                bubble(root, "alerts")
+    finally:
+        monitor.terminate()
+        monitor.wait(30)
+        hook.shutdown()
+    bubble(root, "alerts history")
 
 
 def main() -> None:

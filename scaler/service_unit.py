@@ -1,5 +1,6 @@
 """The systemd units of the toolkit's long-running commands on the control machine: `bubble
-scaler run` (`bubble scaler unit`) and `bubble panel serve` (`bubble panel unit`).
+scaler run` (`bubble scaler unit`), `bubble panel serve` (`bubble panel unit`) and `bubble
+monitor run` (`bubble monitor unit`).
 
 A unit carries no secret: the InfluxDB password or token and a PostgreSQL URL with its
 password go in the EnvironmentFile (root's, 0600), which systemd reads before it drops to the
@@ -26,8 +27,10 @@ NAME = "bubble-scaler.service"
 UNIT_DIR = Path("etc/systemd/system")  # under the target root
 ENV_FILE = Path("/etc/bubblehost/scaler.env")
 PANEL_ENV_FILE = Path("/etc/bubblehost/panel.env")
+MONITOR_ENV_FILE = Path("/etc/bubblehost/monitor.env")
 # The settings that are secrets: only ever in the EnvironmentFile.
-SECRETS = ("BUBBLE_INFLUX_PASSWORD", "BUBBLE_INFLUX_TOKEN", "BUBBLE_DATABASE_URL")
+SECRETS = ("BUBBLE_INFLUX_PASSWORD", "BUBBLE_INFLUX_TOKEN", "BUBBLE_DATABASE_URL",
+           "BUBBLE_SMTP_PASSWORD")  # fmt: skip
 SETTINGS = ("BUBBLE_INFLUX_URL", "BUBBLE_INFLUX_DATABASE", "BUBBLE_INFLUX_AUTH",
             "BUBBLE_INFLUX_USERNAME", "BUBBLE_INFLUX_PASSWORD_FILE")  # fmt: skip
 # Paths and names written into the unit unquoted: nothing systemd would expand (% $),
@@ -55,6 +58,12 @@ def scaler_service(interval: str = "5s", env_file: Path = ENV_FILE) -> Service:
     return Service("scaler", "Bubblehost elastic scaler (bubble scaler run)",
                    ("scaler", "run", "--interval", interval),
                    ("state", "inventory/generated"), env_file)  # fmt: skip
+
+
+def monitor_service(interval: str = "30s", env_file: Path = MONITOR_ENV_FILE) -> Service:
+    """The monitor writes only the state DB (alerts) and reads the catalog."""
+    return Service("monitor", "Bubblehost monitor and alerts (bubble monitor run)",
+                   ("monitor", "run", "--interval", interval), ("state",), env_file)  # fmt: skip
 
 
 def panel_service(listen: str, env_file: Path = PANEL_ENV_FILE) -> Service:

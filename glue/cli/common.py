@@ -62,6 +62,25 @@ class JsonLines(logging.Formatter):
         return json.dumps(line)
 
 
+LogJsonOption = typer.Option(
+    False, "--json", help="Log lines as JSON objects on stdout (one per line)."
+)
+
+
+def daemon_log(name: str, as_json: bool) -> None:
+    """A long-running command's log: its own logger's lines only (not alembic's, say), as
+    JSON objects on stdout or as text on stderr; SIGTERM (systemd's stop) ends it like
+    Ctrl-C, through its `finally` (a lease released)."""
+    import signal
+
+    handler = logging.StreamHandler(sys.stdout if as_json else sys.stderr)
+    handler.setFormatter(JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
+    log = logging.getLogger(name)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A table; every title and cell is printed literally (user text is never markup). On a
     terminal it fits the screen; into a pipe or a file every row is whole, never wrapped."""

@@ -20,10 +20,12 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from glue.cli.account import account_app
+from glue.cli.alerts import alerts_app
 from glue.cli.common import JsonOption, Outcome, RootOption, context, print_json, progress
 from glue.cli.confirm import YesOption, confirm
 from glue.cli.lab import lab_app
 from glue.cli.migrate import migrate
+from glue.cli.monitor import monitor_app
 from glue.cli.panel import panel_app
 from glue.cli.plan import plan_app
 from glue.cli.scaler import scaler_app
@@ -131,6 +133,8 @@ app.add_typer(wallet_app, name="wallet")
 app.add_typer(lab_app, name="lab")
 app.add_typer(scaler_app, name="scaler")
 app.add_typer(panel_app, name="panel")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(monitor_app, name="monitor")
 app.command("migrate")(migrate)
 app.command("stress")(stress)
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import typer
 
 from glue.cli.common import (
-    JsonLines,
     JsonOption,
+    LogJsonOption,
     UnitInstallOption,
     UnitTargetRootOption,
     UnitUserOption,
     context,
+    daemon_log,
     duration_option,
     print_json,
     say,
@@ -30,29 +29,20 @@ def run(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="One tick, then stop."),
     interval: str = typer.Option("5s", "--interval", help="Time between ticks: 5s, 1m."),
-    as_json: bool = typer.Option(
-        False, "--json", help="Log lines as JSON objects on stdout (one per line)."
-    ),
+    as_json: bool = LogJsonOption,
 ) -> None:
     """Read usage, decide, carry changes to the servers and bill, every interval, while this
     scaler holds the lease (a second one waits and takes over when the first dies)."""
     import contextlib
-    import signal
 
     from scaler.influx import InfluxClient
     from scaler.run import limits_push
     from scaler.run import run as run_scaler
 
     seconds = _interval(interval)
-    handler = logging.StreamHandler(sys.stdout if as_json else sys.stderr)
-    handler.setFormatter(JsonLines() if as_json else logging.Formatter("%(asctime)s %(message)s"))
-    log = logging.getLogger("bubble.scaler")  # its own lines only (not alembic's, say)
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    daemon_log("bubble.scaler", as_json)
     bubble = context(ctx)
     influx = InfluxClient.from_settings(bubble.settings)
-    # systemd stops with SIGTERM: end like Ctrl-C, through run's `finally` (lease released).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         run_scaler(bubble, influx, limits_push(bubble), interval_s=seconds, once=once)
 

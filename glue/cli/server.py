@@ -122,3 +122,41 @@ def ssh(
     remote = shlex.join(command) if command else ""
     argv = ssh_argv(c, name, server, remote, tty=not command)
     raise typer.Exit(subprocess.run(argv, check=False).returncode)
+
+
+@server_app.command("health")
+def health(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="One server (default: every server)."),
+    probes: bool = typer.Option(True, "--probes/--no-probes", help="ssh, HTTP and sites too."),
+    timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="Seconds per probe."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Each server's health: the usage agent's heartbeat, load, memory, disks and failed units,
+    and the control plane's probes (ssh, HTTP, every account's site by its own Host)."""
+    from glue.services.monitoring import server_health
+
+    rows = server_health(context(ctx), [name] if name else None, probes, timeout)
+    if as_json:
+        print_json(rows)
+        return
+
+    def mib(value: int | None) -> str:
+        return "-" if value is None else f"{value // (1024 * 1024)}"
+
+    table = []
+    for r in rows:
+        age = r["heartbeat_age_s"]
+        disks = ", ".join(f"{d['path']} {d['free_percent']}%" for d in r["disks"]) or "-"
+        sites = r["sites"]
+        answering = sum(isinstance(s, int) and s < 500 for s in sites.values())
+        table.append([
+            r["server"], "-" if age is None else f"{age:.0f}s", r["load1"],
+            f"{mib(r['mem_available_bytes'])}/{mib(r['mem_total_bytes'])}", disks,
+            {True: "yes", False: "NO", None: "-"}[r["ssh"]],
+            "-" if r["http"] is None else r["http"],
+            f"{answering}/{len(sites)}", ", ".join(r["failing"]) or "ok",
+        ])  # fmt: skip
+    columns = ["server", "heartbeat", "load1", "mem free/total MiB", "disk free", "ssh", "http",
+               "sites", "failing"]  # fmt: skip
+    print_table("server health", columns, table)

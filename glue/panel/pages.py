@@ -35,7 +35,17 @@ from glue.panel.request import (
     require_current,
     visible_account,
 )
-from glue.services import accounts, credentials, history, plans, servers, topups, usage, wallets
+from glue.services import (
+    accounts,
+    credentials,
+    history,
+    monitoring,
+    plans,
+    servers,
+    topups,
+    usage,
+    wallets,
+)
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -151,7 +161,8 @@ def dashboard(request: Request, session: Page) -> Response:
         per_server.setdefault(account.server, []).append(name)
     rows = servers.list_servers(ctx)
     return render(request, "dashboard.html", session=session, servers=rows,
-                  per_server=per_server, resources=RESOURCES)  # fmt: skip
+                  per_server=per_server, resources=RESOURCES,
+                  alerts=monitoring.firing_alerts(ctx))  # fmt: skip
 
 
 @router.get("/admin/accounts")
@@ -384,7 +395,8 @@ def own_account(request: Request, session: Page) -> Response:
                   version=account_version(ctx, name),
                   wallet=wallets.wallet(ctx, name), latest=latest, usage_note=usage_note,
                   resources=RESOURCES, topups=topups.list_topups(ctx, account=name)[:10],
-                  pay_to=ctx.settings.bank_transfer_to)  # fmt: skip
+                  pay_to=ctx.settings.bank_transfer_to,
+                  alerts=monitoring.firing_alerts(ctx, account=name))  # fmt: skip
 
 
 @router.get("/account/usage")

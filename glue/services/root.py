@@ -10,6 +10,7 @@ from pathlib import Path
 from glue.catalog import Catalog, load_catalog, plans_path, save_plans
 from glue.errors import BubbleError
 from glue.models import Plan
+from glue.monitor.rules import AlertsConfig, alerts_path, load_alerts, save_alerts
 from glue.paths import TOOLKIT_DIR, settings_dir
 from glue.render import render_all, write_rendered
 from glue.services.context import Context
@@ -52,14 +53,16 @@ def settings_seed() -> str:
 
 
 def init_root(directory: Path) -> Path:
-    """A new operator root: catalog with the base plan, fleet settings to edit (commented
-    defaults), gitignored state/, a git repository."""
+    """A new operator root: catalog with the base plan and the alert rules, fleet settings
+    to edit (commented defaults), gitignored state/, a git repository."""
     if plans_path(directory).exists():
         raise BubbleError(f"{directory} already has a catalog (catalog/plans.yml)")
     base = Plan.model_validate(BASE_PLAN)
     (directory / "catalog" / "accounts").mkdir(parents=True, exist_ok=True)
     (directory / "catalog" / "accounts" / ".gitkeep").touch()
     save_plans(Catalog(directory, plans={"base": base}))
+    if not alerts_path(directory).exists():
+        save_alerts(directory, AlertsConfig())  # the defaults, written out to be changed
     settings = settings_dir(directory) / "group_vars" / "all.yml"
     if not settings.exists():
         settings.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,9 @@ def init_root(directory: Path) -> Path:
 
 
 def validate(ctx: Context) -> Catalog:
-    return load_catalog(ctx.root)
+    catalog = load_catalog(ctx.root)
+    load_alerts(ctx.root)
+    return catalog
 
 
 def render(ctx: Context, catalog: Catalog, servers: Collection[str] | None = None) -> list[Path]:

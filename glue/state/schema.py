@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
+    Float,
     Integer,
     MetaData,
     String,
@@ -196,4 +198,46 @@ panel_jobs = Table(
     Column("progress", Text, nullable=False, default="{}"),  # JSON: part -> total, done, state
     Column("report", Text, nullable=False, default=""),  # the migrator's JSON report
     Column("error", Text, nullable=False, default=""),
+)
+
+# Alerts (glue.monitor): one row per alert episode of a (rule, server, account). Open ones
+# (pending, firing, resolved awaiting their notice) are what the monitor evaluates; closed
+# ones are the history. A restart reads them back: nothing is sent twice or forgotten.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(32), nullable=False),
+    Column("server", String(64), nullable=False, index=True),
+    Column("account", String(64), nullable=False, default=""),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("active_since", DateTime(timezone=True), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=True, index=True),
+    Column("clear_since", DateTime(timezone=True), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("notified_at", DateTime(timezone=True), nullable=True),
+    Column("notified_severity", String(16), nullable=True),
+    Column("resolved_notified", Boolean, nullable=False, default=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("value", Float, nullable=True),
+)
+
+# When each server's group of alerts was last notified (group_interval counts from it).
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("server", String(64), primary_key=True),
+    Column("last_sent", DateTime(timezone=True), nullable=False),
+)
+
+# Silences: notices of alerts whose rule or server is `matcher` are held until `until`.
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matcher", String(64), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

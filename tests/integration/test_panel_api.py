@@ -9,8 +9,10 @@ import hmac
 import http.client
 import json
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pyotp
@@ -119,6 +121,45 @@ def test_customer_alice_cannot_see_or_touch_bob(url: str, root: Path) -> None:
     assert alice.request("GET", "/api/v1/servers").status == 403
     assert load_catalog(root).accounts["bob"].elastic is False
     assert balance(root, "bob") == 100_00
+
+
+def test_firing_alerts_on_the_dashboard_and_each_owner_sees_only_its_own(
+    url: str, root: Path
+) -> None:
+    from glue.monitor import store
+    from glue.monitor.evaluate import Alert
+
+    now = time.time()
+
+    def firing(rule: str, account: str = "") -> Alert:
+        return Alert(
+            rule,
+            "web1",
+            account,
+            "warning",
+            "firing",
+            now,
+            since=now,
+            summary=f"{rule} {account or 'web1'}",
+        )
+
+    alerts = [firing("disk-low"), firing("account-at-limit", "alice"), firing("wallet-low", "bob")]
+    engine = Context(root=root).engine
+    opened = store.save(engine, {}, {a.key: a for a in alerts})
+    try:
+        admin = Client(url)
+        admin.login("root")
+        page = admin.request("GET", "/admin").text
+        for text in ("disk-low web1", "account-at-limit alice", "wallet-low bob"):
+            assert text in page
+        alice = Client(url)
+        assert alice.login("alice").status == 303
+        own = alice.request("GET", "/account").text
+        assert "account-at-limit alice" in own
+        assert "wallet-low bob" not in own and "disk-low" not in own
+    finally:
+        closed = {k: replace(a, state="closed") for k, (_, a) in opened.items()}
+        store.save(engine, opened, closed)
 
 
 def test_an_account_token_cannot_credit_its_own_wallet(url: str, root: Path) -> None:

@@ -40,10 +40,12 @@ def invoke(
     env: Mapping[str, str] | None = None,
     app: typer.Typer = bubble_app,
     catch_exceptions: bool = True,
+    input: str | None = None,
 ) -> Result:
-    """`bubble [--root ROOT] ARGS` in this process; `env` is added to this process's own."""
+    """`bubble [--root ROOT] ARGS` in this process; `env` is added to this process's own;
+    `input` is its stdin."""
     return CliRunner().invoke(
-        app, _argv(args, root), env=dict(env or {}), catch_exceptions=catch_exceptions
+        app, _argv(args, root), input=input, env=dict(env or {}), catch_exceptions=catch_exceptions
     )
 
 
