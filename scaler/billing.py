@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import islice
 
 from sqlalchemy import Connection, Engine, select
 
 from glue.models import RESOURCES, ElasticRules, Limits, Resource
-from glue.state.ledger import Entry, Ledger, LedgerError, as_utc
+from glue.state.ledger import Charge, Charged, Entry, Ledger, LedgerError, as_utc
 from glue.state.schema import boosts, ledger_entries
 from glue.units import format_money
 
 HOUR = dt.timedelta(hours=1)
+# Accounts charged per transaction: one batch of statements, short enough that other
+# writers of these wallets (top-ups, upgrades) wait little.
+CHUNK = 500
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
@@ -183,8 +187,9 @@ def _charged_keys(engine: Engine, oldest: dt.datetime) -> set[str]:
 
 
 def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> BillRun:
-    """Charge every completed hour not charged yet, oldest first, all in one transaction (a
-    savepoint per account, so one account's bad entry never stops the others).
+    """Charge every completed hour not charged yet, oldest first, in one batch per CHUNK
+    accounts (`Ledger.charge_many`, a transaction each; one account's bad entry never stops
+    the others).
 
     Every account with a boost is metered each run, so an hour that waits (for funds, or
     after a failed entry) is charged by the next run. An hour the wallet does not fully
@@ -207,42 +212,68 @@ def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> Bil
     if not hours:
         return run
     done = _charged_keys(engine, min(hours))
+    owing = [
+        (account, {h: c for h, c in charges.items() if ledger_key(account, h) not in done})
+        for account, charges in due.items()
+    ]
+    owing = [(account, charges) for account, charges in owing if charges]
     ledger = Ledger(engine)
     # Accounts in name order: two billers at once on PostgreSQL lock wallets in one order.
-    with ledger.transaction() as connection:
-        for account, charges in due.items():
-            owed = {h: c for h, c in charges.items() if ledger_key(account, h) not in done}
-            if owed:
-                _charge(ledger, connection, account, owed, now, run)
+    for start in range(0, len(owing), CHUNK):
+        with ledger.transaction() as connection:
+            _charge(ledger, connection, owing[start : start + CHUNK], now, run)
     return run
 
 
 def _charge(
     ledger: Ledger,
     connection: Connection,
-    account: str,
-    owed: Mapping[dt.datetime, int],
+    owing: Sequence[tuple[str, Mapping[dt.datetime, int]]],
     now: dt.datetime,
     run: BillRun,
 ) -> None:
-    """One account's unpaid hours, oldest first, inside a savepoint of the run's transaction."""
-    charged: list[Entry] = []
+    """The accounts' unpaid hours, oldest first, in one batch; when the batch is refused,
+    again one account at a time, so one account's bad entry never stops the others."""
     try:
         with connection.begin_nested():
-            for hour, due in owed.items():
-                key, note = ledger_key(account, hour), f"elastic capacity {hour:%Y-%m-%d %H}:00 UTC"
-                entry = ledger.charge_at_most_balance(connection, account, due, key, note, now)
-                if entry is not None and entry.created:
-                    charged.append(entry)
-                paid = -entry.amount_cents if entry is not None else 0
-                if entry is None or (entry.created and paid < due):
-                    run.to_base[account] = (
-                        f"wallet empty: paid {format_money(paid)} of {format_money(due)} "
-                        f"for {hour:%Y-%m-%d %H}:00 UTC"
-                    )
-                    break
-    except LedgerError as exc:  # one account's bad entry never stops the others
-        run.errors[account] = str(exc)
-        run.to_base.pop(account, None)
+            results = iter(ledger.charge_many(connection, _charges(owing, now)))
+    except LedgerError:
+        for account, owed in owing:
+            try:
+                with connection.begin_nested():
+                    mine = ledger.charge_many(connection, _charges([(account, owed)], now))
+            except LedgerError as exc:
+                run.errors[account] = str(exc)
+            else:
+                _record(account, zip(owed, mine, strict=True), run)
         return
-    run.charged += charged
+    for account, owed in owing:  # the results come in the order of the charges
+        _record(account, zip(owed, islice(results, len(owed)), strict=True), run)
+
+
+def _charges(
+    owing: Sequence[tuple[str, Mapping[dt.datetime, int]]], now: dt.datetime
+) -> list[Charge]:
+    return [
+        Charge(account, due, ledger_key(account, hour), f"elastic capacity {_hour(hour)}", now)
+        for account, owed in owing
+        for hour, due in owed.items()
+    ]
+
+
+def _hour(hour: dt.datetime) -> str:
+    return f"{hour:%Y-%m-%d %H}:00 UTC"
+
+
+def _record(account: str, results: Iterable[tuple[dt.datetime, Charged]], run: BillRun) -> None:
+    """One account's charges, oldest first: those posted now, up to the first hour its wallet
+    did not cover (it goes back to base; its later hours posted nothing and wait for funds)."""
+    for hour, result in results:
+        if result.entry is not None and result.entry.created:
+            run.charged.append(result.entry)
+        if result.short:
+            run.to_base[account] = (
+                f"wallet empty: paid {format_money(result.paid_cents)} of "
+                f"{format_money(result.charge.due_cents)} for {_hour(hour)}"
+            )
+            return
