@@ -122,12 +122,18 @@ def _cost_per_hour(
     last = hour_of(now)  # the hour running now is not complete
     hours: dict[dt.datetime, Fraction] = {}
     for interval in intervals:
-        if interval.extra <= 0:
-            continue
         hour = hour_of(interval.since)
         end = last if interval.until is None else min(last, interval.until)
+        if interval.extra <= 0 or hour >= end:
+            continue
+        # `cost` of the interval in each hour, its rate priced once: a whole hour costs the
+        # hourly rate exactly, a part of one its seconds at that rate.
+        rate = hourly_rate(interval.resource, interval.extra, rules)
         while hour < end:
-            hours[hour] = hours.get(hour, Fraction(0)) + cost([interval], rules, hour, hour + HOUR)
+            start = max(interval.since, hour)
+            stop = hour + HOUR if interval.until is None else min(interval.until, hour + HOUR)
+            part = rate if stop - start == HOUR else rate * _seconds(stop - start) / 3600
+            hours[hour] = hours.get(hour, Fraction(0)) + part
             hour += HOUR
     return hours
 
