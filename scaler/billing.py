@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import islice
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from glue.models import RESOURCES, ElasticRules, Limits, Resource
 from glue.state.ledger import Charge, Charged, Entry, Ledger, LedgerError, as_utc
@@ -115,14 +115,14 @@ def hour_of(moment: dt.datetime) -> dt.datetime:
 
 
 def _cost_per_hour(
-    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
+    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime, first: dt.datetime
 ) -> dict[dt.datetime, Fraction]:
-    """Exact cents per completed hour (ending at or before `now`) with extra in force; each
-    interval is visited once per hour it spans, so a long history stays linear."""
+    """Exact cents per completed hour (ending at or before `now`) from the hour `first` on,
+    with extra in force; each interval is visited once per hour it spans."""
     last = hour_of(now)  # the hour running now is not complete
     hours: dict[dt.datetime, Fraction] = {}
     for interval in intervals:
-        hour = hour_of(interval.since)
+        hour = max(hour_of(interval.since), first)
         end = last if interval.until is None else min(last, interval.until)
         if interval.extra <= 0 or hour >= end:
             continue
@@ -139,12 +139,24 @@ def _cost_per_hour(
 
 
 def hourly_charges(
-    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
+    intervals: Iterable[Interval],
+    rules: ElasticRules,
+    now: dt.datetime,
+    first: dt.datetime | None = None,
 ) -> dict[dt.datetime, int]:
-    """Whole cents per completed hour (hours owing 0 are left out), drift-free."""
+    """Whole cents per completed hour (hours owing 0 are left out), drift-free; only the
+    hours from `first` (an hour's start) on when given, each the same as in the whole list.
+
+    Cumulative from the first boost: what the hours before `first` owed is their `cost`, in
+    one sum, so an account boosted for months is not metered hour by hour again each run."""
+    intervals = list(intervals)
     charges: dict[dt.datetime, int] = {}
-    owed = Fraction(0)  # cumulative from the first boost; nothing is owed between these hours
-    for hour, exact in sorted(_cost_per_hour(intervals, rules, now).items()):
+    if not intervals:
+        return charges
+    origin = min(i.since for i in intervals)
+    start = hour_of(origin) if first is None else max(hour_of(origin), first)
+    owed = cost(intervals, rules, origin, start)  # nothing is owed between these hours
+    for hour, exact in sorted(_cost_per_hour(intervals, rules, now, start).items()):
         due = math.floor(owed + exact) - math.floor(owed)
         owed += exact
         if due > 0:
@@ -177,19 +189,22 @@ def read_intervals(engine: Engine, tariffs: Mapping[str, Tariff]) -> dict[str, l
     return out
 
 
-def _charged_keys(engine: Engine, oldest: dt.datetime) -> set[str]:
-    """The elastic keys already charged for hours from `oldest` on, in one query: an hour's
-    charge is posted after it ends, so never before `oldest`."""
+def _last_charged(engine: Engine) -> dict[str, dt.datetime]:
+    """Each account's newest elastic hour charged, in one query. An account's hours are
+    charged oldest first, so the hours before it are settled: only those after it are owed."""
+    key = ledger_entries.c.key
     with engine.connect() as connection:
-        return set(
-            connection.execute(
-                select(ledger_entries.c.key).where(
-                    ledger_entries.c.kind == "charge",
-                    ledger_entries.c.key.startswith("elastic:"),
-                    ledger_entries.c.at >= oldest,
-                )
-            ).scalars()
+        rows = connection.execute(
+            select(ledger_entries.c.account, func.max(key))
+            .where(ledger_entries.c.kind == "charge", key.startswith("elastic:"))
+            .group_by(ledger_entries.c.account)
+        ).all()
+    return {
+        account: dt.datetime.strptime(newest.rsplit(":", 1)[1], "%Y-%m-%dT%H").replace(
+            tzinfo=dt.UTC
         )
+        for account, newest in rows
+    }
 
 
 def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> BillRun:
@@ -197,32 +212,31 @@ def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> Bil
     accounts (`Ledger.charge_many`, a transaction each; one account's bad entry never stops
     the others).
 
-    Every account with a boost is metered each run, so an hour that waits (for funds, or
-    after a failed entry) is charged by the next run. An hour the wallet does not fully
-    cover takes what is there (never below zero) and the account is listed to go back to
-    base; its later hours wait for funds (never skipped)."""
+    Every account with a boost is metered each run from the hour after its newest charged
+    one, so an hour that waits (for funds, or after a failed entry) is charged by the next
+    run. An hour the wallet does not fully cover takes what is there (never below zero) and
+    the account is listed to go back to base; its later hours wait for funds (never
+    skipped)."""
     if now.tzinfo is None:
         raise ValueError("bill: `now` must carry its time zone (UTC)")
     run = BillRun()
-    due: dict[str, dict[dt.datetime, int]] = {}
+    charged = _last_charged(engine)
+    owing: list[tuple[str, dict[dt.datetime, int]]] = []
     for account, intervals in sorted(read_intervals(engine, tariffs).items()):
         tariff = tariffs.get(account)
         if tariff is None:
             run.errors[account] = f"{account}: boosted but not in the catalog"
             continue
+        newest = charged.get(account)
         try:
-            due[account] = hourly_charges(intervals, tariff.rules, now)
+            owed = hourly_charges(
+                intervals, tariff.rules, now, None if newest is None else newest + HOUR
+            )
         except BillingError as exc:
             run.errors[account] = f"{account}: {exc}"
-    hours = [hour for charges in due.values() for hour in charges]
-    if not hours:
-        return run
-    done = _charged_keys(engine, min(hours))
-    owing = [
-        (account, {h: c for h, c in charges.items() if ledger_key(account, h) not in done})
-        for account, charges in due.items()
-    ]
-    owing = [(account, charges) for account, charges in owing if charges]
+            continue
+        if owed:
+            owing.append((account, owed))
     ledger = Ledger(engine)
     # Accounts in name order: two billers at once on PostgreSQL lock wallets in one order.
     for start in range(0, len(owing), CHUNK):
