@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import islice
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from glue.models import RESOURCES, ElasticRules, Limits, Resource
-from glue.state.ledger import Entry, Ledger, LedgerError, as_utc
+from glue.state.ledger import Charge, Charged, Entry, Ledger, LedgerError, as_utc
 from glue.state.schema import boosts, ledger_entries
 from glue.units import format_money
 
 HOUR = dt.timedelta(hours=1)
+# Accounts charged per transaction: one batch of statements, short enough that other
+# writers of these wallets (top-ups, upgrades) wait little.
+CHUNK = 500
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
@@ -111,30 +115,48 @@ def hour_of(moment: dt.datetime) -> dt.datetime:
 
 
 def _cost_per_hour(
-    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
+    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime, first: dt.datetime
 ) -> dict[dt.datetime, Fraction]:
-    """Exact cents per completed hour (ending at or before `now`) with extra in force; each
-    interval is visited once per hour it spans, so a long history stays linear."""
+    """Exact cents per completed hour (ending at or before `now`) from the hour `first` on,
+    with extra in force; each interval is visited once per hour it spans."""
     last = hour_of(now)  # the hour running now is not complete
     hours: dict[dt.datetime, Fraction] = {}
     for interval in intervals:
-        if interval.extra <= 0:
-            continue
-        hour = hour_of(interval.since)
+        hour = max(hour_of(interval.since), first)
         end = last if interval.until is None else min(last, interval.until)
+        if interval.extra <= 0 or hour >= end:
+            continue
+        # `cost` of the interval in each hour, its rate priced once: a whole hour costs the
+        # hourly rate exactly, a part of one its seconds at that rate.
+        rate = hourly_rate(interval.resource, interval.extra, rules)
         while hour < end:
-            hours[hour] = hours.get(hour, Fraction(0)) + cost([interval], rules, hour, hour + HOUR)
+            start = max(interval.since, hour)
+            stop = hour + HOUR if interval.until is None else min(interval.until, hour + HOUR)
+            part = rate if stop - start == HOUR else rate * _seconds(stop - start) / 3600
+            hours[hour] = hours.get(hour, Fraction(0)) + part
             hour += HOUR
     return hours
 
 
 def hourly_charges(
-    intervals: Iterable[Interval], rules: ElasticRules, now: dt.datetime
+    intervals: Iterable[Interval],
+    rules: ElasticRules,
+    now: dt.datetime,
+    first: dt.datetime | None = None,
 ) -> dict[dt.datetime, int]:
-    """Whole cents per completed hour (hours owing 0 are left out), drift-free."""
+    """Whole cents per completed hour (hours owing 0 are left out), drift-free; only the
+    hours from `first` (an hour's start) on when given, each the same as in the whole list.
+
+    Cumulative from the first boost: what the hours before `first` owed is their `cost`, in
+    one sum, so an account boosted for months is not metered hour by hour again each run."""
+    intervals = list(intervals)
     charges: dict[dt.datetime, int] = {}
-    owed = Fraction(0)  # cumulative from the first boost; nothing is owed between these hours
-    for hour, exact in sorted(_cost_per_hour(intervals, rules, now).items()):
+    if not intervals:
+        return charges
+    origin = min(i.since for i in intervals)
+    start = hour_of(origin) if first is None else max(hour_of(origin), first)
+    owed = cost(intervals, rules, origin, start)  # nothing is owed between these hours
+    for hour, exact in sorted(_cost_per_hour(intervals, rules, now, start).items()):
         due = math.floor(owed + exact) - math.floor(owed)
         owed += exact
         if due > 0:
@@ -167,82 +189,111 @@ def read_intervals(engine: Engine, tariffs: Mapping[str, Tariff]) -> dict[str, l
     return out
 
 
-def _charged_keys(engine: Engine, oldest: dt.datetime) -> set[str]:
-    """The elastic keys already charged for hours from `oldest` on, in one query: an hour's
-    charge is posted after it ends, so never before `oldest`."""
+def _last_charged(engine: Engine) -> dict[str, dt.datetime]:
+    """Each account's newest elastic hour charged, in one query. An account's hours are
+    charged oldest first, so the hours before it are settled: only those after it are owed."""
+    key = ledger_entries.c.key
     with engine.connect() as connection:
-        return set(
-            connection.execute(
-                select(ledger_entries.c.key).where(
-                    ledger_entries.c.kind == "charge",
-                    ledger_entries.c.key.startswith("elastic:"),
-                    ledger_entries.c.at >= oldest,
-                )
-            ).scalars()
+        rows = connection.execute(
+            select(ledger_entries.c.account, func.max(key))
+            .where(ledger_entries.c.kind == "charge", key.startswith("elastic:"))
+            .group_by(ledger_entries.c.account)
+        ).all()
+    return {
+        account: dt.datetime.strptime(newest.rsplit(":", 1)[1], "%Y-%m-%dT%H").replace(
+            tzinfo=dt.UTC
         )
+        for account, newest in rows
+    }
 
 
 def bill(engine: Engine, tariffs: Mapping[str, Tariff], now: dt.datetime) -> BillRun:
-    """Charge every completed hour not charged yet, oldest first, all in one transaction (a
-    savepoint per account, so one account's bad entry never stops the others).
+    """Charge every completed hour not charged yet, oldest first, in one batch per CHUNK
+    accounts (`Ledger.charge_many`, a transaction each; one account's bad entry never stops
+    the others).
 
-    Every account with a boost is metered each run, so an hour that waits (for funds, or
-    after a failed entry) is charged by the next run. An hour the wallet does not fully
-    cover takes what is there (never below zero) and the account is listed to go back to
-    base; its later hours wait for funds (never skipped)."""
+    Every account with a boost is metered each run from the hour after its newest charged
+    one, so an hour that waits (for funds, or after a failed entry) is charged by the next
+    run. An hour the wallet does not fully cover takes what is there (never below zero) and
+    the account is listed to go back to base; its later hours wait for funds (never
+    skipped)."""
     if now.tzinfo is None:
         raise ValueError("bill: `now` must carry its time zone (UTC)")
     run = BillRun()
-    due: dict[str, dict[dt.datetime, int]] = {}
+    charged = _last_charged(engine)
+    owing: list[tuple[str, dict[dt.datetime, int]]] = []
     for account, intervals in sorted(read_intervals(engine, tariffs).items()):
         tariff = tariffs.get(account)
         if tariff is None:
             run.errors[account] = f"{account}: boosted but not in the catalog"
             continue
+        newest = charged.get(account)
         try:
-            due[account] = hourly_charges(intervals, tariff.rules, now)
+            owed = hourly_charges(
+                intervals, tariff.rules, now, None if newest is None else newest + HOUR
+            )
         except BillingError as exc:
             run.errors[account] = f"{account}: {exc}"
-    hours = [hour for charges in due.values() for hour in charges]
-    if not hours:
-        return run
-    done = _charged_keys(engine, min(hours))
+            continue
+        if owed:
+            owing.append((account, owed))
     ledger = Ledger(engine)
     # Accounts in name order: two billers at once on PostgreSQL lock wallets in one order.
-    with ledger.transaction() as connection:
-        for account, charges in due.items():
-            owed = {h: c for h, c in charges.items() if ledger_key(account, h) not in done}
-            if owed:
-                _charge(ledger, connection, account, owed, now, run)
+    for start in range(0, len(owing), CHUNK):
+        with ledger.transaction() as connection:
+            _charge(ledger, connection, owing[start : start + CHUNK], now, run)
     return run
 
 
 def _charge(
     ledger: Ledger,
     connection: Connection,
-    account: str,
-    owed: Mapping[dt.datetime, int],
+    owing: Sequence[tuple[str, Mapping[dt.datetime, int]]],
     now: dt.datetime,
     run: BillRun,
 ) -> None:
-    """One account's unpaid hours, oldest first, inside a savepoint of the run's transaction."""
-    charged: list[Entry] = []
+    """The accounts' unpaid hours, oldest first, in one batch; when the batch is refused,
+    again one account at a time, so one account's bad entry never stops the others."""
     try:
         with connection.begin_nested():
-            for hour, due in owed.items():
-                key, note = ledger_key(account, hour), f"elastic capacity {hour:%Y-%m-%d %H}:00 UTC"
-                entry = ledger.charge_at_most_balance(connection, account, due, key, note, now)
-                if entry is not None and entry.created:
-                    charged.append(entry)
-                paid = -entry.amount_cents if entry is not None else 0
-                if entry is None or (entry.created and paid < due):
-                    run.to_base[account] = (
-                        f"wallet empty: paid {format_money(paid)} of {format_money(due)} "
-                        f"for {hour:%Y-%m-%d %H}:00 UTC"
-                    )
-                    break
-    except LedgerError as exc:  # one account's bad entry never stops the others
-        run.errors[account] = str(exc)
-        run.to_base.pop(account, None)
+            results = iter(ledger.charge_many(connection, _charges(owing, now)))
+    except LedgerError:
+        for account, owed in owing:
+            try:
+                with connection.begin_nested():
+                    mine = ledger.charge_many(connection, _charges([(account, owed)], now))
+            except LedgerError as exc:
+                run.errors[account] = str(exc)
+            else:
+                _record(account, zip(owed, mine, strict=True), run)
         return
-    run.charged += charged
+    for account, owed in owing:  # the results come in the order of the charges
+        _record(account, zip(owed, islice(results, len(owed)), strict=True), run)
+
+
+def _charges(
+    owing: Sequence[tuple[str, Mapping[dt.datetime, int]]], now: dt.datetime
+) -> list[Charge]:
+    return [
+        Charge(account, due, ledger_key(account, hour), f"elastic capacity {_hour(hour)}", now)
+        for account, owed in owing
+        for hour, due in owed.items()
+    ]
+
+
+def _hour(hour: dt.datetime) -> str:
+    return f"{hour:%Y-%m-%d %H}:00 UTC"
+
+
+def _record(account: str, results: Iterable[tuple[dt.datetime, Charged]], run: BillRun) -> None:
+    """One account's charges, oldest first: those posted now, up to the first hour its wallet
+    did not cover (it goes back to base; its later hours posted nothing and wait for funds)."""
+    for hour, result in results:
+        if result.entry is not None and result.entry.created:
+            run.charged.append(result.entry)
+        if result.short:
+            run.to_base[account] = (
+                f"wallet empty: paid {format_money(result.paid_cents)} of "
+                f"{format_money(result.charge.due_cents)} for {_hour(hour)}"
+            )
+            return

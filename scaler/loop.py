@@ -208,9 +208,15 @@ def _rules(
     catalog: Catalog, accounts: Mapping[str, Account], bases: Mapping[str, Limits]
 ) -> dict[tuple[str, Resource], Rule]:
     out: dict[tuple[str, Resource], Rule] = {}
+    # Thousands of accounts share a few (plan, base) pairs: each rule is made once and shared
+    # (it is frozen).
+    made: dict[tuple[str, Resource, int], Rule | None] = {}
     for name, account in accounts.items():
         for resource in RESOURCES:
-            rule = Rule.of(catalog.plans[account.plan], resource, bases[name].get(resource))
+            key = (account.plan, resource, bases[name].get(resource))
+            if key not in made:
+                made[key] = Rule.of(catalog.plans[account.plan], resource, key[2])
+            rule = made[key]
             if rule is not None:
                 out[name, resource] = rule
     return out

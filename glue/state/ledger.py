@@ -4,7 +4,8 @@ balance is the sum of its entries, kept as a running balance on its wallet row.
 Each post locks the wallet row for its transaction (SELECT ... FOR UPDATE on PostgreSQL,
 BEGIN IMMEDIATE on SQLite), so concurrent writers queue instead of losing an entry, and a
 debit that the balance does not cover is refused with nothing written (elastic charges use
-`charge_at_most_balance`, which takes what is there instead). A key belongs to one
+`charge_many`, which takes what is there instead, for many accounts in a few statements;
+`charge_at_most_balance` is its one-charge case). A key belongs to one
 entry on one account: reusing it for anything else is refused by name. No entry carries
 more than MAX_MONEY_CENTS and no balance exceeds MAX_BALANCE_CENTS.
 """
@@ -12,12 +13,12 @@ more than MAX_MONEY_CENTS and no balance exceeds MAX_BALANCE_CENTS.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -50,6 +51,38 @@ class Entry:
     created: bool = True  # False when the key had already been posted
 
 
+@dataclass(frozen=True)
+class Charge:
+    """An elastic charge: `due_cents` or what the wallet holds, whichever is less."""
+
+    account: str
+    due_cents: int
+    key: str
+    note: str = ""
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Charged:
+    """What became of a Charge: `entry` is the one posted now, or the one already posted
+    under its key (not `created`: the balance decided it then), or None when the wallet
+    was empty (nothing written)."""
+
+    charge: Charge
+    entry: Entry | None
+
+    @property
+    def paid_cents(self) -> int:
+        return 0 if self.entry is None else -self.entry.amount_cents
+
+    @property
+    def short(self) -> bool:
+        """The wallet did not cover the charge now: it paid a part, or nothing."""
+        return self.entry is None or (
+            self.entry.created and self.paid_cents < self.charge.due_cents
+        )
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -80,7 +113,8 @@ class Ledger:
     ) -> Entry:
         """Add one entry, or return the entry already posted under `key`."""
         _check(account, amount_cents, kind, key)
-        existing = self._lock_and_find(connection, account, key)
+        balance = self._lock_wallets(connection, [account])[account]
+        existing = _posted(connection, [key]).get(key)
         if existing is not None:
             if (existing.account, existing.amount_cents, existing.kind) != (
                 account,
@@ -89,41 +123,44 @@ class Ledger:
             ):
                 raise _key_taken(key, existing)
             return _entry(existing, created=False)
-        after = _locked_balance(connection, account) + amount_cents
-        return self._insert(
-            connection, Entry(account, amount_cents, kind, key, note, at or utcnow(), after)
+        entry = Entry(
+            account, amount_cents, kind, key, note, at or utcnow(), balance + amount_cents
         )
-
-    def _insert(self, connection: Connection, entry: Entry) -> Entry:
-        """Write a checked entry (its balance after it included): the wallet is locked and its
-        key free."""
-        balance = entry.balance_after_cents - entry.amount_cents
-        if entry.amount_cents < 0 and entry.balance_after_cents < 0:
+        if amount_cents < 0 and entry.balance_after_cents < 0:
             raise InsufficientFunds(
-                f"{entry.account}: balance {format_money(balance)} does not cover "
-                f"{format_money(-entry.amount_cents)}"
+                f"{account}: balance {format_money(balance)} does not cover "
+                f"{format_money(-amount_cents)}"
             )
         if entry.balance_after_cents > MAX_BALANCE_CENTS:
             raise LedgerError(
-                f"{entry.account}: a balance above {format_money(MAX_BALANCE_CENTS)} is refused"
+                f"{account}: a balance above {format_money(MAX_BALANCE_CENTS)} is refused"
             )
-        row = {f: getattr(entry, f) for f in ("account", "amount_cents", "kind", "key", "note")}
+        return self._insert(connection, [entry])[0]
+
+    def _insert(self, connection: Connection, entries: Sequence[Entry]) -> list[Entry]:
+        """Write checked entries, each with its balance after it, in order (the wallets are
+        locked and the keys free): one INSERT and one UPDATE for them all."""
+        if not entries:
+            return []
+        fields = ("account", "amount_cents", "kind", "key", "note", "at", "balance_after_cents")
         try:
             connection.execute(
-                insert(ledger_entries).values(
-                    **row, at=entry.at, balance_after_cents=entry.balance_after_cents
-                )
+                insert(ledger_entries), [{f: getattr(e, f) for f in fields} for e in entries]
             )
         except IntegrityError as exc:
             # Only on PostgreSQL: another account's wallet lock does not stop a writer of the
             # same key, whose entry committed between our look-up and this insert.
-            raise LedgerError(f"key {entry.key!r} was already used for a different entry") from exc
+            keys = ", ".join(repr(e.key) for e in entries[:3]) + (", ..." if entries[3:] else "")
+            which = "key" if len(entries) == 1 else "one of the keys"
+            raise LedgerError(f"{which} {keys} was already used for a different entry") from exc
+        final = {e.account: e.balance_after_cents for e in entries}  # each wallet's last
         connection.execute(
             update(wallets)
-            .where(wallets.c.account == entry.account)
-            .values(balance_cents=entry.balance_after_cents)
+            .where(wallets.c.account == bindparam("wallet"))
+            .values(balance_cents=bindparam("cents")),
+            [{"wallet": account, "cents": cents} for account, cents in final.items()],
         )
-        return replace(entry, at=as_utc(entry.at))
+        return [replace(e, at=as_utc(e.at)) for e in entries]
 
     def charge_at_most_balance(
         self,
@@ -134,46 +171,79 @@ class Ledger:
         note: str = "",
         at: dt.datetime | None = None,
     ) -> Entry | None:
-        """Charge `due_cents`, or the whole balance when it covers less, never below zero.
+        """Charge `due_cents`, or the whole balance when it covers less, never below zero:
+        `charge_many` of one charge."""
+        return self.charge_many(connection, [Charge(account, due_cents, key, note, at)])[0].entry
 
-        Returns the entry already posted under `key` whatever its amount (the balance decided
-        it then), or None when the wallet is empty (nothing written: 0.00 is not an entry)."""
-        if due_cents <= 0:
-            raise LedgerError(f"{account}: a charge of {format_money(due_cents)} is not a charge")
-        existing = self._lock_and_find(connection, account, key)
-        if existing is not None:
-            if (existing.account, existing.kind) != (account, "charge"):
-                raise _key_taken(key, existing)
-            return _entry(existing, created=False)
-        balance = _locked_balance(connection, account)
-        amount = min(due_cents, balance)
-        if amount <= 0:
-            return None
-        _check(account, -amount, "charge", key)
-        # The wallet is locked and the key free: post's look-ups need not run again.
-        entry = Entry(account, -amount, "charge", key, note, at or utcnow(), balance - amount)
-        return self._insert(connection, entry)
+    def charge_many(self, connection: Connection, charges: Sequence[Charge]) -> list[Charged]:
+        """Each charge, in order, for its due or the whole balance left when that covers
+        less, never below zero; one result per charge, in the same order.
 
-    def _lock_and_find(self, connection: Connection, account: str, key: str) -> Any:
-        """Lock the account's wallet, then look up the entry already posted under `key`."""
-        self._lock_wallet(connection, account)
-        return connection.execute(
-            select(ledger_entries).where(ledger_entries.c.key == key)
-        ).one_or_none()
+        One statement each locks the wallets concerned (in account order, so two batches at
+        once queue instead of deadlocking), reads the keys already posted, inserts the new
+        entries and moves the balances. All or nothing: a charge that cannot be (not a
+        charge, its key used for another entry) raises LedgerError naming it, and nothing is
+        written; the caller's savepoint isolates it."""
+        for charge in charges:
+            if charge.due_cents <= 0:
+                raise LedgerError(
+                    f"{charge.account}: a charge of {format_money(charge.due_cents)} "
+                    "is not a charge"
+                )
+        balances = self._lock_wallets(connection, sorted({c.account for c in charges}))
+        posted: dict[str, Any] = _posted(connection, [c.key for c in charges])
+        now = utcnow()
+        new: list[Entry] = []
+        out: list[Charged] = []
+        for charge in charges:
+            existing = posted.get(charge.key)
+            if existing is not None:
+                if (existing.account, existing.kind) != (charge.account, "charge"):
+                    raise _key_taken(charge.key, existing)
+                out.append(Charged(charge, _entry(existing, created=False)))
+                continue
+            amount = min(charge.due_cents, balances[charge.account])
+            if amount <= 0:  # an empty wallet: nothing written (0.00 is not an entry)
+                out.append(Charged(charge, None))
+                continue
+            _check(charge.account, -amount, "charge", charge.key)
+            balances[charge.account] -= amount
+            entry = Entry(
+                charge.account,
+                -amount,
+                "charge",
+                charge.key,
+                charge.note,
+                charge.at or now,
+                balances[charge.account],
+            )
+            posted[charge.key] = entry  # the same key again in this batch is this entry
+            new.append(entry)
+            out.append(Charged(charge, entry))
+        written = iter(self._insert(connection, new))
+        return [
+            replace(c, entry=next(written)) if c.entry is not None and c.entry.created else c
+            for c in out
+        ]
 
-    def _lock_wallet(self, connection: Connection, account: str) -> None:
+    def _lock_wallets(self, connection: Connection, accounts: Sequence[str]) -> dict[str, int]:
+        """Lock the accounts' wallets (made at 0.00 when missing) in account order, and read
+        their balances; on SQLite the transaction already holds the write lock (BEGIN
+        IMMEDIATE)."""
         dialect = connection.dialect.name
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(wallets)
         connection.execute(
-            ins.values(account=account, balance_cents=0).on_conflict_do_nothing(
-                index_elements=["account"]
-            )
+            ins.on_conflict_do_nothing(index_elements=["account"]),
+            [{"account": account, "balance_cents": 0} for account in sorted(accounts)],
         )
-        # On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE).
+        query = (
+            select(wallets.c.account, wallets.c.balance_cents)
+            .where(wallets.c.account.in_(accounts))
+            .order_by(wallets.c.account)
+        )
         if dialect == "postgresql":
-            connection.execute(
-                select(wallets.c.account).where(wallets.c.account == account).with_for_update()
-            )
+            query = query.with_for_update()
+        return {row.account: int(row.balance_cents) for row in connection.execute(query)}
 
     def balance(self, account: str) -> int:
         with self.engine.connect() as connection:
@@ -225,12 +295,10 @@ def _check(account: str, amount_cents: int, kind: str, key: str) -> None:
         raise LedgerError(f"idempotency key {key!r} must be 1 to 200 characters")
 
 
-def _locked_balance(connection: Connection, account: str) -> int:
-    return int(
-        connection.execute(
-            select(wallets.c.balance_cents).where(wallets.c.account == account)
-        ).scalar_one()
-    )
+def _posted(connection: Connection, keys: Sequence[str]) -> dict[str, Any]:
+    """The entries already posted under `keys`, by key, in one query."""
+    rows = connection.execute(select(ledger_entries).where(ledger_entries.c.key.in_(set(keys))))
+    return {row.key: row for row in rows}
 
 
 def _key_taken(key: str, existing: Any) -> LedgerError:

@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -142,15 +143,43 @@ def _assert_poor_paid_in_order(ledger: Ledger, owed: dict[dt.datetime, int]) -> 
     assert 0 < paid[-1][1] <= due[-1][1]
 
 
-def test_a_biller_killed_at_random_points_charges_each_hour_once(db_url: str) -> None:
+@pytest.fixture(autouse=True)
+def chunks_of_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run commits two accounts at a time (forked billers inherit it), so kills and a
+    second biller also land between a run's transactions."""
+    monkeypatch.setattr("scaler.billing.CHUNK", 2)
+
+
+def _replay_seconds(
+    db_url: str, request: pytest.FixtureRequest, tmp_path: Path, seed: int
+) -> float:
+    """How long a run that charges nothing takes here (fork, engine, meter, look-ups), timed
+    on a twin of the seeded database after a run that charged it all."""
+    if db_url.startswith("sqlite"):
+        twin = f"sqlite:///{tmp_path / 'twin.sqlite'}"
+    else:
+        twin = fresh_database(request.getfixturevalue("postgres_server"))
+    _seed(open_engine(twin), seed)
+    assert _exit_code(_fork_biller(twin)) == 0
+    started = time.monotonic()
+    assert _exit_code(_fork_biller(twin)) == 0
+    return time.monotonic() - started
+
+
+def test_a_biller_killed_at_random_points_charges_each_hour_once(
+    db_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     engine = open_engine(db_url)
     owed = _seed(engine, seed=10)
+    # A run that charges takes about twice a replay: most kills land before a run would end
+    # (inside its look-ups or between its transactions), the rest after it (restarts).
+    window = 1.5 * _replay_seconds(db_url, request, tmp_path, seed=10)
     rng = random.Random(db_url)
     interrupted = 0
     started = time.monotonic()
     for _ in range(KILL_POINTS):
         pid = _fork_biller(db_url)
-        time.sleep(rng.uniform(0, 0.25))
+        time.sleep(rng.uniform(0, window))
         os.kill(pid, signal.SIGKILL)
         interrupted += _exit_code(pid) is None
     assert _exit_code(_fork_biller(db_url)) == 0  # the restart that finishes the run

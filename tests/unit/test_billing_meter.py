@@ -117,10 +117,14 @@ def test_hourly_charges_add_up_to_the_integral_to_the_cent(
 def test_each_hour_is_the_same_whenever_it_is_computed(
     intervals: list[Interval], hours: int
 ) -> None:
-    """A biller that runs late computes the same cents for an hour as one that ran on time."""
+    """A biller that runs late computes the same cents for an hour as one that ran on time,
+    and as one that meters only the hours after those charged already."""
     early = hourly_charges(intervals, RULES, DAY0 + HOUR * hours)
     late = hourly_charges(intervals, RULES, DAY0 + dt.timedelta(days=3))
     assert early == {hour: late[hour] for hour in early}
+    first = DAY0 + HOUR * (hours // 2)
+    after = hourly_charges(intervals, RULES, DAY0 + dt.timedelta(days=3), first)
+    assert after == {hour: cents for hour, cents in late.items() if hour >= first}
 
 
 def _engine(tmp_path: Path) -> Engine:

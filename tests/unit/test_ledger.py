@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import multiprocessing
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +21,7 @@ from glue.services.context import Context
 from glue.services.root import init_root
 from glue.settings import Settings
 from glue.state.db import open_engine
-from glue.state.ledger import InsufficientFunds, Ledger, LedgerError
+from glue.state.ledger import Charge, InsufficientFunds, Ledger, LedgerError
 from tests.support.models import account, server
 
 
@@ -166,3 +167,65 @@ def test_top_ups_confirmed_or_notified_at_once_credit_once(db_url: str, tmp_path
             done.result()
     assert ctx.ledger.balance("alice") == 12_34 + 43_21 == ctx.ledger.sum_of_entries("alice")
     assert {t.state for t in topups.list_topups(ctx, account="alice")} == {"confirmed"}
+
+
+def test_a_batch_of_charges_replays_caps_and_charges_to_the_cent(ledger: Ledger) -> None:
+    post(ledger, "alice", 1_000, "credit", "c-alice")
+    post(ledger, "bob", 50, "credit", "c-bob")  # covers a part of its first hour
+    post(ledger, "carol", 10_000, "credit", "c-carol")
+    with ledger.transaction() as connection:
+        ledger.charge_at_most_balance(connection, "alice", 300, "e:alice:0")
+    batch = [
+        Charge("alice", 300, "e:alice:0"),  # charged before: a replay
+        Charge("alice", 250, "e:alice:1"),
+        Charge("alice", 250, "e:alice:1"),  # twice in one batch: one entry
+        Charge("bob", 80, "e:bob:1"),
+        Charge("bob", 80, "e:bob:2"),
+        Charge("carol", 1_234, "e:carol:1"),
+        Charge("carol", 1, "e:carol:2"),
+        Charge("dave", 5, "e:dave:1"),  # no wallet at all
+    ]
+    with ledger.transaction() as connection:
+        results = ledger.charge_many(connection, batch)
+    assert [(r.paid_cents, r.entry is not None and r.entry.created, r.short) for r in results] == [
+        (300, False, False),
+        (250, True, False),
+        (250, False, False),
+        (50, True, True),  # the whole balance, and it says so
+        (0, False, True),  # nothing written
+        (1_234, True, False),
+        (1, True, False),
+        (0, False, True),
+    ]
+    expected = {"alice": 450, "bob": 0, "carol": 8_765, "dave": 0}
+    for name, cents in expected.items():
+        assert ledger.balance(name) == cents == ledger.sum_of_entries(name)
+        assert all(e.balance_after_cents >= 0 for e in ledger.entries(name))
+    assert [e.balance_after_cents for e in ledger.entries("carol")] == [10_000, 8_766, 8_765]
+    with ledger.transaction() as connection:  # the whole batch again posts nothing
+        again = ledger.charge_many(connection, batch)
+    assert not any(r.entry is not None and r.entry.created for r in again)
+    assert {name: ledger.balance(name) for name in expected} == expected
+
+
+def test_concurrent_batches_over_the_same_wallets_charge_each_key_once(ledger: Ledger) -> None:
+    """Batches naming the wallets in different orders, at once: they queue on the wallet
+    locks (taken in account order, never deadlocking) and each key is charged once."""
+    names = [f"acct{n:02d}" for n in range(40)]
+    for name in names:
+        post(ledger, name, 1_000, "credit", f"c-{name}")
+    start = threading.Barrier(4)
+
+    def batch(seed: int) -> int:
+        order = random.Random(seed).sample(names, len(names))
+        charges = [Charge(n, 10 * h + 3, f"e:{n}:{h}") for n in order for h in range(3)]
+        start.wait()
+        with ledger.transaction() as connection:
+            results = ledger.charge_many(connection, charges)
+        return sum(r.entry is not None and r.entry.created for r in results)
+
+    with ThreadPoolExecutor(4) as pool:
+        posted = list(pool.map(batch, range(4)))
+    assert sum(posted) == len(names) * 3
+    for name in names:
+        assert ledger.balance(name) == 1_000 - 3 - 13 - 23 == ledger.sum_of_entries(name)
