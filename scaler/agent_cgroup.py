@@ -16,8 +16,10 @@ A file read costs ~10 us on a VM: at 500 accounts each file is 5 ms a tick. So e
 is read to a depth the caller's `depth(name, cpu_usage_usec)` picks after the CPU counters:
   IDLE  CPU counters and memory use only. Nothing ran in the slice since the last tick, so
         tasks, limit hits and OOM kills cannot have moved (each needs a task to run);
-  BUSY  also tasks, memory events (limit hits, OOM kills);
-  FULL  also limits, pressure and IO bytes (the agent spreads these over several ticks).
+  BUSY  also tasks, memory events (limit hits, OOM kills) and the CPU and memory limits: the
+        scaler decides a busy account from samples read at the limit in force, so a limit
+        it just raised must be seen at the next tick, not when a full read comes round;
+  FULL  also the other limits, pressure and IO bytes (spread over several ticks).
 The caller carries the keys it did not read from its last sample. Stdlib only: copied to
 every server.
 """
@@ -38,12 +40,19 @@ Sample = dict[str, int | float]
 IDLE, BUSY, FULL = 0, 1, 2
 Depth = Callable[[str, "int | None"], int]
 # Keys read at BUSY and FULL only, and at FULL only: the caller carries them otherwise.
-BUSY_KEYS = frozenset({"tasks", "mem_max_events", "mem_oom_events", "mem_oom_kills"})
-FULL_KEYS = frozenset(
+BUSY_KEYS = frozenset(
     {
+        "tasks",
+        "mem_max_events",
+        "mem_oom_events",
+        "mem_oom_kills",
         "cpu_quota_usec",
         "cpu_period_usec",
         "mem_max_bytes",
+    }
+)
+FULL_KEYS = frozenset(
+    {
         "mem_high_bytes",
         "tasks_max",
         "mem_pressure_some_usec",
@@ -174,15 +183,17 @@ def _v2_busy(base: str, sample: Sample) -> None:
     for src, dst in _V2_EVENTS:
         if src in events:
             sample[dst] = int(events[src])
-
-
-def _v2_slow(base: str, sample: Sample) -> None:
     quota = (_read(base + "cpu.max") or b"").split()
     if len(quota) == 2 and quota[0] != b"max":
         sample["cpu_quota_usec"] = int(quota[0])
         sample["cpu_period_usec"] = int(quota[1])
+    value = _int(base + "memory.max")  # "max" (no limit) does not parse: the key stays absent
+    if value is not None:
+        sample["mem_max_bytes"] = value
+
+
+def _v2_slow(base: str, sample: Sample) -> None:
     for fname, key in (
-        ("memory.max", "mem_max_bytes"),
         ("memory.high", "mem_high_bytes"),
         ("pids.max", "tasks_max"),
     ):
@@ -261,8 +272,6 @@ class _V1:
         oom = _keyed(_read(self.mem + leaf + "memory.oom_control"))
         if b"oom_kill" in oom:
             sample["mem_oom_kills"] = int(oom[b"oom_kill"])
-
-    def slow(self, leaf: str, sample: Sample) -> None:
         quota = _int(self.cpu + leaf + "cpu.cfs_quota_us")
         if quota is not None and quota > 0:
             period = _int(self.cpu + leaf + "cpu.cfs_period_us")
@@ -272,6 +281,8 @@ class _V1:
         limit = _int(self.mem + leaf + "memory.limit_in_bytes")
         if limit is not None and limit < _V1_UNLIMITED:
             sample["mem_max_bytes"] = limit
+
+    def slow(self, leaf: str, sample: Sample) -> None:
         tasks_max = _int(self.pids + leaf + "pids.max")
         if tasks_max is not None:
             sample["tasks_max"] = tasks_max

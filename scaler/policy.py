@@ -1,24 +1,29 @@
 """The scaler's recommendation for one account and resource: raise, lower or hold (pure).
 
 Rules (issue 10, item 3):
-- up: use at or above `up_percent` of the limit in force for the whole up-window raises one
-  step; an OOM kill (memory) or a full disk raises at once;
+- up: use at or above `up_percent` of the limit in force, sustained for the up-window, raises
+  one step: the hot run (the samples up to the latest, each hot, at the limit in force, no
+  hole between them) must span the up-window from its first sample to its last. So a raise
+  comes an up-window after the first hot sample (plus up to one sampling interval), whatever
+  came before that sample. An OOM kill (memory) or a full disk raises at once;
 - down: one step, only when every sample of the down-window sits at or below `down_percent`
   of the LOWER limit (hysteresis: what lowers can never raise again at the same use, and what
   just rose cannot come down); memory and disk never below the window's highest use plus a
   margin (held instead); base is the floor;
 - a window not fully covered at the limit in force (missing or stale samples, or the limit
-  changed inside it) says nothing: hold. A change therefore waits a full window before the next.
+  changed inside it) says nothing: hold. A change therefore waits a full window before the next
+  (the samples read at the new limit must span it).
 Money, the ceiling, the server's room and elasticity on/off are the caps' (scaler/caps.py).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Literal
 
 from glue.models import Plan, Resource
-from scaler.usage import Usage
+from scaler.usage import Usage, same_limit
 
 UNITS: dict[Resource, str] = {"cpu": "MHz", "memory": "MiB", "disk": "MiB"}
 # Resources whose limit must never be lowered under their use (the kernel kills or refuses).
@@ -102,7 +107,12 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
     if up is None:
         return say("hold", cur, f"held, {why_not}")
     if min(usage.uses[up]) * 100 >= rule.up_percent * cur:
-        return say("raise", cur + rule.step, f"use >= {rule.up_percent}% for {rule.up_after_s} s")
+        hot = _hot_for(usage, rule, settings)
+        if hot >= rule.up_after_s:
+            why = f"use >= {rule.up_percent}% for {rule.up_after_s} s"
+            return say("raise", cur + rule.step, why)
+        # Hot through the window, but its first hot sample is too recent: still counting.
+        return say("hold", cur, f"held, use >= {rule.up_percent}% for {hot:g} s so far")
     if cur <= rule.base:
         return say("hold", cur, "at base")
     down, why_not = _window(usage, rule.down_after_s, settings)
@@ -142,6 +152,26 @@ def _window(usage: Usage, length_s: int, settings: Settings) -> tuple[slice | No
         at, limit = usage.times[last], usage.limits[last]
         return None, f"a sample {usage.now - at:g} s ago was under the limit {limit}"
     return span, ""
+
+
+def _hot_for(usage: Usage, rule: Rule, settings: Settings) -> float:
+    """Seconds from the first to the last sample of the hot run that ends with the latest
+    sample (the caller found the up-window hot): each sample of it at or above the threshold,
+    read at the limit in force, none further than a hole from the next. Counted back only as
+    far as the up-window needs (a handful of samples, and only for accounts that are hot)."""
+    times, uses, limits, cur = usage.times, usage.uses, usage.limits, usage.current
+    max_gap = settings.max_gap_intervals * usage.interval_s
+    i = bisect_right(times, usage.now) - 1
+    last = times[i]
+    while (
+        i > 0
+        and last - times[i] < rule.up_after_s
+        and times[i] - times[i - 1] <= max_gap
+        and uses[i - 1] * 100 >= rule.up_percent * cur
+        and same_limit(limits[i - 1], cur)
+    ):
+        i -= 1
+    return last - times[i]
 
 
 def _floor(usage: Usage, rule: Rule, settings: Settings) -> int | None:

@@ -77,7 +77,7 @@ def run(
     day: dt.date | None = None  # the day of the last tick this scaler made
     try:
         while True:
-            now = clock()
+            started, now = time.monotonic(), clock()
             if lease.take(engine, me, now, ttl):
                 if waiting:
                     log.info("took the lease: this scaler acts now")
@@ -112,7 +112,9 @@ def run(
                     log.info("another scaler holds the lease: waiting to take over")
             if once:
                 return last
-            sleep(interval_s)
+            # Ticks start every interval, not an interval after the last one ended: a tick
+            # that converged a server (seconds) does not push the next decision back by as much.
+            sleep(max(0.0, interval_s - (time.monotonic() - started)))
     finally:
         lease.release(engine, me, clock())
 

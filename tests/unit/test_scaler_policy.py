@@ -43,6 +43,37 @@ def test_a_window_shorter_than_the_up_window_holds() -> None:
     assert "usage missing" in rec.why
 
 
+def _raised_at(up_after_s: int, cold: int, hot: int) -> list[float]:
+    """Every second from the first hot sample on: seconds after it at which the policy raises.
+    Samples every INTERVAL: `cold` ones, then `hot` ones (the first hot one at NOW)."""
+    rule = replace(RULE, up_after_s=up_after_s)
+    samples = [Sample(NOW + i * INTERVAL, 100 if i < 0 else 950, 1000) for i in range(-cold, hot)]
+    raised = []
+    for second in range(int(hot * INTERVAL)):
+        usage = Usage.of("alice", "cpu", NOW + second, 1000, samples, interval_s=INTERVAL)
+        if recommend(usage, rule).kind == "raise":
+            raised.append(float(second))
+    return raised
+
+
+def test_the_raise_comes_an_up_window_after_the_first_hot_sample_not_before_not_later() -> None:
+    # After a calm stretch, after the agent's first point, and with a window that is not a
+    # whole number of intervals (the first sample at or past it decides).
+    for up_after_s, cold, first in ((30, 12, 30.0), (30, 0, 30.0), (12, 12, 15.0)):
+        raised = _raised_at(up_after_s, cold, hot=12)
+        assert raised, up_after_s
+        assert raised[0] == first and up_after_s <= first <= up_after_s + INTERVAL, raised
+
+
+def test_a_hot_run_that_breaks_counts_again_from_its_next_first_sample() -> None:
+    uses = [950] * 30
+    uses[20] = 100  # 45 s ago: the run since spans 40 s, under the 120 s window
+    rec = recommend(series("cpu", uses, 1000), replace(RULE, up_after_s=40))
+    assert (rec.kind, rec.why) == ("raise", "use >= 90% for 40 s")
+    rec = recommend(series("cpu", uses, 1000), replace(RULE, up_after_s=41))
+    assert (rec.kind, rec.why) == ("hold", "held, use >= 90% for 40 s so far")
+
+
 def test_an_oom_kill_raises_memory_at_once_even_without_samples() -> None:
     usage = Usage("alice", "memory", NOW, 1000, events=frozenset({"oom_kill"}))
     rec = recommend(usage, RULE)

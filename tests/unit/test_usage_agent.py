@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,19 @@ def test_idle_accounts_carry_what_cannot_move_and_full_reads_come_round(tmp_path
     v2_account(root, "alice", usage_usec=2_000_000, tasks=11)
     agent.seq += 1
     assert agent.read_accounts()["alice"]["tasks"] == 11  # CPU moved: read at once
+
+
+def test_a_busy_account_reports_a_new_cpu_or_memory_limit_at_the_next_tick(tmp_path: Path) -> None:
+    # The scaler holds an account until its samples show the limit it raised: a busy one
+    # must not wait for its full read to come round (slow_every ticks).
+    root = v2_tree(tmp_path / "cg", [])
+    v2_account(root, "alice", quota="50000 100000", memory_max=str(256 << 20))
+    agent = _agent(root)
+    agent.seq = 1
+    agent.read_accounts()
+    v2_account(root, "alice", usage_usec=2_000_000, quota="100000 100000",
+               memory_max=str(384 << 20))  # fmt: skip
+    agent.seq = 2 if zlib.crc32(b"alice") % agent.config.slow_every != 2 else 3
+    sample = agent.read_accounts()["alice"]
+    assert (sample["cpu_quota_usec"], sample["mem_max_bytes"]) == (100000, 384 << 20)
+    assert sample["tasks"] == 7

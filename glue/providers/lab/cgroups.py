@@ -58,10 +58,20 @@ def plan(server: str) -> list[Path]:
     return dirs
 
 
+# The lab server's CPU weight against the host's own processes (v1 cpu.shares; a task there
+# weighs 1024). A server stands for a machine of its own: at 1024 it is worth ONE host task, so
+# a busy host (test suites, builds) left its bubbles far less than their CPU quotas, and what
+# the lab measured was the host, not the limits. Quotas inside still cap every bubble.
+CPU_SHARES = 16 * 1024
+
+
 def create(server: str, dirs: list[Path]) -> None:
     for path in dirs:
         try:
             path.mkdir(exist_ok=True)
+            shares = path / "cpu.shares"
+            if shares.exists():
+                shares.write_text(f"{CPU_SHARES}\n")
         except OSError as exc:
             raise LabError("create cgroups", f"{path}: {exc.strerror}", server) from exc
 
