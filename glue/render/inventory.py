@@ -1,8 +1,9 @@
 """The Ansible inventory: servers and, per server, its accounts with the limits in force.
 
-Shape (docs/interfaces.md): hosts.yml with group `bubble_servers`, and host_vars/SERVER.yml
-holding `bubble_server` and `bubble_accounts`. Servers that are down stay listed, in their own
-group, so nothing runs against them but their accounts are not forgotten.
+Shape (docs/interfaces.md): hosts.yml with group `bubble_servers` (backup servers in
+`bubble_backup`), and host_vars/SERVER.yml holding `bubble_server` and `bubble_accounts`.
+Servers that are down stay listed, in their own group, so nothing runs against them but their
+accounts are not forgotten.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from glue.catalog import Catalog
 from glue.limits import cpu_quota_percent, limits_in_force, memory_high_mib
-from glue.models import Account, AccountState, Limits, Server, ServerState
+from glue.models import Account, AccountState, Limits, Server, ServerRole, ServerState
 from glue.paths import GENERATED_HEADER
 from glue.state.addresses import server_address
 from glue.yamlio import dump_plain_yaml
@@ -74,10 +75,13 @@ def render_inventory(
 
     live: dict[str, Any] = {}
     down: dict[str, Any] = {}
+    backup: dict[str, Any] = {}
     files: dict[str, str] = {}
     for name in sorted(catalog.servers):
         server = catalog.servers[name]
         group = down if server.state is ServerState.DOWN else live
+        if server.role is ServerRole.BACKUP and group is live:
+            group = backup  # not a web server: site.yml's roles never run there
         host = server_address(name, server, addresses)
         group[name] = {"ansible_host": host} if host else {}
         if name not in shown:
@@ -96,6 +100,8 @@ def render_inventory(
         }
         files[f"host_vars/{name}.yml"] = dump_plain_yaml(host_vars, HEADER)
     groups: dict[str, Any] = {"bubble_servers": {"hosts": live}}
+    if backup:
+        groups["bubble_backup"] = {"hosts": backup}
     if down:
         groups["bubble_down"] = {"hosts": down}
     files["hosts.yml"] = dump_plain_yaml({"all": {"children": groups}}, HEADER)
