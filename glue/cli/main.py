@@ -20,6 +20,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from glue.cli.account import account_app
+from glue.cli.backup import backup_app
 from glue.cli.common import JsonOption, Outcome, RootOption, context, print_json, progress
 from glue.cli.confirm import YesOption, confirm
 from glue.cli.lab import lab_app
@@ -130,6 +131,7 @@ app.add_typer(wallet_app, name="wallet")
 app.add_typer(lab_app, name="lab")
 app.add_typer(scaler_app, name="scaler")
 app.add_typer(panel_app, name="panel")
+app.add_typer(backup_app, name="backup")
 app.command("migrate")(migrate)
 
 

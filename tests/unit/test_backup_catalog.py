@@ -3,11 +3,13 @@ retention (nightly, 7/4/6 unless set), and which backup server each web server p
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from glue.backup.topology import backup_target
 from glue.catalog import check_references, load_catalog
@@ -78,3 +80,40 @@ def test_a_backup_server_round_trips_through_servers_yml(bubble: Bubble, root: P
     assert code == 0, err
     loaded: Server = load_catalog(root).servers["bak1"]
     assert loaded.role.value == "backup" and loaded.backup is None
+
+
+def test_the_inventory_tells_each_side_where_its_backups_go(bubble: Bubble, root: Path) -> None:
+    from glue.render.inventory import render_inventory
+
+    for args in (("bak1", *BACKUP_SERVER), ("web1", *server_args("8GiB", "100GiB"))):
+        code, _, err = bubble("server", "add", *args)
+        assert code == 0, err
+    files = render_inventory(load_catalog(root), {}, dt.date(2026, 12, 1), {})
+    hosts = yaml.safe_load(files["hosts.yml"])["all"]["children"]
+    assert set(hosts["bubble_servers"]["hosts"]) == {"web1"}  # site.yml's web roles: not bak1
+    assert set(hosts["bubble_backup_servers"]["hosts"]) == {"bak1"}
+    web = yaml.safe_load(files["host_vars/web1.yml"])["bubble_backup"]
+    assert web == {"server": "bak1", "address": web["address"], "user": "borg",
+                   "repository": "/srv/borg/web1", "schedule": "daily"}  # fmt: skip
+    bak = yaml.safe_load(files["host_vars/bak1.yml"])["bubble_backup"]
+    assert bak == {"clients": ["web1"], "repositories": "/srv/borg"}
+
+
+def test_keys_export_says_where_both_halves_are_and_how_to_keep_them(
+    bubble: Bubble, root: Path
+) -> None:
+    code, _, err = bubble("server", "add", "bak1", *BACKUP_SERVER)
+    assert code == 0, err
+    code, _, err = bubble("server", "add", "web1", *server_args("8GiB", "100GiB"))
+    assert code == 0, err
+    code, out, err = bubble("backup", "keys", "export", "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["server"] == "web1" and row["exported"] == "false"
+    passphrase = Path(row["passphrase"])
+    assert passphrase.is_relative_to(root / "state" / "backup")
+    assert passphrase.stat().st_mode & 0o777 == 0o600 and len(passphrase.read_text()) > 40
+    code, out, _ = bubble("backup", "keys", "export")
+    assert "Keep a copy of BOTH files" in out and passphrase.read_text().strip() not in out
+    code, _, err = bubble("backup", "run", "--server", "bak1")
+    assert code != 0 and "'bak1' is a backup server" in err
