@@ -111,3 +111,32 @@ def export(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         "backup server (a password manager or an offline medium): without them no archive "
         "can ever be read. They are 0600; never paste them into a ticket or a chat."
     )
+
+
+@backup_app.command("restore")
+def restore(
+    ctx: typer.Context,
+    account: str = typer.Argument(..., help="Whose archive."),
+    archive: str | None = typer.Option(None, help="Default: the account's latest."),
+    path: str | None = typer.Option(None, help="A path relative to the home (www/..., mail/...)."),
+    db: str | None = typer.Option(None, help="One database (NAME_...)."),
+    mailbox: str | None = typer.Option(None, help="One mailbox (address)."),
+    everything: bool = typer.Option(False, "--all", help="Files, mailboxes and databases."),
+    to_account: str | None = typer.Option(None, help="Into this account (same server)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Restore from a backup, in place (what is replaced is kept aside) or into another
+    account; databases are loaded as the account's own database user."""
+    from glue.services.backups import restore as run_restore
+
+    chosen = [f"path:{path}" if path else "", f"db:{db}" if db else "",
+              f"mailbox:{mailbox}" if mailbox else "", "all" if everything else ""]  # fmt: skip
+    what = [c for c in chosen if c]
+    if len(what) != 1:
+        raise BubbleError("give exactly one of --path, --db, --mailbox, --all")
+    result = run_restore(context(ctx), account, what[0], archive, to_account)
+    if as_json:
+        print_json(result)
+        return
+    restored = [*result["paths"], *result["databases"]]
+    say(f"{result['account']}: restored {', '.join(restored)} from {result['archive']}")

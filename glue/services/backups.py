@@ -207,3 +207,40 @@ def key_files(ctx: Context) -> list[dict[str, str]]:
             "exported": str(keys.repokey_file(ctx.root, web).exists()).lower(),
         })  # fmt: skip
     return rows
+
+
+AGENT = ["/usr/bin/python3", "-s", "/usr/local/lib/bubblehost/bubble-backup",
+         "--config", "/etc/bubblehost/backup.conf"]  # fmt: skip
+
+
+def restore(
+    ctx: Context, account: str, what: str, archive: str | None = None, to_account: str | None = None
+) -> dict[str, Any]:
+    """Restore `what` (`path:P`, `db:NAME`, `mailbox:ADDR` or `all`) from one of the
+    account's archives (default: its latest) into it, or into `to_account` on the same
+    server; what it replaces is kept aside (renamed beside it; databases dumped aside)."""
+    catalog = ctx.catalog()
+    target = to_account or account
+    for name in (account, target):
+        if not ACCOUNT_RE.fullmatch(name) or name not in catalog.accounts:
+            raise BubbleError(f"unknown account {name!r}")
+    web = catalog.accounts[account].server
+    if catalog.accounts[target].server != web:
+        raise BubbleError(
+            f"{target} is not on {web}: restore into an account on {account}'s server"
+        )
+    if archive is None:
+        rows = list_archives(ctx, account)
+        if not rows:
+            raise BubbleError(f"{account} has no backup yet")
+        archive = rows[-1]["archive"]
+    remote = shlex.join([*AGENT, "restore", account, archive, what, "--to-account", target])
+    done = subprocess.run(ssh_argv(ctx, web, catalog.servers[web], remote), capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    try:
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise BubbleError(f"restore on {web}: {last_line(done)}") from None
+    if not result.get("ok"):
+        raise BubbleError(f"restore of {account} from {archive}: {result.get('error')}")
+    return result
