@@ -244,3 +244,25 @@ def restore(
     if not result.get("ok"):
         raise BubbleError(f"restore of {account} from {archive}: {result.get('error')}")
     return result
+
+
+def last_good_backups(ctx: Context) -> dict[str, str | None]:
+    """account -> the time of its newest archive (ISO, UTC as borg reports it), None when it
+    has none: the monitor's `backup-missing` input (an account's last good backup older than
+    26 h is an alert). One `borg info` per repository; a repository that cannot be read
+    counts as no backup for its accounts (the alert is the right answer then too)."""
+    catalog = ctx.catalog()
+    newest: dict[str, str | None] = {
+        name: None for name, account in catalog.accounts.items() if not account.state.leaving
+    }
+    for web in sorted(n for n, s in catalog.servers.items() if s.role is ServerRole.WEB):
+        if backup_target(catalog, web) is None or not catalog.accounts_on(web):
+            continue
+        try:
+            rows = repository(ctx, catalog, web).archives()
+        except BubbleError:
+            continue
+        for row in rows:  # oldest first: the last one seen is the newest
+            if row["account"] in newest:
+                newest[row["account"]] = row["time"]
+    return newest
