@@ -254,11 +254,10 @@ def restore(config: dict[str, Any], account: str, archive: str, what: str, targe
     holds = _holds(archive, config)  # what the archive holds, as the agent wrote it
     if kind == "all":
         paths, dbs = ["www", "mail"], list(holds["databases"])  # each entry of both, below
-    elif (
-        kind in ("mailbox", "db")
-        and value not in holds[f"{kind}{'es' if kind == 'mailbox' else 's'}"]
-    ):
-        raise ValueError(f"{kind} {value!r} is not in {archive}")
+    elif kind == "mailbox" and value not in holds["mailboxes"]:
+        raise ValueError(f"mailbox {value!r} is not in {archive}")
+    elif kind == "db" and value not in holds["databases"]:
+        raise ValueError(f"database {value!r} is not in {archive}")
     # Root's, 0711: the target account walks down to what it is given, and nothing else can
     # find the run's directory (a random name in a directory no one but root can list).
     restores = Path(config["staging"] + "-restore")
