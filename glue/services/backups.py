@@ -157,15 +157,19 @@ def list_archives(ctx: Context, account: str) -> list[dict[str, Any]]:
     return rows
 
 
+def backed_up(catalog: Catalog) -> dict[str, str]:
+    """Each web server that has a backup server -> that backup server."""
+    webs = sorted(n for n, s in catalog.servers.items() if s.role is ServerRole.WEB)
+    targets = {web: backup_target(catalog, web) for web in webs}
+    return {web: target for web, target in targets.items() if target is not None}
+
+
 def prune(ctx: Context) -> list[dict[str, Any]]:
     """Every account's archives by its backup server's retention; refused for a repository
     where an archive the control plane saw has vanished (see Repository.prune)."""
     catalog = ctx.catalog()
     out: list[dict[str, Any]] = []
-    for web in sorted(n for n, s in catalog.servers.items() if s.role is ServerRole.WEB):
-        target = backup_target(catalog, web)
-        if target is None:
-            continue
+    for web, target in backed_up(catalog).items():
         repo, keep, seen = (
             repository(ctx, catalog, web),
             policy(catalog, target).keep,
@@ -182,9 +186,7 @@ def check(ctx: Context) -> list[dict[str, Any]]:
     """`borg check` of every repository (its segments and archives), one row each."""
     catalog = ctx.catalog()
     rows = []
-    for web in sorted(n for n, s in catalog.servers.items() if s.role is ServerRole.WEB):
-        if backup_target(catalog, web) is None:
-            continue
+    for web in backed_up(catalog):
         try:
             repository(ctx, catalog, web).check()
             rows.append({"server": web, "ok": True})
@@ -197,9 +199,7 @@ def key_files(ctx: Context) -> list[dict[str, str]]:
     """Where each repository's exported key and passphrase are (both are needed)."""
     catalog = ctx.catalog()
     rows = []
-    for web in sorted(n for n, s in catalog.servers.items() if s.role is ServerRole.WEB):
-        if backup_target(catalog, web) is None:
-            continue
+    for web in backed_up(catalog):
         rows.append({
             "server": web,
             "key": str(keys.repokey_file(ctx.root, web)),
@@ -255,8 +255,8 @@ def last_good_backups(ctx: Context) -> dict[str, str | None]:
     newest: dict[str, str | None] = {
         name: None for name, account in catalog.accounts.items() if not account.state.leaving
     }
-    for web in sorted(n for n, s in catalog.servers.items() if s.role is ServerRole.WEB):
-        if backup_target(catalog, web) is None or not catalog.accounts_on(web):
+    for web in backed_up(catalog):
+        if not catalog.accounts_on(web):
             continue
         try:
             rows = repository(ctx, catalog, web).archives()

@@ -14,7 +14,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -29,14 +28,9 @@ from glue.backup.borg import BorgError, Repository
 from glue.backup.keys import client_key, control_key, passphrase_file, public, repokey_file
 from glue.models import Retention
 from tests.integration.migration.servers import MariaDB, Server, ensure_user
+from tests.support.influxd import free_port
 
 MARKER = b"plaintext-marker-7f3a9c"  # in bkalice's files: never readable in the repository
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
