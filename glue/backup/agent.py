@@ -93,12 +93,15 @@ def databases(account: str, config: dict[str, Any]) -> list[str]:
     return sorted(line for line in done.stdout.splitlines() if line)
 
 
-def dump(account: str, config: dict[str, Any]) -> tuple[Path, list[str]]:
-    """A consistent dump of each of the account's databases into root's own directory."""
+def dump(account: str, config: dict[str, Any]) -> tuple[Path, list[str], list[str]]:
+    """A consistent dump of each of the account's databases into root's own directory; the
+    names dumped, and those skipped: the tenant names its databases, and one that is not a
+    plain name (`alice_../../x`) never becomes a path or an identifier here."""
     stage = Path(config["staging"]) / account
     shutil.rmtree(stage, ignore_errors=True)  # root's directory: nothing of the tenant's
     (stage / "databases").mkdir(parents=True, mode=0o700)
-    names = databases(account, config)
+    found = databases(account, config)
+    names = [name for name in found if DB_RE.fullmatch(name)]
     for name in names:
         fd = os.open(stage / "databases" / f"{name}.sql",
                      os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)  # fmt: skip
@@ -111,7 +114,7 @@ def dump(account: str, config: dict[str, Any]) -> tuple[Path, list[str]]:
             )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"dumping {name}: {last(done.stderr.decode(errors='replace'))}")
-    return stage, names
+    return stage, names, [name for name in found if name not in names]
 
 
 def mailboxes(home: Path) -> list[str]:
@@ -125,7 +128,7 @@ def mailboxes(home: Path) -> list[str]:
 
 def back_up(account: str, config: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
     home = Path(config["srv"]) / account
-    stage, names = dump(account, config)
+    stage, names, skipped = dump(account, config)
     name = archive_name(account, at)
     holds = {"files": str(home).lstrip("/"), "databases": names, "mailboxes": mailboxes(home),
              "dumps": str(stage / "databases").lstrip("/")}  # fmt: skip
@@ -148,7 +151,8 @@ def back_up(account: str, config: dict[str, Any], at: dt.datetime) -> dict[str, 
         raise RuntimeError(f"borg create {name}: {last(done.stderr)}")
     stats = json.loads(done.stdout)["archive"]["stats"]
     return {"account": account, "archive": name, "ok": True, "size": stats["original_size"],
-            "warnings": done.returncode == 1, **holds}  # fmt: skip
+            "warnings": done.returncode == 1 or bool(skipped), "skipped_databases": skipped,
+            **holds}  # fmt: skip
 
 
 def last(text: str) -> str:

@@ -107,6 +107,7 @@ def web1(host: BackupHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "CREATE PROCEDURE count_items() SELECT COUNT(*) FROM items;"
         "CREATE TRIGGER name_upper BEFORE INSERT ON items FOR EACH ROW"
         " SET NEW.name = UPPER(NEW.name);"
+        "CREATE DATABASE `bkbob_x/../../y`;"  # the tenant names it: never a path as root
     )  # fmt: skip
     srv = d / "srv"
     bkalice = srv / "bkalice"
@@ -170,6 +171,7 @@ def test_one_archive_per_account_holds_its_home_mail_and_dumps_and_no_link_targe
         ("bkalice", "bkalice-2026-12-01T02:30", True),
         ("bkbob", "bkbob-2026-12-01T02:30", True),
     ]
+    assert results[1]["skipped_databases"] == ["bkbob_x/../../y"] and results[1]["warnings"]
     rows = host.control("web1").archives("bkalice")
     assert [(r["archive"], r["databases"], r["mailboxes"]) for r in rows] == [
         ("bkalice-2026-12-01T02:30", ["bkalice_shop"], ["info@bkalice.example"])]  # fmt: skip
