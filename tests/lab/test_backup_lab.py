@@ -37,7 +37,7 @@ CHECKSUM = "mariadb -N -B -e 'CHECKSUM TABLE alice_shop.items'"
 @pytest.fixture(scope="module")
 def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
     cli = fresh_bubble(tmp_path_factory, LAB_ENV)
-    cli("server", "add", "bak-web", *server_args(memory="4GiB", disk="40GiB"))
+    cli("server", "add", "bak-web", *server_args(memory="4GiB", disk="80GiB"))
     store = server_args(memory="2GiB", disk="40GiB")
     cli("server", "add", "bak-store", *store, "--role", "backup")
     for name in ("alice", "bob"):
