@@ -64,7 +64,7 @@ def test_two_accounts_backed_up_and_three_kinds_of_loss_restored_exactly(
     assert isinstance(results, list)
     assert sorted((r["account"], r["ok"]) for r in results) == [("alice", True), ("bob", True)]
     (row,) = bubble.json("backup", "list", "alice")  # type: ignore[misc]
-    assert row["databases"] == ["alice_shop"] and row["mailboxes"] == [MAILBOX]
+    assert "alice_shop" in row["databases"] and row["mailboxes"] == [MAILBOX]
 
     lose = f"rm www/site.bin; rm -r {FOLDER}; mariadb -e 'DROP TABLE alice_shop.items'"
     bubble.as_account("alice", lose)
