@@ -46,6 +46,9 @@ def load_config(path: str) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
     config.setdefault("srv", "/srv")
     config.setdefault("staging", "/var/lib/bubblehost/backup")
+    # Restores: root's 0711 directory whose parents every account may traverse (the account
+    # copies what it is given from there; /var/lib/bubblehost itself is root's only).
+    config.setdefault("restore_dir", "/var/lib/bubblehost-restore")
     config.setdefault("databases", True)
     config.setdefault("mysql_args", [])
     return config
@@ -264,7 +267,7 @@ def restore(config: dict[str, Any], account: str, archive: str, what: str, targe
         raise ValueError(f"database {value!r} is not in {archive}")
     # Root's, 0711: the target account walks down to what it is given, and nothing else can
     # find the run's directory (a random name in a directory no one but root can list).
-    restores = Path(config["staging"] + "-restore")
+    restores = Path(config["restore_dir"])
     restores.mkdir(parents=True, exist_ok=True)
     restores.chmod(0o711)
     stage = restores / secrets.token_hex(16)
@@ -304,7 +307,7 @@ def _put(extracted: Path, rel: str, target: str, config: dict[str, Any], suffix:
     subprocess.run(["chown", "-R", "-h", f"{entry.pw_uid}:{entry.pw_gid}", str(extracted)],
                    check=True, capture_output=True)  # fmt: skip
     for parent in [extracted, *extracted.parents]:
-        if parent == Path(config["staging"] + "-restore"):
+        if parent == Path(config["restore_dir"]):
             break
         parent.chmod(0o711)  # the target walks down to it
     home = Path(config["srv"]) / target

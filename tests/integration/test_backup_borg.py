@@ -134,6 +134,7 @@ def web1(host: BackupHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     config.write_text(json.dumps({
         "repository": web.url, "passphrase_file": str(web.passphrase_file),
         "ssh": " ".join(web.ssh), "srv": str(srv), "staging": str(d / "staging"),
+        "restore_dir": str(d / "restore"),
         "mysql_args": [f"--socket={db.socket}", "--user=root"],
     }))  # fmt: skip
     try:
