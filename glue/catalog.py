@@ -26,6 +26,7 @@ from glue.models import (
     Account,
     Plan,
     Server,
+    ServerRole,
 )
 from glue.units import format_cpu, format_money, format_size
 from glue.yamlio import YamlError, atomic_write, dump_yaml, load_yaml, load_yaml_text, update_yaml
@@ -231,6 +232,14 @@ def check_references(catalog: Catalog) -> list[str]:
             )
         elif server.address:
             addresses[server.address] = name
+        target = server.backup_to
+        if target is not None and (
+            target not in catalog.servers or catalog.servers[target].role is not ServerRole.BACKUP
+        ):
+            problems.append(
+                f"catalog/servers.yml: servers.{name}.backup_to: {target!r} is not a server "
+                "with role backup"
+            )
     domains: dict[str, str] = {}
     for name, account in sorted(catalog.accounts.items()):
         source = f"catalog/accounts/{name}.yml"
@@ -241,6 +250,10 @@ def check_references(catalog: Catalog) -> list[str]:
             problems.append(f"{source}: plan: unknown plan {account.plan!r} (known: {known})")
         if account.server not in catalog.servers:
             problems.append(f"{source}: server: unknown server {account.server!r}")
+        elif catalog.servers[account.server].role is not ServerRole.WEB:
+            problems.append(
+                f"{source}: server: {account.server!r} is a backup server, it holds no accounts"
+            )
         # Accounts being removed keep their domains until the server confirmed the removal:
         # a domain is never served by two bubbles at once.
         for domain in account.domains:
@@ -318,6 +331,12 @@ def server_data(server: Server) -> dict[str, Any]:
         data["address"] = server.address
     if server.overcommit != type(server.overcommit)():
         data["overcommit"] = server.overcommit.model_dump()
+    if server.role is not ServerRole.WEB:
+        data["role"] = server.role.value
+    if server.backup is not None:
+        data["backup"] = server.backup.model_dump()
+    if server.backup_to is not None:
+        data["backup_to"] = server.backup_to
     return data
 
 

@@ -207,6 +207,40 @@ class Overcommit(Strict):
     disk: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
+class ServerRole(StrEnum):
+    """What a server is for: `web` holds accounts; `backup` holds the web servers' borg
+    repositories and never an account (placement skips it)."""
+
+    WEB = "web"
+    BACKUP = "backup"
+
+
+# A systemd OnCalendar expression ("daily", "*-*-* 02:30:00", "Mon..Fri 03:00"): it reaches a
+# unit file, so nothing but the characters such expressions use.
+SCHEDULE_RE = re.compile(r"[A-Za-z0-9*:,./~ -]{1,64}")
+
+
+class Retention(Strict):
+    """How many archives per account the control plane keeps (borg prune --keep-*)."""
+
+    daily: Annotated[int, Field(ge=0, le=3660)] = 7
+    weekly: Annotated[int, Field(ge=0, le=520)] = 4
+    monthly: Annotated[int, Field(ge=0, le=1200)] = 6
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> Retention:
+        if not (self.daily or self.weekly or self.monthly):
+            raise ValueError("keeps no archive at all")
+        return self
+
+
+class BackupPolicy(Strict):
+    """When the web servers that back up to this server do so, and what is kept."""
+
+    schedule: Annotated[str, _matches(SCHEDULE_RE, "systemd calendar schedule")] = "daily"
+    keep: Retention = Retention()
+
+
 class Server(Strict):
     provider: ProviderName
     type: str = "lab"
@@ -218,8 +252,21 @@ class Server(Strict):
     state: ServerState = ServerState.ACTIVE
     address: IPv4 | None = None
     overcommit: Overcommit = Overcommit()
+    role: ServerRole = ServerRole.WEB
+    # On a backup server: its schedule and retention (the defaults when absent).
+    backup: BackupPolicy | None = None
+    # On a web server: the backup server its repository lives on (default: the only one).
+    backup_to: ServerName | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _role_settings(self) -> Server:
+        if self.backup is not None and self.role is not ServerRole.BACKUP:
+            raise ValueError("backup: only a server with role backup has a backup policy")
+        if self.backup_to is not None and self.role is not ServerRole.WEB:
+            raise ValueError("backup_to: only a web server backs up to a backup server")
+        return self
 
     def capacity(self) -> dict[Resource, int]:
         """What base may be committed here, per resource (cpu MHz, memory and disk MiB)."""

@@ -2,7 +2,8 @@
 
 Ties are broken by how full the server already is (its fullest resource, committed base
 relative to capacity), then by name, so the choice is deterministic. A server that is draining,
-down, or cannot fit the account's base is never chosen. The reason is part of the result.
+down, or cannot fit the account's base is never chosen, nor a backup server. The reason is part
+of the result.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fractions import Fraction
 from glue.catalog import Catalog
 from glue.errors import BubbleError
 from glue.limits import effective_base
-from glue.models import RESOURCES, Limits, Resource, ServerState
+from glue.models import RESOURCES, Limits, Resource, ServerRole, ServerState
 
 
 class PlacementError(BubbleError):
@@ -66,6 +67,8 @@ def choose_server(catalog: Catalog, base: Limits, today: dt.date) -> Placement:
     candidates: list[ServerLoad] = []
     for name in sorted(catalog.servers):
         server, load = catalog.servers[name], loads[name]
+        if server.role is not ServerRole.WEB:
+            continue  # a backup server is not a candidate, nor a reason worth showing
         if server.state is not ServerState.ACTIVE:
             skipped.append(f"{name} is {server.state.value}")
         elif not load.fits(base):

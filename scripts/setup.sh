@@ -9,6 +9,8 @@ APT_PACKAGES=(
   debootstrap systemd-container btrfs-progs iproute2 zstd openssh-client rsync openssl curl
   # real services the tests start on loopback
   postgresql mariadb-server mariadb-client dovecot-imapd vsftpd openssh-server lftp influxdb
+  # backups: borg on loopback (the integration tests push through a real sshd)
+  borgbackup
   # the panel's browser test (headless)
   chromium chromium-driver
 )

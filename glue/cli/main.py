@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from glue.cli.account import account_app
 from glue.cli.alerts import alerts_app
+from glue.cli.backup import backup_app
 from glue.cli.common import JsonOption, Outcome, RootOption, context, print_json, progress
 from glue.cli.confirm import YesOption, confirm
 from glue.cli.lab import lab_app
@@ -135,6 +136,7 @@ app.add_typer(scaler_app, name="scaler")
 app.add_typer(panel_app, name="panel")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(backup_app, name="backup")
 app.command("migrate")(migrate)
 app.command("stress")(stress)
 

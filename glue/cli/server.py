@@ -22,18 +22,24 @@ def add(
     server_type: str = typer.Option("", "--type", help="Provider's server type."),
     region: str = typer.Option("", help="Provider's region."),
     address: str | None = typer.Option(None, help="Fixed IPv4 (lab: assigned when omitted)."),
+    role: str = typer.Option("web", help="web (holds accounts) or backup (holds backups)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Add a server to the catalog."""
     from glue.services.servers import NewServer, add_server
 
     ghz = core_ghz if core_ghz[-1:].isalpha() else f"{core_ghz}GHz"
-    spec = NewServer(provider, cores, ghz, memory, disk, server_type, region, address)
+    spec = NewServer(provider, cores, ghz, memory, disk, server_type, region, address, role)
     out = Outcome(as_json)
     server = add_server(context(ctx), name, spec)
     where = server.address or "address assigned at apply"
     out.say(f"added server {name} ({server.provider}, {where})", server=name)
-    out.facts.update(provider=server.provider, address=server.address, state=server.state.value)
+    out.facts.update(
+        provider=server.provider,
+        address=server.address,
+        state=server.state.value,
+        role=server.role.value,
+    )
     out.end()
 
 
@@ -48,11 +54,12 @@ def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     print_table(
         "servers",
-        ["name", "provider", "state", "address", "accounts", "cores", "GHz/core"],
+        ["name", "provider", "role", "state", "address", "accounts", "cores", "GHz/core"],
         [
             [
                 r["name"],
                 r["provider"],
+                r["role"],
                 r["state"],
                 r["address"],
                 r["accounts"],

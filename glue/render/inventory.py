@@ -1,8 +1,9 @@
 """The Ansible inventory: servers and, per server, its accounts with the limits in force.
 
-Shape (docs/interfaces.md): hosts.yml with group `bubble_servers`, and host_vars/SERVER.yml
-holding `bubble_server` and `bubble_accounts`. Servers that are down stay listed, in their own
-group, so nothing runs against them but their accounts are not forgotten.
+Shape (docs/interfaces.md): hosts.yml with group `bubble_servers` (backup servers in
+`bubble_backup_servers`), and host_vars/SERVER.yml holding `bubble_server` and `bubble_accounts`.
+Servers that are down stay listed, in their own group, so nothing runs against them but their
+accounts are not forgotten.
 """
 
 from __future__ import annotations
@@ -11,9 +12,17 @@ import datetime as dt
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from glue.backup.topology import (
+    BORG_USER,
+    REPOSITORIES_DIR,
+    backup_target,
+    clients,
+    policy,
+    repository_path,
+)
 from glue.catalog import Catalog
 from glue.limits import cpu_quota_percent, limits_in_force, memory_high_mib
-from glue.models import Account, AccountState, Limits, Server, ServerState
+from glue.models import Account, AccountState, Limits, Server, ServerRole, ServerState
 from glue.paths import GENERATED_HEADER
 from glue.state.addresses import server_address
 from glue.yamlio import dump_plain_yaml
@@ -50,6 +59,24 @@ def removal_vars(account: Account) -> dict[str, Any]:
     return {"state": "absent", "purge": account.state is AccountState.PURGING}
 
 
+def backup_vars(catalog: Catalog, name: str, addresses: Mapping[str, str]) -> dict[str, Any]:
+    """A web server's backups (the backup_client role): where its repository is, when it
+    runs; a backup server's: which web servers push to it (the backup_server role)."""
+    server = catalog.servers[name]
+    if server.role is ServerRole.BACKUP:
+        return {"clients": clients(catalog, name), "repositories": REPOSITORIES_DIR}
+    target = backup_target(catalog, name)
+    if target is None:
+        return {}
+    return {
+        "server": target,
+        "address": server_address(target, catalog.servers[target], addresses),
+        "user": BORG_USER,
+        "repository": repository_path(name),
+        "schedule": policy(catalog, target).schedule,
+    }
+
+
 def render_inventory(
     catalog: Catalog,
     boosts: Mapping[str, Mapping[str, int]],
@@ -74,10 +101,13 @@ def render_inventory(
 
     live: dict[str, Any] = {}
     down: dict[str, Any] = {}
+    stores: dict[str, Any] = {}  # the backup servers
     files: dict[str, str] = {}
     for name in sorted(catalog.servers):
         server = catalog.servers[name]
         group = down if server.state is ServerState.DOWN else live
+        if server.role is ServerRole.BACKUP and group is live:
+            group = stores  # not a web server: site.yml's roles never run there
         host = server_address(name, server, addresses)
         group[name] = {"ansible_host": host} if host else {}
         if name not in shown:
@@ -94,8 +124,13 @@ def render_inventory(
             },
             "bubble_accounts": per_server[name],
         }
+        backup = backup_vars(catalog, name, addresses)
+        if backup:
+            host_vars["bubble_backup"] = backup
         files[f"host_vars/{name}.yml"] = dump_plain_yaml(host_vars, HEADER)
     groups: dict[str, Any] = {"bubble_servers": {"hosts": live}}
+    if stores:
+        groups["bubble_backup_servers"] = {"hosts": stores}
     if down:
         groups["bubble_down"] = {"hosts": down}
     files["hosts.yml"] = dump_plain_yaml({"all": {"children": groups}}, HEADER)

@@ -35,6 +35,7 @@ from glue.paths import TOOLKIT_DIR, inventory_sources, state_dir
 from glue.remote import RemoteError, connection_inventory, last_line, ssh_argv
 from glue.render.inventory import removal_vars
 from glue.services.accounts import finish_removals
+from glue.services.backups import prepare as prepare_backups
 from glue.services.context import Context
 from glue.services.root import render
 from glue.state.addresses import address_of
@@ -223,6 +224,8 @@ def playbook(
     locks: `converge` does)."""
     logs = state_dir(ctx.root) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # The backup roles copy their keys, passphrases and authorized_keys from here.
+    backup_dir = prepare_backups(ctx.root, ctx.catalog())
     with connection_inventory(ctx.root, servers) as connection:
         report(f"ansible {name} on {', '.join(servers)}")
         return run_playbook(
@@ -232,7 +235,8 @@ def playbook(
             extra_vars=extra_vars,
             on_task=lambda task: report(f"  {task}"),
             log_path=logs / "ansible.jsonl",
-            env=ctx.settings.influx_environment(),  # the usage_agent role's InfluxDB
+            # the usage_agent role's InfluxDB; where the backup roles read their secrets
+            env={**ctx.settings.influx_environment(), "BUBBLE_BACKUP_DIR": str(backup_dir)},
         )
 
 

@@ -24,6 +24,7 @@ class NewServer:
     type: str = ""
     region: str = ""
     address: str | None = None
+    role: str = "web"
 
 
 def add_server(ctx: Context, name: str, spec: NewServer) -> Server:
@@ -41,6 +42,7 @@ def add_server(ctx: Context, name: str, spec: NewServer) -> Server:
         "memory": spec.memory,
         "disk": spec.disk,
         "address": spec.address or chosen.allocate_address(taken),
+        "role": spec.role,
     }
     if not data["type"] or not data["region"]:
         raise BubbleError(f"server {name!r}: --type and --region are required for {spec.provider}")
@@ -87,6 +89,7 @@ def list_servers(ctx: Context) -> list[dict[str, Any]]:
                 "name": name,
                 "provider": server.provider,
                 "state": server.state.value,
+                "role": server.role.value,
                 "address": server_address(name, server, recorded),
                 "accounts": load.accounts,
                 "cores": server.cores,

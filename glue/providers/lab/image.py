@@ -64,6 +64,8 @@ PACKAGES = [
     "python3-apt",
     "ssl-cert",
     "openssl",
+    # backups (borg pushes to the backup server, which serves it over ssh)
+    "borgbackup",
     # operations and load tests
     "stress-ng",
     "iputils-ping",
