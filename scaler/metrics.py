@@ -21,6 +21,11 @@ FIELDS: dict[Resource, tuple[str, str, int]] = {
     "memory": ("mem_bytes", "mem_max_bytes", MIB),
     "disk": ("disk_bytes", "disk_max_bytes", MIB),
 }
+# What the graphs draw besides: the tasks against TasksMax (the scaler never moves it).
+GRAPHED: dict[str, tuple[str, str, int]] = {
+    **{str(resource): fields for resource, fields in FIELDS.items()},
+    "processes": ("tasks", "tasks_max", 1),
+}
 OOM_KILLS = "mem_oom_kills"
 # The agent's cumulative fault counters shown per sample as what happened since the one before
 # (shown name -> field): CPU periods throttled at the quota, memory at its max, OOM kills.
@@ -99,11 +104,11 @@ def samples(influx: InfluxClient, account: str, window: Window) -> list[dict[str
 def peaks(influx: InfluxClient, account: str, window: Window, step_s: int) -> list[dict[str, Any]]:
     """One account's highest use and limit per `step_s` seconds of the window (InfluxDB
     groups them: a 30-day graph reads a few hundred rows, not every sample), oldest first:
-    `t` (the interval's start, epoch seconds) and per resource {"use", "limit"} in the
-    catalog's units (None where not read). Empty intervals are left out."""
+    `t` (the interval's start, epoch seconds) and per `GRAPHED` resource {"use", "limit"} in
+    the catalog's units (None where not read). Empty intervals are left out."""
     if not ACCOUNT_NAME_RE.fullmatch(account):  # a checked name, never raw text
         raise ValueError(f"{account!r} is not a valid account name")
-    names = sorted({name for use, limit, _ in FIELDS.values() for name in (use, limit)})
+    names = sorted({name for use, limit, _ in GRAPHED.values() for name in (use, limit)})
     columns = ", ".join(f'max("{name}") AS "{name}"' for name in names)
     start_ms, end_ms = int((window.now - window.length_s) * 1000), int(window.now * 1000)
     # Only numbers, our field names and a checked account name go into the text.
@@ -115,7 +120,7 @@ def peaks(influx: InfluxClient, account: str, window: Window, step_s: int) -> li
     out = []
     for row in sorted(influx.query(statement), key=lambda r: float(r["time"])):
         point: dict[str, Any] = {"t": float(row["time"]) / 1000}
-        for resource, (use_field, limit_field, unit) in FIELDS.items():
+        for resource, (use_field, limit_field, unit) in GRAPHED.items():
             use, limit = row.get(use_field), row.get(limit_field)
             point[resource] = {
                 "use": None if use is None else int(use) // unit,

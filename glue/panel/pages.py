@@ -164,14 +164,17 @@ def account_list(request: Request, session: Page, q: str = "", page: int = 1) ->
 
 
 @router.get("/admin/accounts/{name}")
-def admin_account(request: Request, session: Page, name: str) -> Response:
+def admin_account(request: Request, session: Page, name: str, range: str = "24h") -> Response:
+    """One account: its limits, state, wallet, history and the customer's usage graphs."""
     require_admin(session.who)
     ctx = panel(request).context()
     visible_account(session.who, ctx.catalog(), name)
+    graphs, note = _usage_graphs(ctx, name, range)
     return render(request, "account.html", session=session,
                   account=accounts.describe_account(ctx, name),
                   wallet=wallets.wallet(ctx, name),
-                  history=history.account_history(ctx, name))  # fmt: skip
+                  history=history.account_history(ctx, name),
+                  graphs=graphs, note=note, chosen=range, ranges=usage.RANGES)  # fmt: skip
 
 
 def _admin_form(request: Request, session: auth.Session, csrf: str, name: str) -> None:
@@ -363,22 +366,26 @@ def own_account(request: Request, session: Page) -> Response:
                   pay_to=ctx.settings.bank_transfer_to)  # fmt: skip
 
 
-@router.get("/account/usage")
-def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
-    """CPU, memory and disk use against the base and the limit in force, for 1 h, 24 h or
-    30 days, with the scaler's raises, lowers and charges marked."""
-    name = _own(session)
+def _usage_graphs(ctx: Context, name: str, range: str) -> tuple[list[tuple[str, Any]], str]:
+    """The account's graphs (CPU, memory, disk, processes) for the range chosen, or why not."""
     if range not in usage.RANGES:
         raise BubbleError(f"range: {range!r} is not one of {', '.join(usage.RANGES)}")
-    ctx = panel(request).context()
-    visible_account(session.who, ctx.catalog(), name)
-    graphs, note = [], ""
     try:
         data = usage.usage_graph(ctx, name, usage.RANGES[range])
-        graphs = [(r, usage_svg(data, r)) for r in RESOURCES]
     except BubbleError as exc:  # the detail names internal hosts: the operator's log only
         log.warning("%s", exc)
-        note = "not available right now"
+        return [], "not available right now"
+    return [(r, usage_svg(data, r)) for r in data["series"]], ""
+
+
+@router.get("/account/usage")
+def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
+    """CPU, memory, disk and processes against the base and the limit in force, for 1 h,
+    24 h or 30 days, with the scaler's raises, lowers and charges marked."""
+    name = _own(session)
+    ctx = panel(request).context()
+    visible_account(session.who, ctx.catalog(), name)
+    graphs, note = _usage_graphs(ctx, name, range)
     return render(request, "usage.html", session=session, graphs=graphs, note=note,
                   chosen=range, ranges=usage.RANGES)  # fmt: skip
 

@@ -36,16 +36,17 @@ def usage_graph(
     ctx: Context, name: str, since_s: int, points: int = 240, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """What the usage graphs draw for the last `since_s` seconds in about `points` intervals
-    (`scaler.metrics.peaks`): per resource its base (now) and per interval [start + half the
-    step (epoch seconds), highest use, highest limit in force] (intervals without a sample
-    left out); the scaler's raises and lowers per resource and the charges
-    (`history.account_history`) inside the window. Units: the catalog's (MHz, MiB)."""
+    (`scaler.metrics.peaks`): per resource (cpu, memory, disk, processes) its base (now) and
+    per interval [start + half the step (epoch seconds), highest use, highest limit in force]
+    (intervals without a sample left out); the scaler's raises and lowers per resource and the
+    charges (`history.account_history`) inside the window. Units: the catalog's (MHz, MiB,
+    tasks)."""
     from glue.limits import effective_base
     from glue.models import RESOURCES
     from glue.services.history import account_history
     from scaler.agent_http import InfluxRejected, InfluxUnavailable
     from scaler.influx import InfluxClient, InfluxQueryError
-    from scaler.metrics import Window, peaks
+    from scaler.metrics import GRAPHED, Window, peaks
 
     end = (now or dt.datetime.now(dt.UTC)).timestamp()
     start, step = end - since_s, max(1, -(-since_s // points))
@@ -58,9 +59,9 @@ def usage_graph(
         raise BubbleError(f"usage of {name}: {exc}") from None
     series = {
         r: [[max(start, row["t"] + step / 2), row[r]["use"], row[r]["limit"]] for row in rows]
-        for r in RESOURCES
+        for r in GRAPHED
     }
-    marks: dict[str, list[dict[str, Any]]] = {r: [] for r in (*RESOURCES, "charge")}
+    marks: dict[str, list[dict[str, Any]]] = {r: [] for r in (*GRAPHED, "charge")}
     for entry in account_history(ctx, name):
         at = dt.datetime.fromisoformat(entry["at"]).timestamp()
         if start <= at <= end:
@@ -69,5 +70,6 @@ def usage_graph(
                 marks[kind].append({**entry, "t": at})
     return {
         "account": name, "start": start, "end": end, "step": step,
-        "base": {r: base.get(r) for r in RESOURCES}, "series": series, "marks": marks,
+        "base": {**{r: base.get(r) for r in RESOURCES}, "processes": base.processes},
+        "series": series, "marks": marks,
     }  # fmt: skip
