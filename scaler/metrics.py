@@ -72,6 +72,22 @@ def read_rows(
     return rows
 
 
+def _in_units(value: Any, unit: int) -> int | None:
+    return None if value is None else int(value) // unit
+
+
+def latest(influx: InfluxClient, window: Window, accounts: Sequence[str]) -> dict[str, Any]:
+    """Each named account's newest sample in the window (one `query`): per `GRAPHED`
+    resource its use in the catalog's units (None where not read); no sample: left out."""
+    if not accounts:
+        return {}
+    rows = read_rows(influx, window, accounts, ("tasks", "tasks_max"))
+    return {
+        account: {r: _in_units(mine[-1].get(use), unit) for r, (use, _, unit) in GRAPHED.items()}
+        for account, mine in rows.items()
+    }
+
+
 def samples(influx: InfluxClient, account: str, window: Window) -> list[dict[str, Any]]:
     """One account's samples as people read them: `at` (ISO 8601, UTC), per resource its use
     and the limit the kernel held (the catalog's units; None where not read), and `events`:
@@ -83,10 +99,7 @@ def samples(influx: InfluxClient, account: str, window: Window) -> list[dict[str
         sample: dict[str, Any] = {"at": at.isoformat()}
         for resource, (use_field, limit_field, unit) in FIELDS.items():
             use, limit = row.get(use_field), row.get(limit_field)
-            sample[resource] = {
-                "use": None if use is None else int(use) // unit,
-                "limit": None if limit is None else int(limit) // unit,
-            }
+            sample[resource] = {"use": _in_units(use, unit), "limit": _in_units(limit, unit)}
         events: dict[str, int] = {}
         for name, field in EVENTS.items():
             if row.get(field) is None:
@@ -122,9 +135,6 @@ def peaks(influx: InfluxClient, account: str, window: Window, step_s: int) -> li
         point: dict[str, Any] = {"t": float(row["time"]) / 1000}
         for resource, (use_field, limit_field, unit) in GRAPHED.items():
             use, limit = row.get(use_field), row.get(limit_field)
-            point[resource] = {
-                "use": None if use is None else int(use) // unit,
-                "limit": None if limit is None else int(limit) // unit,
-            }
+            point[resource] = {"use": _in_units(use, unit), "limit": _in_units(limit, unit)}
         out.append(point)
     return out

@@ -15,6 +15,7 @@ from glue.models import AccountState, Resource, ServerState
 from glue.panel import changes
 from glue.panel.auth import Principal
 from glue.panel.request import (
+    SAFE_METHODS,
     api_principal,
     cookie_session,
     panel,
@@ -31,7 +32,9 @@ Who = Annotated[Principal, Depends(api_principal)]
 
 
 def _ctx(request: Request) -> Context:
-    return panel(request).context()
+    """A read's Context loads the catalog once (`Panel.reading`); a change's sees its edit."""
+    found = panel(request)
+    return found.reading() if request.method in SAFE_METHODS else found.context()
 
 
 def _mine(request: Request, who: Principal, name: str) -> Context:

@@ -11,6 +11,7 @@ BENCHMARKS = (
     "bench_migration",
     "bench_agent",
     "bench_scaler",
+    "bench_panel",
 )
 
 

@@ -291,6 +291,7 @@ def test_the_admin_pages_change_plans_and_servers_and_show_the_audit_log(
     assert 'id="usage-note"' in alice.request("GET", "/account/usage?range=24h").text
     assert alice.request("GET", "/account/usage?range=1y").status == 422
     assert 'id="usage-note"' in admin.request("GET", "/admin/accounts/alice").text
+    assert 'id="usage-note"' in admin.request("GET", "/admin/accounts?q=alice").text
 
     catalog = load_catalog(root)
     following = sum(

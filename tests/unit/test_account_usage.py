@@ -151,7 +151,7 @@ def test_the_usage_graph_draws_use_limit_base_and_the_raises_in_its_window(
     assert processes.count("<polyline") == 2 and "base 256 tasks" in processes
 
 
-def test_the_admins_account_page_draws_the_four_graphs(
+def test_the_admins_pages_show_current_use_and_draw_the_four_graphs(
     root_with_samples: tuple[Path, int], influxd: Influxd
 ) -> None:
     root, _ = root_with_samples
@@ -166,3 +166,11 @@ def test_the_admins_account_page_draws_the_four_graphs(
             assert f'id="graph-{resource}"' in page
         assert "base 256 tasks" in page and "<strong>1h</strong>" in page
         assert admin.request("GET", "/admin/accounts/alice?range=1y").status == 422
+        # The list: use now / in force (base) per resource, for the page's accounts.
+        listed = admin.request("GET", "/admin/accounts").text
+        assert 'id="use-alice-cpu">400 / 1000 (1000)<' in listed
+        assert 'id="use-alice-processes">12 / 256 (256)<' in listed
+        assert 'id="use-bob-cpu">7 / 1000 (1000)<' in listed
+        assert 'id="use-bob-memory">– / 2048 (2048)<' in listed  # bob's agent sent no memory
+        found = admin.request("GET", "/admin/accounts?q=bob.ex").text
+        assert "use-bob-cpu" in found and "use-alice-cpu" not in found
