@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,8 +63,22 @@ def server_lock(root: Path, server: str, timeout: float = 900) -> Iterator[None]
         yield
 
 
+# The catalog locks this thread holds: the lock is re-entrant within a thread, so a caller can
+# hold it around a service's change and what must follow it (the panel's git commit).
+_held = threading.local()
+
+
 @contextmanager
 def catalog_lock(root: Path, timeout: float = 60) -> Iterator[None]:
     """Held only around a read-modify-write of catalog/, never while Ansible runs."""
-    with _flock(_lock_path(root, "catalog"), "the catalog", timeout):
+    path = _lock_path(root, "catalog")
+    held: set[Path] = _held.__dict__.setdefault("paths", set())
+    if path in held:
         yield
+        return
+    with _flock(path, "the catalog", timeout):
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)

@@ -28,9 +28,11 @@ def catalog_log(root: Path, limit: int = 100) -> list[dict[str, str]]:
             for line in done.stdout.splitlines() if line.count("\x1f") == 3]  # fmt: skip
 
 
-def commit_catalog(root: Path, who: Principal, message: str) -> None:
-    """Commit what changed under catalog/ (nothing else of the root). A failed commit is
-    logged, not raised: the change is made and git catches up with the next commit."""
+def commit_catalog(root: Path, who: Principal, message: str, files: list[Path]) -> None:
+    """Commit the catalog files one change wrote and nothing else, so another's uncommitted
+    edit is never signed by this person; the caller holds the catalog lock from the change to
+    here. A failed commit is logged, not raised: the change is made and git catches up with
+    the next commit of those files."""
     git = shutil.which("git")
     if git is None or not (root / ".git").exists():
         return
@@ -49,9 +51,10 @@ def commit_catalog(root: Path, who: Principal, message: str) -> None:
             stdin=subprocess.DEVNULL, check=False,
         )  # fmt: skip
 
-    run("add", "--", "catalog")
-    if run("diff", "--cached", "--quiet", "--", "catalog").returncode == 0:
+    paths = [str(file.relative_to(root)) for file in files]
+    run("add", "--", *paths)
+    if run("diff", "--cached", "--quiet", "--", *paths).returncode == 0:
         return
-    done = run("commit", "-q", "--no-verify", "-m", message, "--", "catalog")
+    done = run("commit", "-q", "--no-verify", "-m", message, "--", *paths)
     if done.returncode:
         log.warning("catalog commit failed: %s", done.stderr.strip())

@@ -24,9 +24,12 @@ ADMIN, CUSTOMER = "admin", "customer"
 ADMIN_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MIN_PASSWORD = 10
 SESSION_TTL = dt.timedelta(hours=12)
-# Failed logins within WINDOW: past these counts the name (or the address) must wait.
+# Failed logins within WINDOW: past these counts the login must wait. One client guessing one
+# name is stopped at 5; the name's own limit is much higher so that one hostile client cannot
+# lock its owner out (a denial of service), yet many clients together are still slowed.
 WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_NAME_FROM_ADDRESS = 5
+MAX_FAILURES_PER_NAME = 50
 MAX_FAILURES_PER_ADDRESS = 20
 
 _hasher = PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) parameters
@@ -149,17 +152,19 @@ class Session:
 
 
 def _refuse_when_throttled(engine: Engine, name: str, address: str, now: dt.datetime) -> None:
-    since = now - WINDOW
+    failures = panel_login_failures.c
+    recent = failures.at >= now - WINDOW
     with engine.connect() as connection:
-        for column, limit in (
-            (panel_login_failures.c.name, (name, MAX_FAILURES_PER_NAME)),
-            (panel_login_failures.c.address, (address, MAX_FAILURES_PER_ADDRESS)),
+        for where, most in (
+            (
+                (failures.name == name, failures.address == address),
+                MAX_FAILURES_PER_NAME_FROM_ADDRESS,
+            ),
+            ((failures.name == name,), MAX_FAILURES_PER_NAME),
+            ((failures.address == address,), MAX_FAILURES_PER_ADDRESS),
         ):
-            value, most = limit
             count = connection.execute(
-                select(func.count())
-                .select_from(panel_login_failures)
-                .where(column == value, panel_login_failures.c.at >= since)
+                select(func.count()).select_from(panel_login_failures).where(recent, *where)
             ).scalar_one()
             if count >= most:
                 minutes = int(WINDOW.total_seconds() // 60)
@@ -168,10 +173,10 @@ def _refuse_when_throttled(engine: Engine, name: str, address: str, now: dt.date
 
 def login(engine: Engine, name: str, password: str, code: str, address: str) -> Session:
     """A new session for a right name, password (and TOTP code where the login has one).
-    Failures are counted per name and per client address; past the limit even the right
-    password is refused until the window has passed."""
+    Failures are counted per name and client address, per name and per address; past a limit
+    even the right password is refused until the window has passed."""
     now = _now()
-    name = name.strip()[:64]
+    name, address = name.strip()[:64], address[:64]
     _refuse_when_throttled(engine, name, address, now)
     with engine.connect() as connection:
         row = connection.execute(select(panel_users).where(panel_users.c.name == name)).first()
@@ -181,7 +186,7 @@ def login(engine: Engine, name: str, password: str, code: str, address: str) -> 
     if not ok or row is None:
         with engine.begin() as connection:
             connection.execute(
-                insert(panel_login_failures).values(name=name, address=address[:64], at=now)
+                insert(panel_login_failures).values(name=name, address=address, at=now)
             )
         raise LoginRefused("wrong name, password or code")
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

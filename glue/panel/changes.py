@@ -11,7 +11,9 @@ from contextlib import contextmanager
 
 from fastapi import BackgroundTasks
 
+from glue.catalog import account_path, plans_path, servers_path
 from glue.errors import BubbleError
+from glue.locks import catalog_lock
 from glue.models import Account, AccountState, Resource, Server, ServerState
 from glue.panel.audit import commit_catalog
 from glue.panel.auth import Principal
@@ -71,8 +73,10 @@ def carry_later(found: Panel, tasks: BackgroundTasks, targets: list[str], limits
 def set_limits(found: Panel, tasks: BackgroundTasks, who: Principal, name: str,
                changes: dict[str, str | int], clear: bool) -> Account:  # fmt: skip
     ctx = found.context()
-    account = accounts.set_overrides(ctx, name, changes, clear)
-    commit_catalog(ctx.root, who, f"panel: limits of {name}: {changes or 'cleared'}")
+    with catalog_lock(ctx.root):
+        account = accounts.set_overrides(ctx, name, changes, clear)
+        message = f"panel: limits of {name}: {changes or 'cleared'}"
+        commit_catalog(ctx.root, who, message, [account_path(ctx.root, name)])
     carry_later(found, tasks, [account.server], limits=True)
     return account
 
@@ -80,8 +84,10 @@ def set_limits(found: Panel, tasks: BackgroundTasks, who: Principal, name: str,
 def set_state(found: Panel, tasks: BackgroundTasks, who: Principal, name: str,
               state: AccountState) -> Account:  # fmt: skip
     ctx = found.context()
-    account = accounts.set_state(ctx, name, state)
-    commit_catalog(ctx.root, who, f"panel: account {name} {state.value}")
+    with catalog_lock(ctx.root):
+        account = accounts.set_state(ctx, name, state)
+        message = f"panel: account {name} {state.value}"
+        commit_catalog(ctx.root, who, message, [account_path(ctx.root, name)])
     carry_later(found, tasks, [account.server], limits=False)
     return account
 
@@ -90,8 +96,10 @@ def set_elastic(found: Panel, who: Principal, name: str, on: bool, cap: int | No
     """Elastic on or off (`cap`: cents a day, None: no cap, accounts.KEEP: as it is); the
     scaler reads it from the catalog, nothing is carried."""
     ctx = found.context()
-    account = accounts.set_elastic(ctx, name, on, cap)
-    commit_catalog(ctx.root, who, f"panel: elastic {'on' if on else 'off'} for {name}")
+    with catalog_lock(ctx.root):
+        account = accounts.set_elastic(ctx, name, on, cap)
+        message = f"panel: elastic {'on' if on else 'off'} for {name}"
+        commit_catalog(ctx.root, who, message, [account_path(ctx.root, name)])
     return account
 
 
@@ -100,8 +108,10 @@ def buy_upgrade(
     amounts: dict[Resource, str], key: str | None = None,
 ) -> accounts.Purchase:  # fmt: skip
     ctx = found.context()
-    bought = accounts.buy_upgrade(ctx, name, amounts, key)
-    commit_catalog(ctx.root, who, f"panel: upgrade of {name} ({bought.key})")
+    with catalog_lock(ctx.root):
+        bought = accounts.buy_upgrade(ctx, name, amounts, key)
+        message = f"panel: upgrade of {name} ({bought.key})"
+        commit_catalog(ctx.root, who, message, [account_path(ctx.root, name)])
     carry_later(found, tasks, [bought.account.server], limits=True)
     return bought
 
@@ -122,8 +132,10 @@ def set_plan(found: Panel, tasks: BackgroundTasks, who: Principal, name: str,
              base_changes: dict[str, str | int]) -> plans.PlanChange:  # fmt: skip
     """`bubble plan set`'s service: every account following the plan changes with it."""
     ctx = found.context()
-    change = plans.set_plan(ctx, name, base_changes)
-    commit_catalog(ctx.root, who, f"panel: plan {name} base: {base_changes}")
+    with catalog_lock(ctx.root):
+        change = plans.set_plan(ctx, name, base_changes)
+        message = f"panel: plan {name} base: {base_changes}"
+        commit_catalog(ctx.root, who, message, [plans_path(ctx.root)])
     carry_later(found, tasks, change.servers, limits=True)
     return change
 
@@ -132,6 +144,8 @@ def set_server_state(found: Panel, who: Principal, name: str, state: ServerState
     """Drain or activate (`bubble server drain/activate`): placement reads it, nothing is
     carried."""
     ctx = found.context()
-    server = servers.set_state(ctx, name, state)
-    commit_catalog(ctx.root, who, f"panel: server {name} {state.value}")
+    with catalog_lock(ctx.root):
+        server = servers.set_state(ctx, name, state)
+        message = f"panel: server {name} {state.value}"
+        commit_catalog(ctx.root, who, message, [servers_path(ctx.root)])
     return server

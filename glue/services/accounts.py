@@ -406,8 +406,11 @@ def _with_paid_upgrades(ctx: Context, catalog: Catalog, name: str) -> Account:
 
 
 def _add_upgrades(account: Account, name: str, upgrades: list[Upgrade]) -> Account:
-    current = account.model_dump(by_alias=True)
-    extra = [u.model_dump() for u in upgrades]
+    # The account in its catalog form, as _update reads it: a model dump would give the daily
+    # cap as an integer of cents, which validates as whole units (a cap 100 times higher).
+    current = account_data(account)
+    extra = [u.model_dump() for u in upgrades]  # amounts in MHz / MiB, which integers mean
     return validated(
-        Account, {**current, "upgrades": [*current["upgrades"], *extra]}, f"account {name!r}"
-    )
+        Account, {**current, "upgrades": [*current.get("upgrades", []), *extra]},
+        f"account {name!r}",
+    )  # fmt: skip

@@ -83,6 +83,8 @@ def test_a_cookie_without_the_csrf_token_changes_nothing(url: str, root: Path) -
     assert forged.status == 403
     assert load_catalog(root).accounts["alice"].elastic is False
 
+    bob_file = root / "catalog" / "accounts" / "bob.yml"  # the operator's edit, not committed
+    bob_file.write_text(bob_file.read_text() + "# operator: checking bob\n")
     done = alice.request("PUT", "/api/v1/accounts/alice/elastic", body=wish,
                          headers={"X-CSRF-Token": alice.csrf()})  # fmt: skip
     assert done.status == 200, done.text
@@ -93,6 +95,11 @@ def test_a_cookie_without_the_csrf_token_changes_nothing(url: str, root: Path) -
     author = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%an|%s"],
                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     assert author == "alice (customer)|panel: elastic on for alice"
+    # Only alice's file: the operator's edit of bob is neither committed nor signed by alice.
+    files = subprocess.run(["git", "-C", str(root), "show", "--name-only", "--format=", "HEAD"],
+                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert files == ["catalog/accounts/alice.yml"]
+    assert "# operator: checking bob" in bob_file.read_text()
 
 
 def test_customer_alice_cannot_see_or_touch_bob(url: str, root: Path) -> None:
@@ -188,6 +195,9 @@ def test_failed_logins_are_rate_limited_even_for_the_right_password(url: str) ->
     locked = bob.login("bob", PASSWORD)
     assert locked.status == 429 and "too many failed logins" in locked.text
     assert "bubble_session" not in bob.cookies
+    # The guesser is locked out, not the owner: another client still logs in.
+    owner = Client(url, source="127.0.0.2")
+    assert owner.login("bob", PASSWORD).status == 303 and "bubble_session" in owner.cookies
 
 
 def test_an_admin_with_totp_needs_the_current_code(url: str, root: Path) -> None:

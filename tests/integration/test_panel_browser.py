@@ -1,9 +1,12 @@
-"""The panel in a real browser (Debian's headless chromium through chromium-driver): an
-admin credits a wallet in its form and sees the new balance; a customer switches elastic on
-with a daily cap. Screenshots of each page land in the test's directory."""
+"""The panel in a real browser (Debian's headless chromium through chromium-driver): an admin
+credits a wallet, overrides an account's limit and changes the base plan; a customer switches
+elastic on with a daily cap, asks for a top-up, buys an upgrade and cannot reach an admin's
+page. Screenshots of each page are kept in build/test-artefacts/panel/ (BUBBLE_TEST_ARTEFACTS
+moves them)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +19,22 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from glue.catalog import load_catalog
 from glue.services.context import Context
+from glue.units import parse_money_cents
 from tests.support.panel import PASSWORD, panel_root, running_panel
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not shutil.which("chromedriver"), reason="needs chromium-driver"),
 ]
+
+
+@pytest.fixture
+def shots() -> Path:
+    """Where the screenshots stay after the run (the test's tmp_path would not keep them)."""
+    top = Path(os.environ.get("BUBBLE_TEST_ARTEFACTS", Path(__file__).parents[2] / "build"))
+    where = top / "test-artefacts" / "panel"
+    where.mkdir(parents=True, exist_ok=True)
+    return where
 
 
 @pytest.fixture
@@ -54,24 +67,42 @@ def arrived(browser: webdriver.Chrome, part: str, away: bool = False) -> None:
 
 
 def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
-    browser: webdriver.Chrome, tmp_path: Path
+    browser: webdriver.Chrome, tmp_path: Path, shots: Path
 ) -> None:
-    root = panel_root(tmp_path, accounts=("alice",))
+    root = panel_root(tmp_path, accounts=("alice", "bob"))
     with running_panel(root) as url:
         log_in(browser, url, "root")
         assert browser.current_url == f"{url}/admin"
-        browser.save_screenshot(str(tmp_path / "admin-dashboard.png"))
+        browser.save_screenshot(str(shots / "admin-dashboard.png"))
         browser.find_element(By.LINK_TEXT, "alice").click()
         browser.find_element(By.ID, "credit-amount").send_keys("25.07")
         browser.find_element(By.ID, "credit").click()
         arrived(browser, "?done=")
         assert browser.find_element(By.ID, "balance").text == "125.07"
         assert "credited 25.07" in browser.find_element(By.ID, "done").text
-        browser.save_screenshot(str(tmp_path / "admin-account.png"))
+        browser.save_screenshot(str(shots / "admin-account.png"))
         assert Context(root=root).ledger.balance("alice") == 125_07
+        # Any account to any limit: an override of alice's CPU.
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/limits'] input[name=cpu]").send_keys(
+            "2GHz"
+        )
+        browser.find_element(By.ID, "set-limits").click()
+        arrived(browser, "?done=")
+        assert load_catalog(root).accounts["alice"].overrides.cpu_mhz == 2000
+        # The base plan: the preview first (who follows, what it costs), then the change.
+        browser.get(f"{url}/admin/plans")
+        plan_form = "form[action='/admin/plans/base']"
+        browser.find_element(By.CSS_SELECTOR, f"{plan_form} input[name=memory]").send_keys("3GiB")
+        browser.find_element(By.CSS_SELECTOR, f"{plan_form} button").click()
+        arrived(browser, "/admin/plans/base?")
+        browser.save_screenshot(str(shots / "admin-plan-preview.png"))
+        assert browser.find_element(By.ID, "following").text == "1"  # bob; alice has an override
+        browser.find_element(By.ID, "plan-save").click()
+        arrived(browser, "?done=")
+        assert load_catalog(root).plans["base"].base.memory_mib == 3072
         for page in ("plans", "servers", "audit"):
             browser.get(f"{url}/admin/{page}")
-            browser.save_screenshot(str(tmp_path / f"admin-{page}.png"))
+            browser.save_screenshot(str(shots / f"admin-{page}.png"))
         assert "credited by root" in browser.find_element(By.ID, "money").text
 
         log_in(browser, url, "alice")
@@ -82,12 +113,29 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         browser.find_element(By.ID, "elastic-save").click()
         arrived(browser, "?done=")
         assert browser.find_element(By.ID, "elastic").text == "on"
-        browser.save_screenshot(str(tmp_path / "customer-account.png"))
+        browser.save_screenshot(str(shots / "customer-account.png"))
         browser.find_element(By.ID, "topup-amount").send_keys("10.00")
         browser.find_element(By.ID, "topup").click()
         arrived(browser, "?done=")
         assert "with the reference BH-" in browser.find_element(By.ID, "done").text
+        # A permanent upgrade: the price shown first, then paid from the wallet to the cent.
+        before = Context(root=root).ledger.balance("alice")
+        upgrade_form = "form[action='/account/upgrade']"
+        browser.find_element(By.CSS_SELECTOR, f"{upgrade_form} input[name=disk]").send_keys(
+            "+10GiB"
+        )
+        browser.find_element(By.CSS_SELECTOR, f"{upgrade_form} button").click()
+        arrived(browser, "/account/upgrade?")
+        fee = parse_money_cents(browser.find_element(By.ID, "fee").text)
+        browser.save_screenshot(str(shots / "customer-upgrade.png"))
+        browser.find_element(By.ID, "buy").click()
+        arrived(browser, "?done=")
+        assert fee > 0 and Context(root=root).ledger.balance("alice") == before - fee
         browser.find_element(By.ID, "usage-graphs").click()
-        browser.save_screenshot(str(tmp_path / "customer-usage.png"))
+        browser.save_screenshot(str(shots / "customer-usage.png"))
         account = load_catalog(root).accounts["alice"]
         assert account.elastic is True and account.max_daily == 300
+        # Another account's page, asked for by the customer: refused, nothing of bob shown.
+        browser.get(f"{url}/admin/accounts/bob")
+        assert browser.find_element(By.TAG_NAME, "h1").text in ("Not allowed", "Not found")
+        assert not browser.find_elements(By.ID, "balance") and "bob" not in browser.page_source

@@ -90,6 +90,7 @@ class Client:
     url: str
     token: str = ""
     cookies: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # another loopback address (127.0.0.2) is another client to the panel
 
     def request(
         self, method: str, path: str, *, body: Any = None, form: dict[str, str] | None = None,
@@ -107,7 +108,10 @@ class Client:
             sent["Authorization"] = f"Bearer {self.token}"
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        connection = http.client.HTTPConnection(
+            parsed.hostname, parsed.port, timeout=30,
+            source_address=(self.source, 0) if self.source else None,
+        )  # fmt: skip
         try:
             connection.request(method, path, body=data, headers=sent)
             response = connection.getresponse()

@@ -12,7 +12,7 @@ import pytest
 from glue.catalog import account_path, load_catalog
 from glue.errors import BubbleError
 from glue.limits import effective_base
-from glue.services.accounts import buy_upgrade
+from glue.services.accounts import buy_upgrade, set_elastic
 from glue.services.context import Context
 from glue.services.wallets import credit
 from tests.support.cli import CliResult
@@ -90,3 +90,14 @@ def test_an_expired_paid_upgrade_pruned_from_the_catalog_stays_out(ctx: Context)
     next_year = Context(root=ctx.root, today=bought.expires)
     buy_upgrade(next_year, "alice", {"memory": "+1GiB"})
     assert catalog_keys(ctx) == ["upgrade:alice:2027-12-02:memory+1024#0"]
+
+
+def test_an_upgrade_keeps_the_account_s_daily_cap_to_the_cent(ctx: Context) -> None:
+    """A purchase rewrites the account: every other field stays as it was (the daily cap in
+    cents was once read back as whole units, 100 times the customer's cap)."""
+    set_elastic(ctx, "alice", True, 3_07)
+    before = load_catalog(ctx.root).accounts["alice"]
+    buy_upgrade(ctx, "alice", {"disk": "+10GiB"})
+    after = load_catalog(ctx.root).accounts["alice"]
+    assert after.max_daily == 3_07 and after.elastic is True
+    assert after.model_dump(exclude={"upgrades"}) == before.model_dump(exclude={"upgrades"})
