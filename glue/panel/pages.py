@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from glue.errors import BubbleError
 from glue.limits import limits_in_force
 from glue.models import RESOURCES, AccountState, ServerState
-from glue.panel import auth, changes
+from glue.panel import auth, changes, i18n
 from glue.panel.api import UpgradeOrder
 from glue.panel.audit import catalog_log
 from glue.panel.graphs import usage_svg
@@ -54,7 +54,16 @@ def render(request: Request, template: str, status: int = 200, **data: Any) -> R
     found = cookie_session(request) if "session" not in data else data["session"]
     data.setdefault("session", found)
     data.setdefault("done", request.query_params.get("done", ""))
-    return templates.TemplateResponse(request, template, data, status_code=status)
+    lang = i18n.chosen(request.cookies.get(i18n.LANGUAGE_COOKIE),
+                       request.headers.get("accept-language", ""))  # fmt: skip
+    data.update(lang=lang, _=i18n.translator(lang), languages=i18n.LANGUAGES.items())
+    # The switch comes back to this page; an error page's path is not echoed (it may name
+    # an object the asker may not see): home.
+    data.setdefault("back", request.url.path if status < 400 else "/")
+    response = templates.TemplateResponse(request, template, data, status_code=status)
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -127,6 +136,20 @@ def logout(request: Request, session: Page, csrf: Csrf) -> Response:
     auth.logout(panel(request).ctx.engine, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/language")
+def switch_language(request: Request, to: str, back: str = "/") -> Response:
+    """The language switch: remembered in a cookie (a year), back to the page it was on."""
+    if to not in i18n.LANGUAGES:
+        raise BubbleError(f"to: {to!r} is not one of {', '.join(i18n.LANGUAGES)}")
+    # Only a path of this site: never a redirect elsewhere (//host, /\host, a scheme).
+    if not back.startswith("/") or back.startswith(("//", "/\\")):
+        back = "/"
+    response = RedirectResponse(quote(back, safe="/"), status_code=303)
+    response.set_cookie(i18n.LANGUAGE_COOKIE, to, max_age=365 * 86_400, httponly=True,
+                        samesite="lax", secure=_secure(request))  # fmt: skip
     return response
 
 
