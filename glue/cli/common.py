@@ -228,3 +228,18 @@ def show_or_install_unit(
         "put the InfluxDB and database settings and secrets there")  # fmt: skip
     say("systemd reloaded" if done.reloaded else "not this machine's /: no daemon-reload")
     say(f"start it: systemctl enable --now {service.name}")
+
+
+def duration_option(option: str, text: str, example: str = "5s or 1m") -> int:
+    """Whole seconds of a duration option (`5s`, `2m`, `1h30m`), at least 1; else one line
+    naming the option."""
+    from glue.errors import BubbleError
+    from scaler.influx import duration_seconds
+
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise BubbleError(f"{option} {text!r}: a duration of at least 1s, e.g. {example}")
+    return seconds

@@ -28,6 +28,7 @@ from glue.cli.panel import panel_app
 from glue.cli.plan import plan_app
 from glue.cli.scaler import scaler_app
 from glue.cli.server import server_app
+from glue.cli.stress import stress
 from glue.cli.wallet import wallet_app
 from glue.errors import BubbleError
 
@@ -131,6 +132,7 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(scaler_app, name="scaler")
 app.add_typer(panel_app, name="panel")
 app.command("migrate")(migrate)
+app.command("stress")(stress)
 
 
 def _version(asked: bool) -> None:

@@ -15,6 +15,7 @@ from glue.cli.common import (
     UnitTargetRootOption,
     UnitUserOption,
     context,
+    duration_option,
     print_json,
     say,
     show_or_install_unit,
@@ -57,16 +58,7 @@ def run(
 
 
 def _interval(text: str) -> int:
-    from glue.errors import BubbleError
-    from scaler.influx import duration_seconds
-
-    try:
-        seconds = duration_seconds(text)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise BubbleError(f"--interval {text!r}: a duration of at least 1s, e.g. 5s or 1m")
-    return seconds
+    return duration_option("--interval", text)
 
 
 @scaler_app.command("status")

@@ -1,10 +1,13 @@
-"""Usage graphs as inline SVG, drawn on the server (no script, no library, nothing fetched):
-use against the base and the limit in force, the scaler's raises and lowers and the charges
-marked. Pure: `glue.services.usage.usage_graph`'s data in, markup out; every text escaped."""
+"""Graphs as inline SVG, drawn on the server (no script, no library, nothing fetched): the
+panel's usage graphs (use against the base and the limit in force, the scaler's raises and
+lowers and the charges marked) and the stress report's latency plots, all through one
+plotter, `chart_svg`. Pure: numbers and text in, markup out; every text escaped."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -15,7 +18,27 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 24
 UNITS = {"cpu": "MHz", "memory": "MiB", "disk": "MiB", "processes": "tasks"}
 
 
-def _runs(points: list[tuple[float, float]], gap: float) -> list[list[tuple[float, float]]]:
+@dataclass(frozen=True)
+class Line:
+    """One polyline: `points` are (x, y); a gap wider than the chart's `gap` breaks it."""
+
+    cls: str
+    colour: str
+    width: float
+    points: Sequence[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical line at `x` (or, with `dot`, a dot at the bottom) with a hover text."""
+
+    x: float
+    cls: str
+    title: str
+    dot: bool = False
+
+
+def _runs(points: Sequence[tuple[float, float]], gap: float) -> list[list[tuple[float, float]]]:
     """Consecutive points; a missing bucket (no sample) breaks the line."""
     runs: list[list[tuple[float, float]]] = []
     for point in points:
@@ -26,66 +49,104 @@ def _runs(points: list[tuple[float, float]], gap: float) -> list[list[tuple[floa
     return runs
 
 
-def usage_svg(data: dict[str, Any], resource: str) -> Markup:
-    start, end = float(data["start"]), float(data["end"])
-    series = data["series"][resource]
-    base = data["base"][resource]
-    marks = data["marks"][resource]
-    charges = data["marks"]["charge"]
-    highest = max(
-        [base, *(v for _, u, lim in series for v in (u, lim) if v is not None),
-         *(m["to"] for m in marks)]
+def utc_minute(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def chart_svg(
+    ident: str,
+    label: str,
+    unit: str,
+    span: tuple[float, float],
+    gap: float,
+    lines: Sequence[Line],
+    *,
+    reference: tuple[float, str] | None = None,
+    marks: Sequence[Mark] = (),
+    highest: float = 0.0,
+    x_text: Callable[[float], str] = utc_minute,
+) -> Markup:
+    """Lines over x in `span`, y from 0 to 15% above the highest value (of the lines, the
+    `reference` and `highest`); `reference` is a dashed level with its hover text."""
+    start, end = span
+    top_value = max(
+        1.0,
+        1.15 * max([highest, *(v for line in lines for _, v in line.points),
+                    *([reference[0]] if reference else [])]),
     )  # fmt: skip
-    top_value = max(1.0, float(highest) * 1.15)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    width = float(data["step"])
 
     def x(t: float) -> float:
-        return LEFT + plot_w * (t - start) / (end - start)
+        return LEFT + plot_w * (t - start) / ((end - start) or 1.0)
 
     def y(v: float) -> float:
         return TOP + plot_h * (1 - v / top_value)
 
-    def lines(column: int, cls: str) -> list[str]:
-        points = [(p[0], float(p[column])) for p in series if p[column] is not None]
-        return [
-            f'<polyline class="{cls}" points="'
-            + " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in run) + '"/>'
-            for run in _runs(points, width * 1.5)
-        ]  # fmt: skip
-
-    unit = UNITS.get(resource, "")
-    label = f"{escape(resource)} use against base and limit in force, {unit}"
     out = [
-        f'<svg class="usage" id="graph-{escape(resource)}" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{label}">',
+        f'<svg class="usage" id="graph-{escape(ident)}" xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}">',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fff" '
         'stroke="#d7dce2"/>',
         f'<text x="{LEFT - 4}" y="{TOP + 10}" text-anchor="end" font-size="11">'
         f"{top_value:.0f}</text>",
-        f'<text x="{LEFT - 4}" y="{TOP + plot_h}" text-anchor="end" font-size="11">0 {unit}</text>',
+        f'<text x="{LEFT - 4}" y="{TOP + plot_h}" text-anchor="end" font-size="11">'
+        f"0 {escape(unit)}</text>",
     ]
     for t, anchor in ((start, "start"), (end, "end")):
-        shown = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         out.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}" '
-                   f'font-size="11">{shown}</text>')  # fmt: skip
-    out.append(f'<line class="base" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(base):.1f}" '
-               f'y2="{y(base):.1f}" stroke="#2c8a3e" stroke-dasharray="6 4">'
-               f"<title>base {base} {unit}</title></line>")  # fmt: skip
-    out += [s.replace("<polyline", '<polyline fill="none" stroke="#b42323" stroke-width="1.5"')
-            for s in lines(2, "limit")]  # fmt: skip
-    out += [s.replace("<polyline", '<polyline fill="none" stroke="#1f5e99" stroke-width="2"')
-            for s in lines(1, "use")]  # fmt: skip
+                   f'font-size="11">{escape(x_text(t))}</text>')  # fmt: skip
+    if reference is not None:
+        level, title = reference
+        out.append(f'<line class="base" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(level):.1f}" '
+                   f'y2="{y(level):.1f}" stroke="#2c8a3e" stroke-dasharray="6 4">'
+                   f"<title>{escape(title)}</title></line>")  # fmt: skip
+    for line in lines:
+        for run in _runs(line.points, gap):
+            out.append(
+                f'<polyline fill="none" stroke="{line.colour}" stroke-width="{line.width:g}" '
+                f'class="{escape(line.cls)}" points="'
+                + " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in run) + '"/>'
+            )  # fmt: skip
     for mark in marks:
-        at = x(float(mark["t"]))
-        what = f"{mark['kind']} {mark['from']} → {mark['to']} {unit}: {mark['reason']}"
-        out.append(f'<line class="mark {escape(mark["kind"])}" x1="{at:.1f}" x2="{at:.1f}" '
-                   f'y1="{TOP}" y2="{TOP + plot_h}" stroke="#c77700" stroke-dasharray="2 2">'
-                   f"<title>{escape(mark['at'])} {escape(what)}</title></line>")  # fmt: skip
-    for charge in charges:
-        out.append(f'<circle class="charge" cx="{x(float(charge["t"])):.1f}" '
-                   f'cy="{TOP + plot_h - 4}" r="3" fill="#c77700">'
-                   f"<title>{escape(charge['at'])} charged {escape(charge['amount'])}</title>"
-                   "</circle>")  # fmt: skip
+        at, title = x(mark.x), f"<title>{escape(mark.title)}</title>"
+        if mark.dot:
+            out.append(f'<circle class="{escape(mark.cls)}" cx="{at:.1f}" '
+                       f'cy="{TOP + plot_h - 4}" r="3" fill="#c77700">'
+                       f"{title}</circle>")  # fmt: skip
+        else:
+            out.append(f'<line class="{escape(mark.cls)}" x1="{at:.1f}" x2="{at:.1f}" '
+                       f'y1="{TOP}" y2="{TOP + plot_h}" stroke="#c77700" '
+                       f'stroke-dasharray="2 2">{title}</line>')  # fmt: skip
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - built above from numbers and escaped text
+
+
+def usage_svg(data: dict[str, Any], resource: str) -> Markup:
+    """One resource of `glue.services.usage.usage_graph`'s data: use (blue), the limit in
+    force (red), the base (dashed), raises and lowers (lines) and charges (dots)."""
+    series = data["series"][resource]
+    base = data["base"][resource]
+    unit = UNITS.get(resource, "")
+
+    def column(index: int) -> list[tuple[float, float]]:
+        return [(float(p[0]), float(p[index])) for p in series if p[index] is not None]
+
+    marks = [
+        Mark(float(m["t"]), f"mark {m['kind']}",
+             f"{m['at']} {m['kind']} {m['from']} → {m['to']} {unit}: {m['reason']}")
+        for m in data["marks"][resource]
+    ] + [
+        Mark(float(c["t"]), "charge", f"{c['at']} charged {c['amount']}", dot=True)
+        for c in data["marks"]["charge"]
+    ]  # fmt: skip
+    return chart_svg(
+        resource,
+        f"{resource} use against base and limit in force, {unit}",
+        unit,
+        (float(data["start"]), float(data["end"])),
+        float(data["step"]) * 1.5,
+        [Line("limit", "#b42323", 1.5, column(2)), Line("use", "#1f5e99", 2, column(1))],
+        reference=(float(base), f"base {base} {unit}"),
+        marks=marks,
+        highest=max([0.0, *(float(m["to"]) for m in data["marks"][resource])]),
+    )
