@@ -146,6 +146,27 @@ def load_catalog(root: Path) -> Catalog:
             f"no catalog at {catalog_dir(root)} (run `bubble init {root}`, or give --root)"
         )
     problems: list[str] = []
+    account_problems: list[str] = []  # listed after the plans' and servers'
+    accounts_dir = catalog_dir(root) / "accounts"
+    # Directory entries sorted by name, not Paths: Path handling costs 0.5 s over 10,000.
+    files: list[os.DirEntry[str]] = []
+    if accounts_dir.is_dir():
+        with os.scandir(accounts_dir) as entries:
+            files = sorted((e for e in entries if e.name.endswith(".yml")), key=lambda e: e.name)
+    parsed = _parsed.setdefault(accounts_dir, {})
+    sections = (_stat_key(plans_path(root)), _stat_key(servers_path(root)))
+    accounts: dict[str, Account] = {}
+    unchanged = set(parsed) == {entry.name for entry in files}
+    for entry in files:
+        before = parsed.get(entry.name)
+        account = _account_file(entry, parsed, account_problems)
+        unchanged = unchanged and before is not None and before[1] is account
+        if account is not None:
+            accounts[entry.name.removesuffix(".yml")] = account
+    last = _whole.pop(accounts_dir, None)
+    if unchanged and last is not None and last[0] == sections and None not in sections:
+        _whole[accounts_dir] = last  # nothing changed on disk since it was checked
+        return last[1]
     rel = Path("catalog")
     plans: dict[str, Plan] = {}
     for name, data in _section(plans_path(root), str(rel / "plans.yml"), "plans", problems).items():
@@ -158,24 +179,14 @@ def load_catalog(root: Path) -> Catalog:
         server = _validate(Server, data, servers_src, f"servers.{name}.", problems)
         if server is not None:
             servers[str(name)] = server
-    accounts: dict[str, Account] = {}
-    accounts_dir = catalog_dir(root) / "accounts"
-    # Directory entries sorted by name, not Paths: Path handling costs 0.5 s over 10,000.
-    files: list[os.DirEntry[str]] = []
-    if accounts_dir.is_dir():
-        with os.scandir(accounts_dir) as entries:
-            files = sorted((e for e in entries if e.name.endswith(".yml")), key=lambda e: e.name)
-    parsed = _parsed.setdefault(accounts_dir, {})
-    for entry in files:
-        account = _account_file(entry, parsed, problems)
-        if account is not None:
-            accounts[entry.name.removesuffix(".yml")] = account
+    problems.extend(account_problems)
     for gone in set(parsed) - {entry.name for entry in files}:
         del parsed[gone]
     catalog = Catalog(root=root, plans=plans, servers=servers, accounts=accounts)
     problems.extend(check_references(catalog))
     if problems:
         raise CatalogError(problems)
+    _whole[accounts_dir] = (sections, catalog)
     return catalog
 
 
@@ -186,6 +197,21 @@ def load_catalog(root: Path) -> Catalog:
 # would otherwise keep its old size and mtime (git's "racy" entries).
 _parsed: dict[Path, dict[str, tuple[tuple[int, int, int], Account]]] = {}
 RACY_NS = 2_000_000_000
+# The last catalog that validated, per accounts directory, with the stat of plans.yml and
+# servers.yml it was read from: taken again while every account file came from `_parsed`
+# unchanged and those two did not move (no parse, no cross-file check). Catalog is frozen.
+_whole: dict[Path, tuple[tuple[object, object], Catalog]] = {}
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | str | None:
+    """A file's inode, size and mtime; "absent"; None while it may still change unseen."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return "absent"
+    if time.time_ns() - stat.st_mtime_ns <= RACY_NS:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _account_file(

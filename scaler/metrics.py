@@ -21,6 +21,11 @@ FIELDS: dict[Resource, tuple[str, str, int]] = {
     "memory": ("mem_bytes", "mem_max_bytes", MIB),
     "disk": ("disk_bytes", "disk_max_bytes", MIB),
 }
+# What the graphs draw besides: the tasks against TasksMax (the scaler never moves it).
+GRAPHED: dict[str, tuple[str, str, int]] = {
+    **{str(resource): fields for resource, fields in FIELDS.items()},
+    "processes": ("tasks", "tasks_max", 1),
+}
 OOM_KILLS = "mem_oom_kills"
 # The agent's cumulative fault counters shown per sample as what happened since the one before
 # (shown name -> field): CPU periods throttled at the quota, memory at its max, OOM kills.
@@ -67,6 +72,22 @@ def read_rows(
     return rows
 
 
+def _in_units(value: Any, unit: int) -> int | None:
+    return None if value is None else int(value) // unit
+
+
+def latest(influx: InfluxClient, window: Window, accounts: Sequence[str]) -> dict[str, Any]:
+    """Each named account's newest sample in the window (one `query`): per `GRAPHED`
+    resource its use in the catalog's units (None where not read); no sample: left out."""
+    if not accounts:
+        return {}
+    rows = read_rows(influx, window, accounts, ("tasks", "tasks_max"))
+    return {
+        account: {r: _in_units(mine[-1].get(use), unit) for r, (use, _, unit) in GRAPHED.items()}
+        for account, mine in rows.items()
+    }
+
+
 def samples(influx: InfluxClient, account: str, window: Window) -> list[dict[str, Any]]:
     """One account's samples as people read them: `at` (ISO 8601, UTC), per resource its use
     and the limit the kernel held (the catalog's units; None where not read), and `events`:
@@ -78,10 +99,7 @@ def samples(influx: InfluxClient, account: str, window: Window) -> list[dict[str
         sample: dict[str, Any] = {"at": at.isoformat()}
         for resource, (use_field, limit_field, unit) in FIELDS.items():
             use, limit = row.get(use_field), row.get(limit_field)
-            sample[resource] = {
-                "use": None if use is None else int(use) // unit,
-                "limit": None if limit is None else int(limit) // unit,
-            }
+            sample[resource] = {"use": _in_units(use, unit), "limit": _in_units(limit, unit)}
         events: dict[str, int] = {}
         for name, field in EVENTS.items():
             if row.get(field) is None:
@@ -99,11 +117,11 @@ def samples(influx: InfluxClient, account: str, window: Window) -> list[dict[str
 def peaks(influx: InfluxClient, account: str, window: Window, step_s: int) -> list[dict[str, Any]]:
     """One account's highest use and limit per `step_s` seconds of the window (InfluxDB
     groups them: a 30-day graph reads a few hundred rows, not every sample), oldest first:
-    `t` (the interval's start, epoch seconds) and per resource {"use", "limit"} in the
-    catalog's units (None where not read). Empty intervals are left out."""
+    `t` (the interval's start, epoch seconds) and per `GRAPHED` resource {"use", "limit"} in
+    the catalog's units (None where not read). Empty intervals are left out."""
     if not ACCOUNT_NAME_RE.fullmatch(account):  # a checked name, never raw text
         raise ValueError(f"{account!r} is not a valid account name")
-    names = sorted({name for use, limit, _ in FIELDS.values() for name in (use, limit)})
+    names = sorted({name for use, limit, _ in GRAPHED.values() for name in (use, limit)})
     columns = ", ".join(f'max("{name}") AS "{name}"' for name in names)
     start_ms, end_ms = int((window.now - window.length_s) * 1000), int(window.now * 1000)
     # Only numbers, our field names and a checked account name go into the text.
@@ -115,11 +133,8 @@ def peaks(influx: InfluxClient, account: str, window: Window, step_s: int) -> li
     out = []
     for row in sorted(influx.query(statement), key=lambda r: float(r["time"])):
         point: dict[str, Any] = {"t": float(row["time"]) / 1000}
-        for resource, (use_field, limit_field, unit) in FIELDS.items():
+        for resource, (use_field, limit_field, unit) in GRAPHED.items():
             use, limit = row.get(use_field), row.get(limit_field)
-            point[resource] = {
-                "use": None if use is None else int(use) // unit,
-                "limit": None if limit is None else int(limit) // unit,
-            }
+            point[resource] = {"use": _in_units(use, unit), "limit": _in_units(limit, unit)}
         out.append(point)
     return out

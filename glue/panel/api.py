@@ -16,6 +16,7 @@ from glue.panel import changes
 from glue.panel.auth import Principal
 from glue.panel.migrations import PASSWORD_KEYS, MigrationForm, job_rows, jobs
 from glue.panel.request import (
+    SAFE_METHODS,
     api_principal,
     cookie_session,
     panel,
@@ -32,7 +33,9 @@ Who = Annotated[Principal, Depends(api_principal)]
 
 
 def _ctx(request: Request) -> Context:
-    return panel(request).context()
+    """A read's Context loads the catalog once (`Panel.reading`); a change's sees its edit."""
+    found = panel(request)
+    return found.reading() if request.method in SAFE_METHODS else found.context()
 
 
 def _mine(request: Request, who: Principal, name: str) -> Context:

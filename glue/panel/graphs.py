@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 WIDTH, HEIGHT = 720, 190
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 24
-UNITS = {"cpu": "MHz", "memory": "MiB", "disk": "MiB"}
+UNITS = {"cpu": "MHz", "memory": "MiB", "disk": "MiB", "processes": "tasks"}
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from glue.errors import BubbleError
+from glue.limits import limits_in_force
 from glue.locks import catalog_lock
 from glue.models import RESOURCES, AccountState, ServerState
-from glue.panel import auth, changes
+from glue.panel import auth, changes, i18n
 from glue.panel.api import UpgradeOrder
 from glue.panel.audit import catalog_log
 from glue.panel.graphs import usage_svg
@@ -47,6 +48,7 @@ from glue.services import (
     wallets,
 )
 from glue.services.context import Context
+from glue.state.boosts import boosts_at
 from glue.units import format_money
 
 log = logging.getLogger("bubble.panel")
@@ -66,7 +68,16 @@ def render(request: Request, template: str, status: int = 200, **data: Any) -> R
     found = cookie_session(request) if "session" not in data else data["session"]
     data.setdefault("session", found)
     data.setdefault("done", request.query_params.get("done", ""))
-    return templates.TemplateResponse(request, template, data, status_code=status)
+    lang = i18n.chosen(request.cookies.get(i18n.LANGUAGE_COOKIE),
+                       request.headers.get("accept-language", ""))  # fmt: skip
+    data.update(lang=lang, _=i18n.translator(lang), languages=i18n.LANGUAGES.items())
+    # The switch comes back to this page; an error page's path is not echoed (it may name
+    # an object the asker may not see): home.
+    data.setdefault("back", request.url.path if status < 400 else "/")
+    response = templates.TemplateResponse(request, template, data, status_code=status)
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -143,6 +154,20 @@ def logout(request: Request, session: Page, csrf: Csrf) -> Response:
     return response
 
 
+@router.get("/language")
+def switch_language(request: Request, to: str, back: str = "/") -> Response:
+    """The language switch: remembered in a cookie (a year), back to the page it was on."""
+    if to not in i18n.LANGUAGES:
+        raise BubbleError(f"to: {to!r} is not one of {', '.join(i18n.LANGUAGES)}")
+    # Only a path of this site: never a redirect elsewhere (//host, /\host, a scheme).
+    if not back.startswith("/") or back.startswith(("//", "/\\")):
+        back = "/"
+    response = RedirectResponse(quote(back, safe="/"), status_code=303)
+    response.set_cookie(i18n.LANGUAGE_COOKIE, to, max_age=365 * 86_400, httponly=True,
+                        samesite="lax", secure=_secure(request))  # fmt: skip
+    return response
+
+
 @router.get("/")
 def home(session: Page) -> Response:
     return RedirectResponse("/admin" if session.who.admin else "/account", status_code=303)
@@ -154,7 +179,7 @@ def home(session: Page) -> Response:
 @router.get("/admin")
 def dashboard(request: Request, session: Page) -> Response:
     require_admin(session.who)
-    ctx = panel(request).context()
+    ctx = panel(request).reading()
     catalog = ctx.catalog()
     per_server: dict[str, list[str]] = {name: [] for name in catalog.servers}
     for name, account in sorted(catalog.accounts.items()):
@@ -167,28 +192,44 @@ def dashboard(request: Request, session: Page) -> Response:
 
 @router.get("/admin/accounts")
 def account_list(request: Request, session: Page, q: str = "", page: int = 1) -> Response:
+    """Accounts found by name or domain, a page at a time: base, in force and current use
+    read for the page's accounts only (one InfluxDB query for them, never for the fleet)."""
     require_admin(session.who)
-    rows = accounts.list_accounts(panel(request).context())
+    ctx = panel(request).reading()
+    catalog = ctx.catalog()
     needle = q.strip().lower()
-    if needle:
-        rows = [r for r in rows if needle in r["name"] or any(needle in d for d in r["domains"])]
-    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
+    found = [
+        name for name, account in sorted(catalog.accounts.items())
+        if needle in name or any(needle in d for d in account.domains)
+    ]  # fmt: skip
+    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
     page = min(max(1, page), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    return render(request, "accounts.html", session=session, rows=shown, q=q, page=page,
-                  pages=pages, total=len(rows))  # fmt: skip
+    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    in_force = limits_in_force(catalog, boosts_at(ctx.engine), ctx.today, shown)
+    try:
+        use, note = usage.current_use(ctx, shown), ""
+    except BubbleError as exc:  # the detail names internal hosts: the operator's log only
+        log.warning("%s", exc)
+        use, note = {}, "not available right now"
+    return render(request, "accounts.html", session=session, q=q, page=page, pages=pages,
+                  total=len(found), rows=accounts.list_accounts(ctx, shown),
+                  in_force={n: limits.model_dump() for n, limits in in_force.items()},
+                  use=use, note=note)  # fmt: skip
 
 
 @router.get("/admin/accounts/{name}")
-def admin_account(request: Request, session: Page, name: str) -> Response:
+def admin_account(request: Request, session: Page, name: str, range: str = "24h") -> Response:
+    """One account: its limits, state, wallet, history and the customer's usage graphs."""
     require_admin(session.who)
-    ctx = panel(request).context()
+    ctx = panel(request).reading()
     visible_account(session.who, ctx.catalog(), name)
+    graphs, note = _usage_graphs(ctx, name, range)
     return render(request, "account.html", session=session,
                   account=accounts.describe_account(ctx, name),
                   version=account_version(ctx, name),
                   wallet=wallets.wallet(ctx, name),
-                  history=history.account_history(ctx, name))  # fmt: skip
+                  history=history.account_history(ctx, name),
+                  graphs=graphs, note=note, chosen=range, ranges=usage.RANGES)  # fmt: skip
 
 
 def _admin_form(
@@ -260,7 +301,7 @@ def admin_state(
 @router.get("/admin/topups")
 def admin_topups(request: Request, session: Page, state: str = "requested") -> Response:
     require_admin(session.who)
-    rows = topups.list_topups(panel(request).context(), state=state or None)
+    rows = topups.list_topups(panel(request).reading(), state=state or None)
     return render(request, "topups.html", session=session, rows=rows, state=state,
                   states=topups.STATES, money=format_money)  # fmt: skip
 
@@ -286,7 +327,7 @@ def _per_hour(cents: Fraction) -> str:
 @router.get("/admin/plans")
 def plan_list(request: Request, session: Page) -> Response:
     require_admin(session.who)
-    catalog = panel(request).context().catalog()
+    catalog = panel(request).reading().catalog()
     on_plan: dict[str, list[bool]] = {name: [] for name in catalog.plans}
     for account in catalog.accounts.values():
         follows = not account.overrides.model_dump(exclude_none=True)
@@ -306,7 +347,7 @@ def plan_preview(
     wanted = _limits_form(cpu, memory, disk, processes)
     if not wanted:
         raise BubbleError("give cpu, memory, disk or processes")
-    cost = plans.plan_cost(panel(request).context(), name, wanted)
+    cost = plans.plan_cost(panel(request).reading(), name, wanted)
     now, after = _per_hour(cost.burn_now), _per_hour(cost.burn_after)
     return render(request, "plan.html", session=session, name=name, wanted=wanted, cost=cost,
                   burn_now=now, burn_after=after)  # fmt: skip
@@ -330,7 +371,7 @@ def plan_set(
 @router.get("/admin/servers")
 def server_list(request: Request, session: Page) -> Response:
     require_admin(session.who)
-    rows = servers.list_servers(panel(request).context())
+    rows = servers.list_servers(panel(request).reading())
     return render(request, "servers.html", session=session, servers=rows)
 
 
@@ -351,7 +392,7 @@ def audit_log(request: Request, session: Page) -> Response:
     """Who changed what: the catalog's commits (their author is the acting person) and the
     ledger's money entries (their note names who credited or confirmed)."""
     require_admin(session.who)
-    ctx = panel(request).context()
+    ctx = panel(request).reading()
     return render(request, "audit.html", session=session, commits=catalog_log(ctx.root),
                   entries=ctx.ledger.recent(), money=format_money)  # fmt: skip
 
@@ -386,7 +427,7 @@ def _latest_usage(ctx: Context, name: str) -> tuple[dict[str, Any] | None, str]:
 @router.get("/account")
 def own_account(request: Request, session: Page) -> Response:
     name = _own(session)
-    ctx = panel(request).context()
+    ctx = panel(request).reading()
     account = visible_account(session.who, ctx.catalog(), name)
     latest, usage_note = _latest_usage(ctx, name)
     cap = None if account.max_daily is None else format_money(account.max_daily)
@@ -399,22 +440,26 @@ def own_account(request: Request, session: Page) -> Response:
                   alerts=monitoring.firing_alerts(ctx, account=name))  # fmt: skip
 
 
-@router.get("/account/usage")
-def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
-    """CPU, memory and disk use against the base and the limit in force, for 1 h, 24 h or
-    30 days, with the scaler's raises, lowers and charges marked."""
-    name = _own(session)
+def _usage_graphs(ctx: Context, name: str, range: str) -> tuple[list[tuple[str, Any]], str]:
+    """The account's graphs (CPU, memory, disk, processes) for the range chosen, or why not."""
     if range not in usage.RANGES:
         raise BubbleError(f"range: {range!r} is not one of {', '.join(usage.RANGES)}")
-    ctx = panel(request).context()
-    visible_account(session.who, ctx.catalog(), name)
-    graphs, note = [], ""
     try:
         data = usage.usage_graph(ctx, name, usage.RANGES[range])
-        graphs = [(r, usage_svg(data, r)) for r in RESOURCES]
     except BubbleError as exc:  # the detail names internal hosts: the operator's log only
         log.warning("%s", exc)
-        note = "not available right now"
+        return [], "not available right now"
+    return [(r, usage_svg(data, r)) for r in data["series"]], ""
+
+
+@router.get("/account/usage")
+def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
+    """CPU, memory, disk and processes against the base and the limit in force, for 1 h,
+    24 h or 30 days, with the scaler's raises, lowers and charges marked."""
+    name = _own(session)
+    ctx = panel(request).reading()
+    visible_account(session.who, ctx.catalog(), name)
+    graphs, note = _usage_graphs(ctx, name, range)
     return render(request, "usage.html", session=session, graphs=graphs, note=note,
                   chosen=range, ranges=usage.RANGES)  # fmt: skip
 
@@ -449,7 +494,7 @@ def own_upgrade_quote(
 ) -> Response:
     name = _own(session)
     order = UpgradeOrder(cpu=cpu or None, memory=memory or None, disk=disk or None)
-    ctx = panel(request).context()
+    ctx = panel(request).reading()
     quote_ = accounts.upgrade_quote(ctx, name, order.amounts())
     return render(request, "upgrade.html", session=session, quote=quote_, order=order,
                   version=account_version(ctx, name))  # fmt: skip

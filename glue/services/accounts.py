@@ -327,11 +327,13 @@ def describe_account(ctx: Context, name: str) -> dict[str, Any]:
     }
 
 
-def list_accounts(ctx: Context) -> list[dict[str, Any]]:
+def list_accounts(ctx: Context, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Every account's summary by name, or only those `names` (a page of them), in order."""
     catalog = ctx.catalog()
+    chosen = sorted(catalog.accounts) if names is None else names
     return [
         _summary(name, acct, effective_base(catalog.plans[acct.plan], acct, ctx.today))
-        for name, acct in sorted(catalog.accounts.items())
+        for name, acct in ((n, catalog.accounts[n]) for n in chosen)
     ]
 
 

@@ -12,6 +12,7 @@ BENCHMARKS = (
     "bench_agent",
     "bench_scaler",
     "bench_monitor",
+    "bench_panel",
     "bench_stress",
 )
 

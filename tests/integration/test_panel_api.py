@@ -336,6 +336,8 @@ def test_the_admin_pages_change_plans_and_servers_and_show_the_audit_log(
     # No InfluxDB here: the graphs page says so (tests/unit/test_account_usage.py draws them).
     assert 'id="usage-note"' in alice.request("GET", "/account/usage?range=24h").text
     assert alice.request("GET", "/account/usage?range=1y").status == 422
+    assert 'id="usage-note"' in admin.request("GET", "/admin/accounts/alice").text
+    assert 'id="usage-note"' in admin.request("GET", "/admin/accounts?q=alice").text
 
     catalog = load_catalog(root)
     following = sum(
@@ -355,3 +357,28 @@ def test_the_admin_pages_change_plans_and_servers_and_show_the_audit_log(
     for seen in ("root (admin)", "panel: server web1 draining", "credited by root: thanks",
                  "confirmed by root"):  # fmt: skip
         assert seen in audit, seen
+
+
+def test_the_pages_speak_polish_from_the_browser_and_the_switch_is_remembered(url: str) -> None:
+    polish = {"Accept-Language": "pl-PL,pl;q=0.9,en;q=0.5"}
+    guest = Client(url)
+    page = guest.request("GET", "/login", headers=polish)
+    assert page.headers["Content-Language"] == "pl" and '<html lang="pl">' in page.text
+    assert "Zaloguj się" in page.text and "Hasło" in page.text and "Log in" not in page.text
+    english = guest.request("GET", "/login", headers={"Accept-Language": "en-GB,pl;q=0.5"})
+    assert "Log in" in english.text and "Zaloguj" not in english.text
+    admin = Client(url)
+    admin.login("root")
+    switched = admin.request("GET", "/language?to=pl&back=/admin/accounts")
+    assert switched.status == 303 and switched.headers["location"] == "/admin/accounts"
+    page = admin.request("GET", "/admin/accounts")  # no Accept-Language: the cookie says
+    assert "Konta" in page.text and "Strona 1 z 1" in page.text and 'id="lang-en"' in page.text
+    assert "Historia" in admin.request("GET", "/admin/accounts/alice").text
+    assert admin.request("GET", "/api/v1/accounts/nobody").json()["detail"].startswith("unknown")
+    admin.request("GET", "/language?to=en&back=/admin")
+    page = admin.request("GET", "/admin/accounts", headers=polish)  # the switch beats it
+    assert "Accounts" in page.text and "Konta" not in page.text
+    assert admin.request("GET", "/language?to=de").status == 422
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        quoted = urllib.parse.quote(elsewhere)
+        assert admin.request("GET", f"/language?to=pl&back={quoted}").headers["location"] == "/"

@@ -1,7 +1,8 @@
 """An account's life against a real server that is missing, failing or down, through the
 `bubble` CLI only: a change for a server never built says so at once; a failed server step
 is finished by running the same command again; a delete while the server is down stays in
-the catalog (domains reserved) until `bubble apply` or the same command carries it out.
+the catalog (domains reserved) until `bubble apply` or the same command carries it out;
+a CPU limit an admin sets through the panel's API is in force on the server, measured.
 
 An isolated lab of its own (directory, bridge, subnet), torn down at the end.
 """
@@ -15,11 +16,15 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.cli import Bubble, fresh_bubble, server_args
+from tests.support.influxd import free_port
 from tests.support.lab_env import isolated_lab, lab_env
+from tests.support.lab_server import LabServer, cpu_share, slice_cgroup
+from tests.support.panel import PASSWORD, Client
 
 pytestmark = pytest.mark.lab
 
-LAB_ENV = lab_env(isolated_lab("life", 5))
+LAB = isolated_lab("life", 5)
+LAB_ENV = lab_env(LAB)
 SERVER = "life1"
 LAB_SERVER = server_args(memory="8GiB", disk="200GiB")
 
@@ -75,6 +80,42 @@ def test_changes_for_a_server_never_built_are_said_at_once(bubble: Bubble) -> No
     bubble("apply")
     quota = "systemctl show acct-alice.slice -p CPUQuotaPerSecUSec --value"
     assert bubble.on_server(SERVER, quota).strip() == "1s"  # 2 GHz on 2 GHz cores
+
+
+def test_a_cpu_limit_set_in_the_panel_is_in_force_on_the_server(bubble: Bubble) -> None:
+    admin = Bubble(bubble.root, {**LAB_ENV, "BUBBLE_PASSWORD": PASSWORD})
+    admin("panel", "admin", "add", "root")
+    token = admin("panel", "token", "create", "--admin", "root").strip()
+    url = f"http://127.0.0.1:{free_port()}"
+    panel = bubble.background("panel", "serve", "--listen", url.removeprefix("http://"))
+    hog = f"hog-panel-{int(time.time())}"
+    try:
+        client, deadline = Client(url, token=token), time.monotonic() + 30
+        while True:
+            try:
+                client.request("GET", "/login")
+                break
+            except OSError:
+                assert panel.poll() is None and time.monotonic() < deadline, "no panel"
+                time.sleep(0.2)
+        # 400 MHz on 2 GHz cores: CPUQuota 20%, carried to the server after the answer.
+        changed = client.request("PATCH", "/api/v1/accounts/alice/limits", body={"cpu": "400MHz"})
+        assert changed.status == 200 and changed.json()["in_force"]["cpu_mhz"] == 400
+        quota = "systemctl show acct-alice.slice -p CPUQuotaPerSecUSec --value"
+        deadline = time.monotonic() + 60
+        while bubble.on_server(SERVER, quota).strip() != "200ms":
+            assert time.monotonic() < deadline, "the panel's change never reached the server"
+            time.sleep(1)
+        bubble.on_server(SERVER, f"systemd-run --quiet --unit={hog} --slice=acct-alice.slice "
+                                 "--uid=alice -p RuntimeMaxSec=60 --collect -- "
+                                 "sh -c 'while :; do :; done'")  # fmt: skip
+        usage = slice_cgroup(LabServer(SERVER, "", LAB), "unified", f"{hog}.service")
+        share = cpu_share(usage)
+        assert 0.14 <= share <= 0.25, f"400 MHz (20%) measured {share:.0%} of a core"
+    finally:
+        bubble.run("server", "ssh", SERVER, "--", "systemctl", "stop", f"{hog}.service")
+        panel.terminate()
+        panel.wait(10)
 
 
 def test_a_create_that_failed_on_the_server_is_finished_by_the_same_command(

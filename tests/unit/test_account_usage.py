@@ -21,6 +21,7 @@ from scaler.agent_http import Endpoint
 from scaler.influx import InfluxClient
 from tests.support.cli import invoke
 from tests.support.influxd import ADMIN, ADMIN_PASSWORD, Influxd, free_port, running_influxd
+from tests.support.panel import PASSWORD, Client, running_panel
 
 MIB = 1024 * 1024
 DATABASE = "usage"
@@ -41,8 +42,9 @@ def settings(url: str) -> dict[str, str]:
 @pytest.fixture
 def root_with_samples(root: Path, influxd: Influxd) -> tuple[Path, int]:
     """alice and bob on web1; the last 10 minutes of their samples every 5 s up to `now`
-    (ms). alice: 400 of 1000 MHz, 300 of 2048 MiB, 1 GiB of 30 GiB; 3 CPU periods throttled
-    per sample in the last minute, one OOM kill 30 s ago, and no disk read 60 s ago."""
+    (ms). alice: 400 of 1000 MHz, 300 of 2048 MiB, 1 GiB of 30 GiB, 12 of 256 tasks; 3 CPU
+    periods throttled per sample in the last minute, one OOM kill 30 s ago, and no disk read
+    60 s ago."""
     for args in (
         ("server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2",
          "--memory", "8GiB", "--disk", "100GiB"),
@@ -59,6 +61,7 @@ def root_with_samples(root: Path, influxd: Influxd) -> tuple[Path, int]:
         fields: dict[str, Any] = {
             "cpu_mhz": 400, "cpu_limit_mhz": 1000, "mem_bytes": 300 * MIB,
             "mem_max_bytes": 2048 * MIB, "disk_bytes": 1024 * MIB, "disk_max_bytes": 30720 * MIB,
+            "tasks": 12, "tasks_max": 256,
             "cpu_throttled_periods": 500 + 3 * max(0, 12 - k), "mem_oom_kills": int(k <= 6),
         }  # fmt: skip
         if k == 12:
@@ -67,6 +70,11 @@ def root_with_samples(root: Path, influxd: Influxd) -> tuple[Path, int]:
         rows.append(({"server": "web1", "account": "bob"}, {"cpu_mhz": 7, "cpu_limit_mhz": 9}, at))
     client.write("account", rows)
     return root, now
+
+
+def influx_settings(url: str) -> Settings:
+    return Settings(influx_url=url, influx_database=DATABASE, influx_auth="basic",
+                    influx_username=ADMIN, influx_password=ADMIN_PASSWORD)  # fmt: skip
 
 
 def usage(root: Path, url: str, *args: str) -> tuple[int, str, str]:
@@ -120,10 +128,7 @@ def test_the_usage_graph_draws_use_limit_base_and_the_raises_in_its_window(
     root_with_samples: tuple[Path, int], influxd: Influxd
 ) -> None:
     root, now_ms = root_with_samples
-    ctx = Context(root=root, settings=Settings(
-        influx_url=influxd.url, influx_database=DATABASE, influx_auth="basic",
-        influx_username=ADMIN, influx_password=ADMIN_PASSWORD,
-    ))  # fmt: skip
+    ctx = Context(root=root, settings=influx_settings(influxd.url))
     now = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
     with ctx.engine.begin() as connection:
         for minutes, reason in ((2, "busy <script>"), (120, "before the window")):
@@ -137,7 +142,35 @@ def test_the_usage_graph_draws_use_limit_base_and_the_raises_in_its_window(
     assert data["step"] == 60 and 10 <= len(cpu) <= 11
     assert [p[1:] for p in cpu] == [[400, 1000]] * len(cpu)
     assert data["base"]["cpu"] == 1000 and data["series"]["memory"][-1][1:] == [300, 2048]
+    assert data["base"]["processes"] == 256 and data["series"]["processes"][-1][1:] == [12, 256]
     assert [m["reason"] for m in data["marks"]["cpu"]] == ["busy <script>"]
     svg = str(usage_svg(data, "cpu"))
     assert svg.count("<polyline") == 2 and 'class="mark raise"' in svg
     assert "busy &lt;script&gt;" in svg and "<script>" not in svg
+    processes = str(usage_svg(data, "processes"))
+    assert processes.count("<polyline") == 2 and "base 256 tasks" in processes
+
+
+def test_the_admins_pages_show_current_use_and_draw_the_four_graphs(
+    root_with_samples: tuple[Path, int], influxd: Influxd
+) -> None:
+    root, _ = root_with_samples
+    env = {"BUBBLE_APPLY": "0", "BUBBLE_PASSWORD": PASSWORD}
+    assert invoke("panel", "admin", "add", "root", root=root, env=env).exit_code == 0
+    with running_panel(root, influx_settings(influxd.url)) as url:
+        admin = Client(url)
+        admin.login("root")
+        page = admin.request("GET", "/admin/accounts/alice?range=1h").text
+        assert 'id="usage-note"' not in page
+        for resource in ("cpu", "memory", "disk", "processes"):
+            assert f'id="graph-{resource}"' in page
+        assert "base 256 tasks" in page and "<strong>1h</strong>" in page
+        assert admin.request("GET", "/admin/accounts/alice?range=1y").status == 422
+        # The list: use now / in force (base) per resource, for the page's accounts.
+        listed = admin.request("GET", "/admin/accounts").text
+        assert 'id="use-alice-cpu">400 / 1000 (1000)<' in listed
+        assert 'id="use-alice-processes">12 / 256 (256)<' in listed
+        assert 'id="use-bob-cpu">7 / 1000 (1000)<' in listed
+        assert 'id="use-bob-memory">– / 2048 (2048)<' in listed  # bob's agent sent no memory
+        found = admin.request("GET", "/admin/accounts?q=bob.ex").text
+        assert "use-bob-cpu" in found and "use-alice-cpu" not in found

@@ -132,3 +132,30 @@ def test_account_files_parse_once_while_unchanged_and_a_racy_edit_is_seen(root: 
     assert load_catalog(root).accounts["old"].domains == ["new.example"]
     old.unlink()
     assert "old" not in load_catalog(root).accounts
+
+
+def test_an_unchanged_catalog_is_taken_whole_and_any_change_is_checked_again(root: Path) -> None:
+    write(root, "servers.yml", SERVERS)
+    write(root, "accounts/shop.yml", "plan: base\nserver: web1\ndomains: [shop.example]\n")
+    write(root, "accounts/old.yml", "plan: base\nserver: web1\ndomains: [old.example]\n")
+    files = [root / "catalog" / name for name in
+             ("plans.yml", "servers.yml", "accounts/shop.yml", "accounts/old.yml")]  # fmt: skip
+    for path in files:
+        os.utime(path, ns=(1, 1_000_000_000))
+    first = load_catalog(root)
+    assert load_catalog(root) is first  # nothing moved: no parse, no cross-file check
+    # A file valid alone that clashes with another is refused on every load, not once.
+    old = files[3]
+    old.write_text("plan: base\nserver: web1\ndomains: [shop.example]\n")
+    os.utime(old, ns=(2, 2_000_000_000))
+    for _ in range(2):
+        with pytest.raises(CatalogError, match=r"shop\.example"):
+            load_catalog(root)
+    old.write_text("plan: base\nserver: web1\ndomains: [old.example]\n")
+    os.utime(old, ns=(3, 3_000_000_000))
+    again = load_catalog(root)
+    assert again is not first and load_catalog(root) is again
+    # servers.yml moved: read again.
+    files[1].write_text(SERVERS + "# moved\n")
+    os.utime(files[1], ns=(4, 4_000_000_000))
+    assert load_catalog(root) is not again

@@ -1,0 +1,239 @@
+"""The pages' languages: English and Polish. Every user-facing string of the templates is
+written in English as `_("...")` (with `{name}` fields filled after translation) and found
+here; the language is the `bubble_lang` cookie (the switch in the header) or the browser's
+Accept-Language. The API's JSON, the services' error lines and the CLI stay English."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+LANGUAGE_COOKIE = "bubble_lang"
+# code -> the language's own name (shown in the switch)
+LANGUAGES = {"en": "English", "pl": "polski"}
+DEFAULT = "en"
+
+POLISH = {
+    "Alerts": "Alerty",
+    "Firing alerts": "Aktywne alerty",
+    "Mailboxes and FTP password": "Skrzynki pocztowe i hasło FTP",
+    "Move a site in from another host": "Przenieś stronę z innego hostingu",
+    "None: `bubble monitor run` finds nothing wrong.":
+        "Brak: `bubble monitor run` nie znajduje problemów.",
+    "inhibited": "wstrzymany",
+    "rule": "reguła",
+    "severity": "waga",
+    "silenced": "wyciszony",
+    "since": "od",
+    "summary": "opis",
+    "1 h, 24 h, 30 days": "1 h, 24 h, 30 dni",
+    "A draining server takes no new accounts; its accounts stay.":
+        "Wygaszany serwer nie przyjmuje nowych kont; jego konta zostają.",
+    "Accounts": "Konta",
+    "Accounts per server": "Konta na serwerach",
+    "Activate": "Aktywuj",
+    "An account follows its plan's base unless an admin overrode it; a change is shown with "
+    "what it does before it is made.":
+        "Konto ma bazę swojego planu, chyba że administrator ją nadpisał; zmiana jest "
+        "pokazywana ze skutkami, zanim zostanie wprowadzona.",
+    "Ask for a top-up": "Poproś o doładowanie",
+    "Ask for a top-up, then transfer the amount": "Poproś o doładowanie, potem przelej kwotę",
+    "Audit log": "Dziennik zmian",
+    "Back": "Wróć",
+    "Balance": "Saldo",
+    "Base:": "Baza:",
+    "Blue: the highest use in each interval; red: the limit in force; green dashed: the "
+    "base; orange lines: the limit raised or lowered (hover for why), orange dots: elastic "
+    "charges.":
+        "Niebieski: najwyższe zużycie w każdym przedziale; czerwony: obowiązujący limit; "
+        "zielony przerywany: baza; pomarańczowe linie: limit podniesiony lub obniżony "
+        "(najedź, aby zobaczyć powód), pomarańczowe kropki: opłaty za elastyczność.",
+    "Buy for {fee}": "Kup za {fee}",
+    "Catalog changes": "Zmiany katalogu",
+    "Change": "Zmień",
+    "Change plan {name}": "Zmień plan {name}",
+    "Code (if you use an authenticator app)": "Kod (jeśli używasz aplikacji uwierzytelniającej)",
+    "Confirm": "Potwierdź",
+    "Confirm a bank transfer once its money is on the operator's account: the wallet is "
+    "credited once, however often it is confirmed.":
+        "Potwierdź przelew, gdy pieniądze są na koncie operatora: portfel zostanie zasilony "
+        "raz, niezależnie od liczby potwierdzeń.",
+    "Credit": "Zasil",
+    "Dashboard": "Pulpit",
+    "Drain": "Wygaś",
+    "Elastic hosting": "Hosting elastyczny",
+    "Elastic is": "Elastyczność jest",
+    "Error": "Błąd",
+    "History": "Historia",
+    "Home": "Strona główna",
+    "Limits": "Limity",
+    "Log in": "Zaloguj się",
+    "Log out": "Wyloguj się",
+    "Money": "Pieniądze",
+    "My account": "Moje konto",
+    "Name": "Nazwa",
+    "Not allowed": "Niedozwolone",
+    "Not done": "Nie wykonano",
+    "Not found": "Nie znaleziono",
+    "On {server}, plan {plan},": "Na serwerze {server}, plan {plan},",
+    "Override": "Nadpisz",
+    "Overrides now:": "Obecne nadpisania:",
+    "Page {page} of {pages}": "Strona {page} z {pages}",
+    "Panel password": "Hasło do panelu",
+    "Password": "Hasło",
+    "Per resource: current use / in force (base); use is the newest sample of the last "
+    "minute.":
+        "Dla każdego zasobu: obecne zużycie / obowiązujący limit (baza); zużycie to "
+        "najnowszy pomiar z ostatniej minuty.",
+    "Plan": "Plan",
+    "Plan {plan},": "Plan {plan},",
+    "Plans": "Plany",
+    "Raise the base for a year": "Podnieś bazę na rok",
+    "Reject": "Odrzuć",
+    "Resume": "Wznów",
+    "Save": "Zapisz",
+    "Search": "Szukaj",
+    "Servers": "Serwery",
+    "Show the price": "Pokaż cenę",
+    "Show what it changes": "Pokaż, co to zmienia",
+    "State": "Stan",
+    "Suspend": "Zawieś",
+    "The catalog's git history: each panel change is a commit by the admin or customer who "
+    "made it.":
+        "Historia git katalogu: każda zmiana w panelu to commit administratora lub klienta, "
+        "który jej dokonał.",
+    "The ledger's newest entries: credits name who made or confirmed them, charges are the "
+    "scaler's elastic hours, upgrades the customer's purchase.":
+        "Najnowsze wpisy księgi: zasilenia podają, kto je wykonał lub potwierdził, opłaty to "
+        "elastyczne godziny naliczone przez skaler, rozszerzenia to zakupy klienta.",
+    "Top up": "Doładuj",
+    "Top-ups": "Doładowania",
+    "Upgrade": "Rozszerzenie",
+    "Usage": "Zużycie",
+    "Usage and limits": "Zużycie i limity",
+    "Usage graphs": "Wykresy zużycia",
+    "Usage:": "Zużycie:",
+    "Wallet": "Portfel",
+    "When on, your limits rise above the base while you need them, and each hour above it is "
+    "charged from your wallet.":
+        "Gdy jest włączona, limity rosną ponad bazę, kiedy ich potrzebujesz, a każda godzina "
+        "ponad bazą jest opłacana z portfela.",
+    "Your balance does not cover this: top up your wallet first.":
+        "Saldo tego nie pokrywa: najpierw doładuj portfel.",
+    "account": "konto",
+    "account(s) get other base limits": "kont(a) dostaje inne limity bazowe",
+    "accounts": "konta",
+    "address": "adres",
+    "all": "wszystkie",
+    "amount": "kwota",
+    "an hour together, after the change": "za godzinę łącznie, po zmianie",
+    "asked": "zlecono",
+    "at": "kiedy",
+    "at most {amount} a day": "najwyżej {amount} dziennie",
+    "balance after": "saldo po",
+    "base": "baza",
+    "by": "przez",
+    "clear overrides first": "najpierw usuń nadpisania",
+    "commit": "commit",
+    "committed / capacity": "przydzielone / pojemność",
+    "cores × MHz": "rdzenie × MHz",
+    "cpu": "procesor",
+    "cpu MHz": "procesor MHz",
+    "cpu in MHz, memory and disk in MiB; committed: the base of the accounts placed there.":
+        "procesor w MHz, pamięć i dysk w MiB; przydzielone: baza kont umieszczonych na "
+        "serwerze.",
+    "current": "obecne",
+    "daily cap": "dzienny limit wydatków",
+    "days at this rate": "dni przy tym tempie",
+    "decided by": "zdecydował(a)",
+    "disk": "dysk",
+    "disk MiB": "dysk MiB",
+    "domains": "domeny",
+    "e.g.": "np.",
+    "elastic": "elastyczność",
+    "elastic capacity now costs {amount} an hour":
+        "elastyczna moc kosztuje teraz {amount} za godzinę",
+    "elastic off": "elastyczność wyłączona",
+    "elastic on": "elastyczność włączona",
+    "elastic: step, ceiling, an hour": "elastyczność: krok, pułap, za godzinę",
+    "following its base.": "ma jego bazę.",
+    "following its base;": "ma jego bazę;",
+    "in force": "obowiązuje",
+    "in use": "w użyciu",
+    "key": "klucz",
+    "kind": "rodzaj",
+    "memory": "pamięć",
+    "memory MiB": "pamięć MiB",
+    "name": "nazwa",
+    "name or domain": "nazwa lub domena",
+    "new": "nowe",
+    "next": "następna",
+    "no commits of catalog/ yet (panel changes are committed when the operator root is a git "
+    "repository)":
+        "jeszcze brak commitów katalogu catalog/ (zmiany z panelu są commitowane, gdy katalog "
+        "operatora jest repozytorium git)",
+    "no entries": "brak wpisów",
+    "no samples in the last 10 minutes": "brak pomiarów z ostatnich 10 minut",
+    "none": "brak",
+    "not available right now": "chwilowo niedostępne",
+    "note": "uwaga",
+    "nothing burns the balance now": "nic teraz nie zużywa salda",
+    "nothing yet": "jeszcze nic",
+    "off": "wyłączona",
+    "on": "włączona",
+    "paid now from your wallet (balance {balance}).":
+        "płatne teraz z portfela (saldo {balance}).",
+    "plan": "plan",
+    "previous": "poprzednia",
+    "processes": "procesy",
+    "provider": "dostawca",
+    "reference": "tytuł przelewu",
+    "server": "serwer",
+    "state": "stan",
+    "the balance lasts": "saldo wystarczy na",
+    "the elastic capacity they have in force now costs them":
+        "obowiązująca teraz elastyczna moc kosztuje je",
+    "to": "na",
+    "upgrade: step, a year": "rozszerzenie: krok, za rok",
+    "what": "co",
+    "who": "kto",
+    "who / note": "kto / uwaga",
+    "with the reference shown: your wallet is credited when the transfer arrives.":
+        "z podanym tytułem: portfel zostanie zasilony, gdy przelew dotrze.",
+    "{count} account(s) on it,": "kont na nim: {count},",
+    "{count} account(s) on the plan,": "kont na planie: {count},",
+    "{upgrade} until {expires}:": "{upgrade} do {expires}:",
+}  # fmt: skip
+CATALOGS: dict[str, dict[str, str]] = {"en": {}, "pl": POLISH}
+
+
+def chosen(cookie: str | None, accept_language: str) -> str:
+    """The cookie's language if it names one, else the browser's first supported one by its
+    q weights (`pl-PL,pl;q=0.9,en;q=0.8`), else English."""
+    if cookie in LANGUAGES:
+        return cookie
+    ranked: list[tuple[float, int, str]] = []
+    for n, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        code = tag.strip().lower().split("-")[0]
+        if code in LANGUAGES and weight > 0:
+            ranked.append((-weight, n, code))
+    return min(ranked)[2] if ranked else DEFAULT
+
+
+def translator(language: str) -> Callable[..., str]:
+    """`_` for the templates: the text in `language` (English where the catalog has none),
+    its `{fields}` filled (the values are escaped by the template, as any)."""
+    catalog = CATALOGS[language]
+
+    def translate(text: str, **fields: Any) -> str:
+        said = catalog.get(text, text)
+        return said.format(**fields) if fields else said
+
+    return translate
