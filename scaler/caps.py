@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from glue.models import Resource
@@ -36,6 +37,8 @@ class Funds:
     def other_costs(self, other_hourly: int) -> Funds:
         """These funds with `other_hourly` (built directly: `dataclasses.replace` is slow
         when a tick does it for every account and resource of the fleet)."""
+        if other_hourly == self.other_hourly:  # the fleet's usual case: nothing else costs
+            return self
         return Funds(self.elastic, self.wallet, self.spent_today, self.max_daily, other_hourly)
 
 
@@ -64,7 +67,7 @@ def caps(rec: Recommendation, rule: Rule, funds: Funds, server_free: int) -> Dec
     res, cur, unit = rec.resource, rec.from_, UNITS[rec.resource]
 
     def say(kind: Kind, to: int, why: str) -> Decision:
-        return Decision(kind, res, cur, to, f"{res} {cur}->{to} {unit}: {why}")
+        return _decision(kind, res, cur, to, why)
 
     if not funds.elastic:
         return _elasticity_off(rec, rule, say)
@@ -86,6 +89,13 @@ def caps(rec: Recommendation, rule: Rule, funds: Funds, server_free: int) -> Dec
             f" > daily cap {funds.max_daily} cents",
         )
     return say("raise", to, rec.why)
+
+
+@lru_cache(maxsize=4096)
+def _decision(kind: Kind, resource: Resource, cur: int, to: int, why: str) -> Decision:
+    """A decision with its log line: frozen, so the fleet's many alike (a hold at base) share
+    one, made once."""
+    return Decision(kind, resource, cur, to, f"{resource} {cur}->{to} {UNITS[resource]}: {why}")
 
 
 def _elasticity_off(rec: Recommendation, rule: Rule, say: _Say) -> Decision:

@@ -97,13 +97,15 @@ def tick(
     at = now.timestamp()
     since = last_tick.timestamp() if last_tick is not None else at - window.interval_s
     funds = _funds(engine, accounts, now, result.to_base)
-    spend = _hourly(rules, in_force)
-    free = _free(catalog, in_force)
+    # Each account's limits in force as plain numbers, read out of the models once.
+    levels = {name: {r: limits.get(r) for r in RESOURCES} for name, limits in in_force.items()}
+    spend = _hourly(rules, levels)
+    free = _free(catalog, levels)
     changes: dict[str, list[tuple[str, Decision]]] = {}
     deferred: list[tuple[str, Decision]] = []
     debug = log.isEnabledFor(logging.DEBUG)
     for (name, resource), rule in sorted(rules.items()):
-        server, current = accounts[name].server, in_force[name].get(resource)
+        server, current = accounts[name].server, levels[name][resource]
         if unavailable is None:
             usage = window.usage(name, resource, at, current, since)
         else:  # InfluxDB away: no usage at all, so every account is held as it is
@@ -275,21 +277,24 @@ def _funds(
 
 
 def _hourly(
-    rules: Mapping[tuple[str, Resource], Rule], in_force: Mapping[str, Limits]
+    rules: Mapping[tuple[str, Resource], Rule], levels: Mapping[str, Mapping[Resource, int]]
 ) -> dict[str, int]:
-    """What each account's capacity in force costs an hour (cents)."""
+    """What each account's capacity in force (`levels`) costs an hour (cents)."""
     out: dict[str, int] = {}
     for (name, resource), rule in rules.items():
-        out[name] = out.get(name, 0) + hourly_cost(rule, in_force[name].get(resource))
+        out[name] = out.get(name, 0) + hourly_cost(rule, levels[name][resource])
     return out
 
 
-def _free(catalog: Catalog, in_force: Mapping[str, Limits]) -> dict[str, dict[Resource, int]]:
-    """Each server's capacity not yet given out by the limits in force."""
+def _free(
+    catalog: Catalog, levels: Mapping[str, Mapping[Resource, int]]
+) -> dict[str, dict[Resource, int]]:
+    """Each server's capacity not yet given out by the limits in force (`levels`)."""
     free = {name: dict(server.capacity()) for name, server in catalog.servers.items()}
-    for name, limits in in_force.items():
+    for name, level in levels.items():
+        room = free[catalog.accounts[name].server]
         for resource in RESOURCES:
-            free[catalog.accounts[name].server][resource] -= limits.get(resource)
+            room[resource] -= level[resource]
     return {name: {r: max(0, v) for r, v in room.items()} for name, room in free.items()}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from glue.models import Plan, Resource
@@ -89,20 +90,21 @@ class Recommendation:
 def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Recommendation:
     """What the usage asks for, before any cap. One reason string, fit for one log line."""
     res, cur = usage.resource, usage.current
+    urgent = sorted(usage.events & _URGENT[res]) if usage.events else []
+    if cur <= rule.base and not urgent:
+        last = usage.last_use()
+        if last is not None and last * 100 < rule.up_percent * cur:
+            # The fleet's steady state, decided without reading a window: the last sample
+            # alone rules out a raise, and base is the floor (one shared answer per level).
+            return _at_base(res, cur)
     unit = UNITS[res]
     floor = _floor(usage, rule, settings) if cur > rule.base else None
 
     def say(kind: Literal["raise", "lower", "hold"], to: int, why: str) -> Recommendation:
         return Recommendation(kind, res, cur, to, why, floor)
 
-    urgent = sorted(usage.events & _URGENT[res])
     if urgent:
         return say("raise", cur + rule.step, f"{', '.join(urgent)}: raised at once")
-    last = usage.last_use()
-    if cur <= rule.base and last is not None and last * 100 < rule.up_percent * cur:
-        # The fleet's steady state, decided without reading a window: the last sample alone
-        # rules out a raise, and base is the floor.
-        return say("hold", cur, "at base")
     up, why_not = _window(usage, rule.up_after_s, settings)
     if up is None:
         return say("hold", cur, f"held, {why_not}")
@@ -114,7 +116,7 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
         # Hot through the window, but its first hot sample is too recent: still counting.
         return say("hold", cur, f"held, use >= {rule.up_percent}% for {hot:g} s so far")
     if cur <= rule.base:
-        return say("hold", cur, "at base")
+        return _at_base(res, cur)
     down, why_not = _window(usage, rule.down_after_s, settings)
     if down is None:
         return say("hold", cur, f"held, cannot lower: {why_not}")
@@ -129,6 +131,12 @@ def recommend(usage: Usage, rule: Rule, settings: Settings = Settings()) -> Reco
     return say(
         "lower", target, f"use <= {rule.down_percent}% of the lower limit for {rule.down_after_s} s"
     )
+
+
+@lru_cache(maxsize=1024)
+def _at_base(resource: Resource, level: int) -> Recommendation:
+    """Hold at base: frozen, so made once per resource and level and shared by the fleet."""
+    return Recommendation("hold", resource, level, level, "at base", None)
 
 
 _URGENT: dict[Resource, frozenset[str]] = {
