@@ -154,6 +154,33 @@ def test_an_oom_kill_since_the_last_tick_and_a_full_disk_are_events(influx: Coun
     assert window.usage("bob", "cpu", T0 + 60, 1000, T0 + 55).times == ()
 
 
+def test_a_whole_read_and_tick_by_tick_reads_keep_the_same_samples(influx: Counting) -> None:
+    # An OOM kill at 55, a sample whose disk was not read at 65, bob quiet throughout.
+    write(influx, "alice", range(0, 51, 5), mem_oom_kills=1)
+    write(influx, "alice", range(55, 121, 5), mem_oom_kills=2)
+    write(influx, "alice", range(65, 66, 5), mem_oom_kills=2, disk_bytes=None)
+    write(influx, "bob", range(0, 121, 5))
+    ticking = UsageWindow(5.0)
+    for now in range(40, 121, 5):
+        ticking.refresh(influx, T0 + now, 60)
+        whole = UsageWindow(5.0)  # a scaler's first tick at this time
+        whole.refresh(influx, T0 + now, 60)
+        for account in ("alice", "bob"):
+            for resource, limit in (("cpu", 1000), ("memory", 2048), ("disk", 30720)):
+                a, b = (
+                    w.usage(account, resource, T0 + now, limit, T0 + 50) for w in (ticking, whole)
+                )
+                assert (list(a.times), list(a.uses), list(a.limits), a.events) == (
+                    list(b.times),
+                    list(b.uses),
+                    list(b.limits),
+                    b.events,
+                ), (account, resource, now)
+        kill = ticking.usage("alice", "memory", T0 + now, 2048, T0 + 50).events
+        # Seen while the samples before it are in the window; gone once they leave it.
+        assert kill == ({"oom_kill"} if 55 <= now < 115 else frozenset()), now
+
+
 def test_an_account_name_that_is_not_one_never_reaches_the_query() -> None:
     with pytest.raises(ValueError, match="not a valid account name"):
         query(Window(T0, 60), ["alice", "a/ OR 1=1"])
