@@ -7,7 +7,8 @@ between ticks (scaler/window.py), so a tick reads only the points written since 
 Three ticks are measured: a scaler's first (the whole window read, the catalog parsed, every
 owed hour billed: reported, not held to the target), a steady one 5 s later, and the first
 tick of the next hour (billing again). The actuation is counted, not carried (no ssh): the
-tick calls it once per server with changes. Each tick's phases are printed.
+tick calls it once per server with changes. Each tick's phases are printed, and its usage
+read: InfluxDB's answer (HTTP and JSON) and the rows taken into the window.
 The fleet: every account sampled every 5 s over the plan's longest window (900 s), most of
 them calm, one in ten hot on CPU (a raise each), one in twenty boosted since three hours ago
 (two hours to bill, and calm: a lower each). Baseline, measured in the same run: the same
@@ -105,6 +106,20 @@ class Timed(InfluxClient):
             self.queries += 1
 
 
+class TimedWindow(UsageWindow):
+    """The real window; it also times its refresh: InfluxDB's answer (the client's queries)
+    and the rows taken into the window, which the tick overlaps with billing."""
+
+    seconds = 0.0
+
+    def refresh(self, influx: InfluxClient, now: float, length_s: float) -> None:
+        start = time.perf_counter()
+        try:
+            super().refresh(influx, now, length_s)
+        finally:
+            self.seconds = time.perf_counter() - start
+
+
 class Counted:
     """The actuator: counts the servers it is asked to converge; every one takes it."""
 
@@ -123,6 +138,7 @@ class Measured:
     queries: int
     result: TickResult
     pushed: int  # servers the tick asked to converge
+    refresh_s: float  # the window's refresh: the queries and the rows taken
 
 
 def measure(base: Path, url: str, accounts: int, servers: int) -> list[Measured]:
@@ -135,7 +151,7 @@ def measure(base: Path, url: str, accounts: int, servers: int) -> list[Measured]
     influx = Timed(endpoint)
     influx.execute(f"CREATE DATABASE {influx.database}", database="")
     seed_metrics(influx, accounts, servers)
-    window = UsageWindow()
+    window = TimedWindow()
     out: list[Measured] = []
     last: dt.datetime | None = None
     for now in (NOW, NOW + STEP, NOW + 2 * STEP):
@@ -144,7 +160,8 @@ def measure(base: Path, url: str, accounts: int, servers: int) -> list[Measured]
         start = time.perf_counter()
         result = tick(ctx, influx, now, actuate, last_tick=last, window=window)
         seconds = time.perf_counter() - start
-        out.append(Measured(seconds, influx.seconds, influx.queries, result, len(actuate.servers)))
+        pushed, refresh_s = len(actuate.servers), window.seconds
+        out.append(Measured(seconds, influx.seconds, influx.queries, result, pushed, refresh_s))
         last = now
     return out
 
@@ -167,7 +184,8 @@ def run() -> list[str]:
     def parts(m: Measured) -> str:
         phases = ", ".join(f"{name} {s:.3f} s" for name, s in m.result.seconds.items())
         return (
-            f"    {m.queries} InfluxQL quer{'y' if m.queries == 1 else 'ies'} {m.query_s:.3f} s; "
+            f"    {m.queries} InfluxQL quer{'y' if m.queries == 1 else 'ies'} {m.query_s:.3f} s "
+            f"+ rows into the window {m.refresh_s - m.query_s:.3f} s; "
             f"phases: {phases}\n    {_kinds(m.result)}; "
             f"{m.pushed} servers pushed; {len(m.result.errors)} errors"
         )
