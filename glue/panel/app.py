@@ -17,6 +17,7 @@ from glue.panel import api, pages
 from glue.panel.migrations import Jobs
 from glue.panel.request import Panel
 from glue.services.context import Context
+from migrator.network import Network, Resolve, public_only, system_resolve
 from migrator.target import Target
 
 STATIC = Path(__file__).parent / "static"
@@ -27,9 +28,11 @@ def create_app(
     apply: bool = True,
     migration_target: Callable[[str], Target] | None = None,
     private_sources: bool = False,
+    resolve: Resolve = system_resolve,
 ) -> FastAPI:
     """`migration_target`: how migrations reach an account's server other than by ssh;
-    `private_sources`: migrations from old hosts on loopback or private networks (tests)."""
+    `private_sources`: migrations from old hosts on loopback or private networks (tests);
+    `resolve`: the old hosts' names to addresses (tests: a customer's hostile DNS)."""
     app = FastAPI(
         title="Bubblehost panel API",
         version="1",
@@ -38,7 +41,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.panel = Panel(ctx, apply)
-    app.state.jobs = Jobs(app.state.panel, migration_target, private_sources)
+    network = Network(resolve, None if private_sources else public_only)
+    app.state.jobs = Jobs(app.state.panel, migration_target, network)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
