@@ -124,6 +124,7 @@ POLISH = {
     "scaler's elastic hours, upgrades the customer's purchase.":
         "Najnowsze wpisy księgi: zasilenia podają, kto je wykonał lub potwierdził, opłaty to "
         "elastyczne godziny naliczone przez skaler, rozszerzenia to zakupy klienta.",
+    "The server did not list the mailboxes:": "Serwer nie podał listy skrzynek:",
     "Top up": "Doładuj",
     "Top-ups": "Doładowania",
     "Total": "Razem",
