@@ -91,7 +91,7 @@ def test_mailboxes_and_ftp_only_for_the_account_and_hostile_names_refused(
     reply = alice.request("PUT", box, body={"password": SECRET})
     assert reply.status == 422 and reply.json()["detail"].startswith("server web1: ")
     assert SECRET not in reply.text
-    with pytest.raises(RemoteError, match="^server web1: bubble-mailboxes: "):
+    with pytest.raises(RemoteError, match=r"^server web1: bubble-mailboxes: "):
         list_mailboxes(Context(root=root), "alice")  # nothing kept here: the server is asked
 
 
