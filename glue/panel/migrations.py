@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -53,10 +54,24 @@ class MigrationForm:
     mail: tuple[str, ...] = ()
     passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def request(self, account: str, check_only: bool) -> MigrationRequest:
+    def request(self, account: str, check_only: bool, mail: MailServer) -> MigrationRequest:
         return MigrationRequest(account=account, files=self.files.strip() or None,
                                 databases=self.databases, mail=self.mail,
+                                mail_port=mail.port, mail_cafile=mail.cafile,
                                 check_only=check_only)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """How the panel reaches the accounts' mailboxes on their servers: IMAPS on `port`, the
+    certificate checked against the system CAs or `cafile` (`bubble migrate`'s --mail-port,
+    --mail-cafile)."""
+
+    port: int = 993
+    cafile: Path | None = None
+
+
+IMAPS = MailServer()  # the servers' own: port 993, the certificate checked against the system CAs
 
 
 def lines(text: str) -> tuple[str, ...]:
@@ -132,21 +147,22 @@ def _abandoned(engine: Engine, account: str) -> None:
 
 class Jobs:
     """The panel server's migrations. `target`: how to reach an account's server other than
-    by ssh (tests: a local user); None in production. `network`: how old hosts are reached:
-    public addresses only in production, checked at the form and again at every connect (a
-    customer's DNS may answer otherwise the second time)."""
+    by ssh (tests: a local user); None in production. `mail`: the accounts' IMAPS. `network`:
+    how old hosts are reached: public addresses only in production, checked at the form and
+    again at every connect (a customer's DNS may answer otherwise the second time)."""
 
     def __init__(self, found: Panel, target: Callable[[str], Target] | None = None,
-                 network: Network = PUBLIC) -> None:  # fmt: skip
-        self.found, self.target, self.network = found, target, network
+                 network: Network = PUBLIC, mail: MailServer = IMAPS) -> None:  # fmt: skip
+        self.found, self.target, self.network, self.mail = found, target, network, mail
         self.lock = threading.Lock()
         self.checked: dict[str, _Checked] = {}
 
     def _prepare(self, account: str, form: MigrationForm, check_only: bool) -> Migration:
         target = self.target(account) if self.target else None
         try:
-            migration = prepare_migration(self.found.context(), form.request(account, check_only),
-                                          environ={}, passwords=form.passwords, target=target,
+            request = form.request(account, check_only, self.mail)
+            migration = prepare_migration(self.found.context(), request, environ={},
+                                          passwords=form.passwords, target=target,
                                           network=self.network)  # fmt: skip
             plan = migration.plan
             for source in (plan.files, *plan.databases, *(m.source for m in plan.mail)):
