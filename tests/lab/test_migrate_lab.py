@@ -238,7 +238,7 @@ def http_get(address: str, path: str) -> tuple[int, bytes]:
 
 def imap_counts(world: World) -> dict[str, int]:
     """Folder -> message count in the account's mailbox, over IMAPS on its server."""
-    ctx = context(TlsOptions(cafile=str(world.server_cert), server_name=SERVER))
+    ctx = context(TlsOptions(cafile=str(world.server_cert), server_name=SERVER), world.address)
     client = IMAPClient(world.address, 993, ssl=True, ssl_context=ctx, timeout=30)
     try:
         client.login(MAILBOX, MAILBOX_PASSWORD)
@@ -367,7 +367,7 @@ def test_mailbox_lists_the_migrated_messages_over_imap(world: World) -> None:
     assert set(counts) - set(EXPECTED_FOLDERS) <= {"Drafts", "Junk"}
     assert counts.get("Drafts", 0) == counts.get("Junk", 0) == 0
     # Flags and internal dates came along: the unread messages are still unread.
-    ctx = context(TlsOptions(cafile=str(world.server_cert), server_name=SERVER))
+    ctx = context(TlsOptions(cafile=str(world.server_cert), server_name=SERVER), world.address)
     client = IMAPClient(world.address, 993, ssl=True, ssl_context=ctx, timeout=30)
     client.normalise_times = False
     try:
