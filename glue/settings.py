@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from glue.errors import BubbleError
@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Wallet top-ups (glue.services.topups): shown to a customer asking for a bank transfer
     # (the operator's account), and each payment provider's webhook secret by provider name
     # (BUBBLE_PAYMENT_WEBHOOKS='{"acme": "..."}': from the environment, never from git).
+    # The monitor reads the backup repositories (one `borg info` each) this often, in seconds.
+    monitor_backup_refresh_s: float = Field(900, gt=0)
     bank_transfer_to: str = ""
     payment_webhooks: dict[str, SecretStr] = {}
 

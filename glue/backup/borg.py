@@ -43,6 +43,7 @@ class Repository:
             BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="no",
             BORG_CHECK_I_KNOW_WHAT_I_AM_DOING="NO",
             BORG_DELETE_I_KNOW_WHAT_I_AM_DOING="NO",
+            TZ="UTC",  # borg prints times in its local zone: UTC is what callers read
         )
         return env
 

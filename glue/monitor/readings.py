@@ -1,11 +1,14 @@
 """What each rule measures now, as readings for glue.monitor.evaluate: from the servers'
-health, the accounts' latest agent points, and the state DB (scaler events and tick, wallets).
+health, the accounts' latest agent points, the state DB (scaler events and tick, wallets) and
+the backup repositories (read every few minutes, not every tick: `LastBackups`).
 One pass over the fleet; InfluxDB answers grouped queries, the DB a few selects."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+import logging
+import threading
+from collections.abc import Callable, Collection, Mapping
 from fractions import Fraction
 
 from sqlalchemy import Engine, func, select
@@ -19,6 +22,7 @@ from glue.state.schema import scaler_events, wallets
 from scaler.agent_http import InfluxUnavailable
 from scaler.influx import InfluxClient, InfluxQueryError
 
+log = logging.getLogger("bubble.monitor")
 CONTROL = "control"  # the "server" of the control plane's own alerts (the scaler)
 INFLUXDB = "influxdb"  # ... and of InfluxDB's, when it cannot be read
 DEFERRED_WINDOW_S = 15 * 60
@@ -190,3 +194,65 @@ def scaler_reading(engine: Engine, now: float) -> list[Reading]:
         return []
     age = max(0.0, now - held.last_tick.timestamp())
     return [Reading("reporter-silent", CONTROL, age, summary=f"scaler: no tick for {age:.0f} s")]
+
+
+LastGood = Mapping[str, str | None]  # account -> its newest archive's time (ISO), None: none
+
+
+class LastBackups:
+    """The accounts' last good backups (`read`: glue.services.backups.last_good_backups, one
+    `borg info` per repository, seconds each over ssh), kept between ticks and read again
+    every `refresh_s`. The first read waits (a fresh monitor knows at once); later ones run in
+    a thread while ticks go on with what was read before, so no tick waits on borg."""
+
+    def __init__(self, read: Callable[[], LastGood], refresh_s: float) -> None:
+        self.read, self.refresh_s = read, refresh_s
+        self.last: LastGood | None = None
+        self.read_at: float | None = None
+        self._reading: threading.Thread | None = None
+
+    def get(self, now: float) -> LastGood | None:
+        """What was read last (None: never read yet); a read is started when it is due."""
+        if self._reading is not None and self._reading.is_alive():
+            return self.last
+        if self.read_at is None:
+            self._refresh(now)
+        elif now - self.read_at >= self.refresh_s:
+            self.read_at = now  # one read at a time, the next one due refresh_s from now
+            self._reading = threading.Thread(target=self._refresh, args=(now,), daemon=True)
+            self._reading.start()
+        return self.last
+
+    def _refresh(self, now: float) -> None:
+        try:
+            self.last = dict(self.read())
+        except Exception as exc:  # the monitor goes on with what it had
+            log.warning("backups: cannot read the repositories: %s", exc)
+        self.read_at = now
+
+
+def backup_readings(
+    catalog: Catalog, backed_up: Collection[str], last: LastGood | None, now: float
+) -> list[Reading]:
+    """backup-missing: hours since each account's last good backup (NEVER: it has none), for
+    the accounts on the web servers that have a backup server (`backed_up`). An account the
+    repositories were not read for yet (new, or no read so far) has no value: its alert, if
+    any, keeps its state until the next read."""
+    out = []
+    for name, account in sorted(catalog.accounts.items()):
+        if account.server not in backed_up or account.state.leaving:
+            continue
+        value: float | None = None
+        summary = "not read yet"
+        if last is not None and name in last:
+            stamp = last[name]
+            if stamp is None:
+                value, summary = NEVER, "no backup yet"
+            else:
+                taken = dt.datetime.fromisoformat(stamp)
+                if taken.tzinfo is None:  # borg's own spelling: UTC (glue.backup.borg)
+                    taken = taken.replace(tzinfo=dt.UTC)
+                value = max(0.0, now - taken.timestamp()) / 3600
+                summary = f"last good backup {value:.1f} h ago ({stamp[:19]})"
+        out.append(Reading("backup-missing", account.server, value, account=name, summary=summary))
+    return out

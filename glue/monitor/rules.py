@@ -53,7 +53,7 @@ MEASURES: dict[str, tuple[str, Literal["above", "below"]]] = {
     "disk-low": ("percent of /srv free", "below"),
     "account-at-limit": ("1 while the account uses its whole CPU quota or disk", "above"),
     "elastic-deferred": ("elastic raises deferred in the last 15 minutes", "above"),
-    "backup-missing": ("hours since the server's last backup", "above"),
+    "backup-missing": ("hours since the account's last good backup", "above"),
     "reporter-silent": ("seconds since the scaler's tick or the agent's heartbeat", "above"),
     "wallet-low": ("hours of burn left in the wallet", "below"),
 }

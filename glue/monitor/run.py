@@ -21,8 +21,10 @@ from glue.monitor.channels import Delivery, deliver
 from glue.monitor.evaluate import Alert, Key, Notice, plan_notices, step
 from glue.monitor.health import fleet_health
 from glue.monitor.readings import (
+    LastBackups,
     account_readings,
     accounts_at_limit,
+    backup_readings,
     scaler_reading,
     server_readings,
 )
@@ -56,7 +58,10 @@ def tick(
     now: float | None = None,
     probes: bool = True,
     send: Send | None = None,
+    backups: LastBackups | None = None,
 ) -> TickResult:
+    """One evaluation. `backups`: the repositories' reads kept between ticks (`run` keeps
+    one); without it they are read now (if any server is backed up)."""
     now = time.time() if now is None else now
     with ThreadPoolExecutor(max_workers=1) as pool:  # InfluxDB scans while we read the rest
         at_limit = pool.submit(accounts_at_limit, influx, now)
@@ -66,6 +71,10 @@ def tick(
         readings = server_readings(health.values(), config)
         readings += account_readings(catalog, at_limit.result(), ctx.engine, now)
     readings += scaler_reading(ctx.engine, now)
+    backed_up = {web for web in _backed_up(catalog) if catalog.accounts_on(web)}
+    if backed_up:
+        backups = backups or last_backups(ctx)
+        readings += backup_readings(catalog, backed_up, backups.get(now), now)
     before = store.open_alerts(ctx.engine)
     after = step({k: a for k, (_, a) in before.items()}, readings, config, now)
     stored = store.save(ctx.engine, before, after)
@@ -95,6 +104,24 @@ def tick(
     result.firing = sum(a.state == "firing" for a in alerts)
     result.pending = sum(a.state == "pending" for a in alerts)
     return result
+
+
+def last_backups(ctx: Context) -> LastBackups:
+    from glue.services.backups import last_good_backups
+
+    return LastBackups(lambda: last_good_backups(ctx), ctx.settings.monitor_backup_refresh_s)
+
+
+def _backed_up(catalog: Catalog) -> set[str]:
+    """The web servers with a backup server; none when the catalog cannot say which (two
+    backup servers and no backup_to: `bubble backup` names that error)."""
+    from glue.errors import BubbleError
+    from glue.services.backups import backed_up
+
+    try:
+        return set(backed_up(catalog))
+    except BubbleError:
+        return set()
 
 
 def _save_some(
@@ -129,12 +156,13 @@ def run(
     from scaler.run import holder_id, lease_ttl
 
     me = holder or holder_id()
+    backups = last_backups(ctx)
     try:
         while True:
             started = time.monotonic()
             now = dt.datetime.now(dt.UTC)
             if lease.take(ctx.engine, me, now, lease_ttl(interval_s), LEASE):
-                result = tick(ctx, influx, probes=probes)
+                result = tick(ctx, influx, probes=probes, backups=backups)
                 lease.ticked(ctx.engine, me, dt.datetime.now(dt.UTC), LEASE)
                 log.info(
                     "%d firing, %d pending, %d notice(s) sent",

@@ -19,6 +19,7 @@ BASE_CPU_MHZ = 500
 # A page that works a little in the account's PHP (its slice, its CPU limit).
 PAGE = "<?php $h = ''; for ($i = 0; $i < 2000; $i++) { $h = md5($h . $i); } echo $h, \"\\n\";\n"
 SITE, NEIGHBOUR = "calm.example", "noisy.example"
+DISK_GIB = 8  # the server's /srv
 
 
 def two_sites(bubble: Bubble, server: str) -> None:
@@ -28,7 +29,7 @@ def two_sites(bubble: Bubble, server: str) -> None:
     (bubble.root / "catalog/plans.yml").write_text(PLANS)
     with (bubble.root / "inventory/group_vars/all.yml").open("a") as settings:
         settings.write("\nusage_agent_interval: 2\n")
-    bubble("server", "add", server, *server_args(memory="4GiB", disk="8GiB"))
+    bubble("server", "add", server, *server_args(memory="4GiB", disk=f"{DISK_GIB}GiB"))
     for domain in (SITE, NEIGHBOUR):
         bubble("account", "create", domain.split(".")[0], "--domain", domain)
     bubble("apply")
