@@ -22,7 +22,15 @@ from glue.placement import choose_server
 from glue.remote import ssh_options
 from glue.services import backups, servers
 from glue.services.context import Context
-from glue.services.moves import Ends, Report, address, carry, load_database, move_account
+from glue.services.moves import (
+    Ends,
+    Report,
+    address,
+    carry,
+    load_database,
+    move_account,
+    run_on,
+)
 from glue.state.moves import open_move
 
 
@@ -101,6 +109,8 @@ def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dic
         files = latest["files"]  # srv/ACCOUNT, as the agent archived it
         dumps = f"var/lib/bubblehost/backup/{ends.account}/databases"
         repository.extract(latest["archive"], [files, dumps], into)
+        # Nothing of the tenant runs there while root writes its home.
+        run_on(ctx, ends, ends.target, f"systemctl stop acct-{ends.account}.slice")
         home = into / files
         tops = [str(home / top) for top in ("www", "mail", "tmp") if (home / top).is_dir()]
         target = catalog.servers[ends.target]
@@ -120,4 +130,5 @@ def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dic
             if DB_RE.fullmatch(dump.stem) and dump.stem.startswith(ends.account + "_"):
                 load_database(ctx, ends, dump.stem, ["cat", str(dump)])
                 loaded.append(dump.stem)
+    run_on(ctx, ends, ends.target, f"systemctl start php-fpm-acct@{ends.account}.service")
     return {"databases": loaded, "mailboxes": latest.get("mailboxes", [])}

@@ -183,9 +183,10 @@ def load_database(ctx: Context, ends: Ends, name: str, dump: list[str]) -> None:
     account's own database user (the database made by root, its content by the account)."""
     reset = f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
     run_on(ctx, ends, ends.target, shlex.join(["mariadb", "-e", reset]))
-    load = shlex.join(["setpriv", f"--reuid={ends.account}", f"--regid={ends.account}",
-                       "--clear-groups", "--", "mariadb", f"--user={ends.account}",
-                       "--default-character-set=utf8mb4", name])  # fmt: skip
+    who = ends.account  # a catalog name (a-z, 0-9): safe in the shell as it is
+    load = f"setpriv --reuid=$(id -u {who}) --regid=$(id -g {who}) --clear-groups -- " + (
+        shlex.join(["mariadb", f"--user={who}", "--default-character-set=utf8mb4", name])
+    )
     target = ends.catalog.servers[ends.target]
     _pipe(dump, ssh_argv(ctx, ends.target, target, load), f"database {name}")
 
@@ -332,6 +333,8 @@ def move_account(ctx: Context, name: str, to: str, report: Report) -> dict[str, 
     if account.server == move.source:
         staged = catalog.with_account(name, account.model_copy(update={"server": to}))
         carry(ctx, staged, to, report)
+        # Nothing of the tenant runs on the target while root writes its home there.
+        run_on(ctx, ends, to, f"systemctl stop acct-{name}.slice")
         in_force = limits_in_force(staged, boosts_at(ctx.engine), ctx.today, [name])[name]
         _trust(ctx, ends)
         _thaw(ctx, ends)  # a freeze a killed run left behind
@@ -348,8 +351,11 @@ def move_account(ctx: Context, name: str, to: str, report: Report) -> dict[str, 
             raise
         report(f"{name}: {len(copied['databases'])} database(s), {copied['mailboxes']} mailbox "
                "login(s) copied")  # fmt: skip
-    else:  # switched in the catalog by a run that stopped before the proxy
+    elif account.server == move.target:  # switched by a run that stopped before the proxy
         started = time.monotonic()
+    else:
+        raise BubbleError(f"account {name!r} was put on {account.server} meanwhile")
+    run_on(ctx, ends, to, f"systemctl start php-fpm-acct@{name}.service")
     _proxy(ctx, ends, list(account.domains))
     move = set_phase(ctx.engine, move, "switched", int((time.monotonic() - started) * 1000))
     _untrust(ctx, ends)
