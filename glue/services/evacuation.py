@@ -27,6 +27,7 @@ from glue.services.moves import (
     Report,
     address,
     carry,
+    copy_argv,
     load_database,
     move_account,
     run_on,
@@ -117,9 +118,8 @@ def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dic
         rsh = shlex.join(["ssh", *ssh_options(ctx.root, target)])
         ip = address(ctx, catalog, ends.target)
         owner = f"*:{ends.account}"
-        argv = ["rsync", "-aH", "--no-devices", "--specials", "--safe-links", "--sparse",
-                f"--usermap={owner}", f"--groupmap={owner}", "-e", rsh, *tops,
-                f"root@{ip}:{ends.home}/"]  # fmt: skip
+        argv = copy_argv(rsh, tops, f"root@{ip}:{ends.home}/", f"--usermap={owner}",
+                         f"--groupmap={owner}")  # fmt: skip
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               check=False)  # fmt: skip
         if done.returncode != 0:

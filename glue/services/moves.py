@@ -147,6 +147,13 @@ def _untrust(ctx: Context, ends: Ends) -> None:
         path.unlink()
 
 
+def copy_argv(rsh: str, sources: list[str], dest: str, *extra: str) -> list[str]:
+    """rsync as root over a tenant's tree: links copied as links, those pointing out of the
+    tree left out, FIFOs and sockets recreated (never opened), no devices, holes kept."""
+    return ["rsync", "-aH", "--no-devices", "--specials", "--safe-links", "--sparse",
+            "--timeout=600", *extra, "-e", rsh, *sources, dest]  # fmt: skip
+
+
 def _rsync(ctx: Context, ends: Ends, max_size_mib: int) -> None:
     """The home, as root on the source, to the target: links as links and never one out of
     the home, FIFOs recreated (never read), no devices, sparse files kept sparse; a file
@@ -155,10 +162,9 @@ def _rsync(ctx: Context, ends: Ends, max_size_mib: int) -> None:
     rsh = (f"ssh -i {where}/key -o IdentitiesOnly=yes -o UserKnownHostsFile={where}/known_hosts "
            "-o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10")  # fmt: skip
     target_ip = address(ctx, ends.catalog, ends.target)
-    argv = ["timeout", str(COPY_SECONDS), "rsync", "-aH", "--no-devices", "--specials",
-            "--safe-links", "--sparse", "--delete", f"--max-size={max_size_mib}M",
-            "--timeout=600", "-e", rsh, f"{ends.home}/",
-            f"root@{target_ip}:{ends.home}/"]  # fmt: skip
+    argv = ["timeout", str(COPY_SECONDS),
+            *copy_argv(rsh, [f"{ends.home}/"], f"root@{target_ip}:{ends.home}/",
+                       "--delete", f"--max-size={max_size_mib}M")]  # fmt: skip
     # 24: files vanished while the site ran (the final copy, frozen, has none).
     run_on(ctx, ends, ends.source, shlex.join(argv), timeout=COPY_SECONDS + 60, ok=(0, 24))
 
