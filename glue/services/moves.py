@@ -81,10 +81,10 @@ def run_on(ctx: Context, ends: Ends, where: str, script: str, stdin: str | None 
 
 
 def address(ctx: Context, catalog: Catalog, name: str) -> str:
-    address = address_of(ctx.engine, name, catalog.servers[name])
-    if not address:
+    found = address_of(ctx.engine, name, catalog.servers[name])
+    if not found:
         raise BubbleError(f"server {name}: no address yet (run `bubble apply`)")
-    return address
+    return found
 
 
 def check_target(ctx: Context, catalog: Catalog, name: str, target: str) -> None:
