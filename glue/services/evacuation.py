@@ -41,7 +41,7 @@ def _web_server(catalog: Catalog, name: str) -> None:
         raise BubbleError(f"server {name!r} is a backup server: it has no accounts")
 
 
-def _leaving_accounts(catalog: Catalog, name: str) -> list[str]:
+def _staying_accounts(catalog: Catalog, name: str) -> list[str]:
     return sorted(n for n, a in catalog.accounts_on(name).items() if not a.state.leaving)
 
 
@@ -60,7 +60,7 @@ def evacuate(ctx: Context, name: str, report: Report) -> list[dict[str, Any]]:
     if catalog.servers[name].state is ServerState.ACTIVE:
         servers.set_state(ctx, name, ServerState.DRAINING)
     rows = []
-    for account in _leaving_accounts(catalog, name):
+    for account in _staying_accounts(catalog, name):
         catalog = ctx.catalog()  # the moves so far count in placement
         move = open_move(ctx.engine, account)
         target = move.target if move else _placed(ctx, catalog, account)
@@ -76,7 +76,7 @@ def evacuate_from_backup(ctx: Context, name: str, report: Report) -> list[dict[s
     _web_server(catalog, name)
     servers.set_state(ctx, name, ServerState.DOWN)
     rows = []
-    for account in _leaving_accounts(catalog, name):
+    for account in _staying_accounts(catalog, name):
         archives = backups.list_archives(ctx, account)
         if not archives:
             rows.append({"account": account, "ok": False, "error": "no backup: nothing to restore"})
@@ -109,7 +109,9 @@ def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dic
         into = Path(tmp)
         files = latest["files"]  # srv/ACCOUNT, as the agent archived it
         dumps = f"var/lib/bubblehost/backup/{ends.account}/databases"
-        repository.extract(latest["archive"], [files, dumps], into)
+        # A pattern that matches nothing is an error to borg: the dumps only when it has some.
+        repository.extract(latest["archive"], [files, *([dumps] if latest["databases"] else [])],
+                           into)  # fmt: skip
         # Nothing of the tenant runs there while root writes its home.
         run_on(ctx, ends, ends.target, f"systemctl stop acct-{ends.account}.slice")
         home = into / files
