@@ -392,14 +392,16 @@ def _summary(ctx: Context, catalog: Catalog, move: Move) -> dict[str, Any]:
 
 
 def finish_move(ctx: Context, name: str, report: Report) -> dict[str, Any]:
-    """DNS has moved: the account leaves the source (its removal converge there, the
-    files and databases archived as any removal's), the proxy with it."""
+    """DNS has moved: the account leaves the source (its removal converge there), the proxy
+    with it. Purged, not archived: its files and databases are on the target and in its
+    backups, and archiving would read whatever the tenant left (a 1 TiB sparse file is a
+    1 TiB read for tar)."""
     move = open_move(ctx.engine, name)
     if move is None or move.phase != "switched":
         raise BubbleError(f"account {name!r} has no switched move to finish")
     catalog = ctx.catalog()
     account = require_account(catalog, name)
-    gone = account.model_copy(update={"server": move.source, "state": AccountState.REMOVING})
+    gone = account.model_copy(update={"server": move.source, "state": AccountState.PURGING})
     staged = catalog.with_account(name, gone)
     result = converge(ctx, staged, Operation.REMOVE, report, servers=[move.source])
     if move.source not in result.done:
