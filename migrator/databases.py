@@ -6,9 +6,9 @@ INSERT data must stay byte-exact. utf8mb4 on both ends: a wrong charset turns em
 and still exits 0. The password reaches the clients through an inherited pipe
 (--defaults-extra-file=/dev/fd/N): never argv, environment or disk.
 
-TLS is on unless the URL says tls=no: the client checks the certificate against the host it
-dials (system CAs or ?cafile=). With verify=no the client would silently fall back to plaintext
-when the server offers no TLS, so pre-flight asks the server whether the session is encrypted.
+The tools reach the old host through `db_relay.Relay` (the address `Network` checked; TLS by
+the relay, unless the URL says tls=no, with the certificate checked against the host's name:
+system CAs or ?cafile=). Pre-flight also asks the server whether the session is encrypted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from migrator.db_relay import NO_TLS, Relay
 from migrator.errors import MigrationError
+from migrator.network import OPEN, Network
 from migrator.sources import DbSource
 from migrator.target import Target
 
@@ -86,8 +88,9 @@ class DbResult:
 class _SourceClient:
     """Runs the MariaDB client tools against the old host with the password on a pipe."""
 
-    def __init__(self, src: DbSource, password: str) -> None:
-        self.src = src
+    def __init__(self, src: DbSource, password: str, network: Network) -> None:
+        self.src, self.network = src, network
+        self.failure: MigrationError | None = None  # the relay's, of the last tool run
         self._ini = '[client]\npassword="{}"\n'.format(
             password.replace("\\", "\\\\").replace('"', '\\"')
         ).encode()
@@ -95,6 +98,7 @@ class _SourceClient:
     @contextlib.contextmanager
     def argv(self, tool: str) -> Iterator[tuple[list[str], int]]:
         r, w = os.pipe()
+        relay = Relay(self.src, self.network)
         try:
             os.write(w, self._ini)  # a few bytes: fits in the pipe buffer
             os.close(w)
@@ -102,15 +106,16 @@ class _SourceClient:
             argv = [
                 tool,
                 f"--defaults-extra-file=/dev/fd/{r}",  # must come first
-                f"--host={self.src.host}",
-                f"--port={self.src.port}",
-                "--protocol=TCP",
+                f"--socket={relay.path}",
+                "--protocol=SOCKET",
                 f"--user={self.src.user}",
-                *_tls_args(self.src),
+                "--skip-ssl",  # to the relay, in a private directory; the relay does the TLS
                 CHARSET,
             ]
             yield argv, r
         finally:
+            relay.close()
+            self.failure = relay.failure
             os.close(r)
             if w >= 0:
                 os.close(w)
@@ -125,32 +130,12 @@ class _SourceClient:
                 check=False,
             )
         if proc.returncode:
-            raise _client_error(self.src, proc.stderr, step)
+            raise self.failure or _client_error(self.src, proc.stderr, step)
         return _rows(proc.stdout)
 
 
-_NO_TLS = "the old host offers no TLS; add ?tls=no to connect unencrypted"
-
-
-def _tls_args(src: DbSource) -> list[str]:
-    if src.tls is None:
-        return ["--skip-ssl"]
-    args = ["--ssl"]
-    if src.tls.verify:
-        args.append("--ssl-verify-server-cert")  # the chain and the host name
-    if src.tls.cafile:
-        args.append(f"--ssl-ca={src.tls.cafile}")
-    return args
-
-
 def _client_error(src: DbSource, stderr: bytes, step: str) -> MigrationError:
-    line = _last_line(stderr)
-    if "ERROR 2026" not in line and "2026:" not in line:  # CR_SSL_CONNECTION_ERROR
-        return MigrationError(src.label, step, line)
-    if "does not support" in line:
-        return MigrationError(src.label, "TLS", f"{line} ({_NO_TLS})")
-    hint = "the certificate must name the host dialled; a CA of its own goes in ?cafile=FILE"
-    return MigrationError(src.label, "TLS", f"{line} ({hint})")
+    return MigrationError(src.label, step, _last_line(stderr))
 
 
 def _last_line(stderr: bytes) -> str:
@@ -218,9 +203,10 @@ def _parse_fingerprint(rows: list[list[str]]) -> tuple[DbInfo, dict[str, str]]:
 
 
 class DbCopier:
-    def __init__(self, src: DbSource, password: str, target: Target) -> None:
+    def __init__(self, src: DbSource, password: str, target: Target,
+                 network: Network = OPEN) -> None:  # fmt: skip
         self.src = src
-        self.client = _SourceClient(src, password)
+        self.client = _SourceClient(src, password, network)
         self.target = target
         self.target_db = target_db_name(target.account, src.database)
 
@@ -238,7 +224,7 @@ class DbCopier:
         if self.src.tls is not None:
             cipher = self.client.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", "TLS")
             if not cipher or len(cipher[0]) < 2 or not cipher[0][1]:
-                raise MigrationError(self.src.label, "TLS", f"not encrypted: {_NO_TLS}")
+                raise MigrationError(self.src.label, "TLS", f"not encrypted: {NO_TLS}")
         for table in info.base_tables:
             # mariadb-dump needs SELECT on every table; find out now, not mid-copy.
             self.client.query(f"SELECT 1 FROM {_q(table)} LIMIT 0", f"read table {table}")  # noqa: S608
@@ -301,9 +287,20 @@ class DbCopier:
                  "--no-tablespaces", "--skip-comments", self.src.database],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,),
             )  # fmt: skip
-        restore = self.target.spawn(
-            ["mariadb", *self.target.mariadb_args, CHARSET, "--binary-mode", self.target_db]
-        )
+            restore = self.target.spawn(
+                ["mariadb", *self.target.mariadb_args, CHARSET, "--binary-mode", self.target_db]
+            )
+            errs, total = self._pipe(dump, restore, progress)
+        if dump.returncode:
+            raise self.client.failure or _client_error(self.src, errs.get("dump", b""), "dump")
+        if restore.returncode:
+            err = _last_line(errs.get("restore", b""))
+            raise MigrationError(self.src.label, "restore into the account", err)
+        return total
+
+    def _pipe(self, dump: subprocess.Popen[bytes], restore: subprocess.Popen[bytes],
+              progress: Callable[[int], None] | None) -> tuple[dict[str, bytes], int]:  # fmt: skip
+        """The dump's lines into the restore (DEFINER stripped), until both have ended."""
         assert dump.stdout and dump.stderr and restore.stdin and restore.stderr
         errs: dict[str, bytes] = {}
 
@@ -335,9 +332,4 @@ class DbCopier:
             restore.wait()
             for t in threads:
                 t.join()
-        if dump.returncode:
-            raise _client_error(self.src, errs.get("dump", b""), "dump")
-        if restore.returncode:
-            err = _last_line(errs.get("restore", b""))
-            raise MigrationError(self.src.label, "restore into the account", err)
-        return total
+        return errs, total

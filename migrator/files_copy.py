@@ -8,22 +8,23 @@ from migrator.files import copy_tree as _copy_tree
 from migrator.files import verify as _verify
 from migrator.files_ftp import FtpSession
 from migrator.files_sftp import SftpSession
+from migrator.network import OPEN, Network
 from migrator.sink import Sink, SinkError
 from migrator.sources import FilesSource
 from migrator.target import Target
 
 
-def connector(src: FilesSource, password: str) -> Connector:
+def connector(src: FilesSource, password: str, network: Network = OPEN) -> Connector:
     def connect() -> FileSession:
         if src.scheme == "sftp":
-            return SftpSession(src, password)
-        return FtpSession(src, password)
+            return SftpSession(src, password, network)
+        return FtpSession(src, password, network)
 
     return connect
 
 
-def scan(src: FilesSource, password: str) -> RemoteTree:
-    session = connector(src, password)()
+def scan(src: FilesSource, password: str, network: Network = OPEN) -> RemoteTree:
+    session = connector(src, password, network)()
     try:
         return session.walk()
     finally:
@@ -36,10 +37,11 @@ def copy_files(
     target: Target,
     tree: RemoteTree | None = None,
     progress: Progress | None = None,
+    network: Network = OPEN,
 ) -> FilesResult:
-    connect = connector(src, password)
+    connect = connector(src, password, network)
     if tree is None:
-        tree = scan(src, password)
+        tree = scan(src, password, network)
     with Sink(target) as sink:
         result = _copy_tree(src.label, connect, sink, tree, src.connections, progress)
         try:

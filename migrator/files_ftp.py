@@ -14,6 +14,7 @@ from typing import Any
 
 from migrator.errors import MigrationError
 from migrator.files import CHUNK, RemoteFile, RemoteLink, RemoteTree, TransientError, shown
+from migrator.network import OPEN, Network
 from migrator.sources import FilesSource
 from migrator.tlsutil import context
 
@@ -23,7 +24,36 @@ MAX_DEPTH = 64  # deeper than any real site: ends a link loop the server shows a
 _NET_ERRORS = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
 
 
-class _ReusingFtpTls(ftplib.FTP_TLS):
+class _PinnedFtp(ftplib.FTP):
+    """FTP dialled through `Network`: the control connection to the checked address, each
+    data connection's peer checked too (ftplib sends PASV's to the control connection's)."""
+
+    network: Network = OPEN
+
+    def connect(
+        self, host: str = "", port: int = 0, timeout: float = -999,
+        source_address: tuple[str, int] | None = None,
+    ) -> str:  # fmt: skip
+        self.host, self.port = host, port
+        self.sock = self.network.connect(host, port, TIMEOUT)
+        self.af = self.sock.family
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+    def ntransfercmd(
+        self, cmd: str, rest: int | str | None = None
+    ) -> tuple[socket.socket, int | None]:
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)  # noqa: S321
+        try:
+            self.network.peer(self.host, conn)
+        except OSError:
+            conn.close()
+            raise
+        return conn, size
+
+
+class _ReusingFtpTls(_PinnedFtp, ftplib.FTP_TLS):
     """FTPS whose data connections resume the control connection's TLS session.
 
     vsftpd (require_ssl_reuse, its default) answers `522 session reuse required` otherwise.
@@ -32,7 +62,7 @@ class _ReusingFtpTls(ftplib.FTP_TLS):
     def ntransfercmd(
         self, cmd: str, rest: int | str | None = None
     ) -> tuple[socket.socket, int | None]:
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)  # noqa: S321
+        conn, size = _PinnedFtp.ntransfercmd(self, cmd, rest)
         if self._prot_p:  # type: ignore[attr-defined]
             sock: Any = self.sock
             conn = self.context.wrap_socket(conn, server_hostname=self.host, session=sock.session)
@@ -260,7 +290,7 @@ class _Walk:
 
 
 class FtpSession:
-    def __init__(self, src: FilesSource, password: str) -> None:
+    def __init__(self, src: FilesSource, password: str, network: Network = OPEN) -> None:
         self.src = src
         self.ftp: ftplib.FTP
         if "\n" in password or "\r" in password:
@@ -268,15 +298,16 @@ class FtpSession:
             raise MigrationError(src.label, "login", "the password holds a line break")
         try:
             if src.scheme == "ftps":
-                tls = _ReusingFtpTls(context=context(src.tls), timeout=TIMEOUT)
-                tls.encoding = "utf-8"
+                tls = _ReusingFtpTls(context=context(src.tls, src.host), timeout=TIMEOUT)
+                tls.encoding, tls.network = "utf-8", network
                 tls.connect(src.host, src.port)
                 tls.login(src.user, password)
                 tls.prot_p()
                 self.ftp = tls
             else:
                 # Plain FTP is what many old hosts offer; the operator chose it.
-                self.ftp = ftplib.FTP(timeout=TIMEOUT, encoding="utf-8")  # noqa: S321
+                self.ftp = _PinnedFtp(timeout=TIMEOUT, encoding="utf-8")
+                self.ftp.network = network
                 self.ftp.connect(src.host, src.port)
                 self.ftp.login(src.user, password)
         except ftplib.error_perm as exc:

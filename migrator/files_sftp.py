@@ -11,6 +11,7 @@ import paramiko
 
 from migrator.errors import MigrationError
 from migrator.files import CHUNK, RemoteFile, RemoteLink, RemoteTree, TransientError, shown
+from migrator.network import OPEN, Network
 from migrator.sources import FilesSource
 
 TIMEOUT = 30
@@ -24,7 +25,7 @@ def _why(exc: BaseException) -> str:
 
 
 class SftpSession:
-    def __init__(self, src: FilesSource, password: str) -> None:
+    def __init__(self, src: FilesSource, password: str, network: Network = OPEN) -> None:
         self.src = src
         self.client = paramiko.SSHClient()
         try:
@@ -37,7 +38,8 @@ class SftpSession:
                     self.client.load_host_keys(str(known))
             self.client.set_missing_host_key_policy(paramiko.RejectPolicy())
             self.client.connect(
-                src.host,
+                src.host,  # the name: known_hosts is looked up by it
+                sock=network.connect(src.host, src.port, TIMEOUT),
                 port=src.port,
                 username=src.user,
                 password=password,

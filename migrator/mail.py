@@ -24,6 +24,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from migrator.errors import MigrationError
+from migrator.network import OPEN, Network
 from migrator.sources import MailSource, TlsOptions
 from migrator.tlsutil import context
 
@@ -111,11 +112,13 @@ class MailInfo:
 
 def connect(
     label: str, host: str, port: int, use_ssl: bool, tls: TlsOptions, starttls: bool, user: str,
-    password: str,
+    password: str, network: Network = OPEN,
 ) -> IMAPClient:  # fmt: skip
     try:
-        ctx = context(tls)
-        client = IMAPClient(host, port=port, ssl=use_ssl, ssl_context=ctx, timeout=TIMEOUT)
+        ctx = context(tls, host)  # the name for TLS; the checked address dialled
+        client = IMAPClient(network.pin(host, port), port=port, ssl=use_ssl, ssl_context=ctx,
+                            timeout=TIMEOUT)  # fmt: skip
+        network.peer(host, client.socket())
         client.normalise_times = False  # keep INTERNALDATE's own offset
         if starttls and not use_ssl:
             client.starttls(ctx)
@@ -224,8 +227,9 @@ def _listing(client: IMAPClient) -> list[_Msg]:
 
 
 class MailCopier:
-    def __init__(self, src: MailSource, password: str, dst: MailTarget, dst_password: str) -> None:
-        self.src = src
+    def __init__(self, src: MailSource, password: str, dst: MailTarget, dst_password: str,
+                 network: Network = OPEN) -> None:  # fmt: skip
+        self.src, self.network = src, network
         self.dst = dst
         self._pw = password
         self._dst_pw = dst_password
@@ -233,7 +237,15 @@ class MailCopier:
     def _source(self) -> IMAPClient:
         s = self.src
         return connect(
-            s.label, s.host, s.port, s.scheme == "imaps", s.tls, s.starttls, s.user, self._pw
+            s.label,
+            s.host,
+            s.port,
+            s.scheme == "imaps",
+            s.tls,
+            s.starttls,
+            s.user,
+            self._pw,
+            self.network,
         )
 
     def _target(self) -> IMAPClient:

@@ -14,6 +14,7 @@ from migrator.files import RemoteTree
 from migrator.files_copy import copy_files, scan
 from migrator.jobs import JobStore
 from migrator.mail import MailCopier, MailInfo, MailTarget
+from migrator.network import OPEN, Network
 from migrator.report import (
     WARNINGS,
     MigrationReport,
@@ -37,6 +38,7 @@ class MigrationPlan:
     mail: list[MailJob] = field(default_factory=list)
     disk_limit_mib: int | None = None
     mail_target: Callable[[str], MailTarget] | None = None  # mailbox -> its IMAP endpoint
+    network: Network = OPEN  # how the old host is reached (the panel: public addresses only)
 
     def warnings(self) -> list[str]:
         """One line per source reached without encryption or without a certificate check."""
@@ -106,7 +108,11 @@ class Runner:
             raise MigrationError(job.label, "plan", "no IMAP endpoint for the account's mailboxes")
         dst = self.plan.mail_target(job.mailbox)
         return MailCopier(
-            job.source, self._pw(job.label), dst, self.secrets.mailboxes.get(job.mailbox, "")
+            job.source,
+            self._pw(job.label),
+            dst,
+            self.secrets.mailboxes.get(job.mailbox, ""),
+            self.plan.network,
         )
 
     def preflight(self) -> PreflightReport:
@@ -114,7 +120,7 @@ class Runner:
         report = PreflightReport(disk_limit_mib=self.plan.disk_limit_mib)
         p = self.plan
         if p.files:
-            self._tree = scan(p.files, self._pw(p.files.label))
+            self._tree = scan(p.files, self._pw(p.files.label), p.network)
             report.parts.append(
                 PartCheck(
                     "files",
@@ -126,7 +132,7 @@ class Runner:
                 )
             )
         for db in p.databases:
-            info = DbCopier(db, self._pw(db.label), self.target).inspect()
+            info = DbCopier(db, self._pw(db.label), self.target, self.plan.network).inspect()
             self._db_info[db.label] = info
             report.parts.append(
                 PartCheck(
@@ -212,6 +218,7 @@ class Runner:
                 self.target,
                 self._tree,
                 _Bytes(self.events, label),
+                self.plan.network,
             )
             part.copied, part.copied_bytes, part.skipped = res.copied, res.copied_bytes, res.skipped
             for path in res.failed:
@@ -226,7 +233,7 @@ class Runner:
             part.settle(not res.mismatches)
         elif kind == "db":
             db = next(d for d in self.plan.databases if d.label == label)
-            dres = DbCopier(db, self._pw(label), self.target).copy(
+            dres = DbCopier(db, self._pw(label), self.target, self.plan.network).copy(
                 self._db_info[label], lambda n: self.events.advance(label, n)
             )
             part.copied = 1 if dres.copied else 0

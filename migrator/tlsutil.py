@@ -1,7 +1,8 @@
 """TLS contexts for the old host: system CAs, a CA file of its own, or (asked for) no check.
 
-`TlsOptions.server_name` checks the certificate against a name other than the host that is
-dialled (a server reached by its address whose certificate carries its host name).
+The socket is connected to the address `network.Network.pin` checked, so the context, not the
+dialled address, carries the name: the host's name, or `TlsOptions.server_name` when the
+certificate carries another (a server reached by its address whose certificate names it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from migrator.sources import TlsOptions
 
 
 class _NamedContext(ssl.SSLContext):
-    """Verifies the peer's certificate against a fixed name, whatever address was dialled."""
+    """Verifies (and sends as SNI) a fixed name, whatever address was dialled."""
 
     expected_name: str = ""
 
@@ -36,17 +37,15 @@ class _NamedContext(ssl.SSLContext):
         )
 
 
-def context(tls: TlsOptions) -> ssl.SSLContext:
-    if tls.server_name and tls.verify:
-        named = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the name
-        named.expected_name = tls.server_name
-        if tls.cafile:
-            named.load_verify_locations(cafile=tls.cafile)
-        else:
-            named.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        return named
-    ctx = ssl.create_default_context(cafile=tls.cafile)
+def context(tls: TlsOptions, host: str) -> ssl.SSLContext:
+    """`host`: the old host's name as the customer gave it (not the address dialled)."""
+    ctx = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the name
+    ctx.expected_name = tls.server_name or host
     if not tls.verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    elif tls.cafile:
+        ctx.load_verify_locations(cafile=tls.cafile)
+    else:
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     return ctx

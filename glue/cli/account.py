@@ -367,6 +367,19 @@ def mailbox(
     out.end()
 
 
+@account_app.command("mailboxes")
+def mailboxes(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
+    """The account's mailboxes as its server's Dovecot knows them (migrated ones included)."""
+    from glue.services.credentials import list_mailboxes
+
+    found = list_mailboxes(context(ctx), name)
+    if as_json:
+        print_json(found)
+        return
+    for address in found:
+        say(address)
+
+
 @account_app.command("ftp-password")
 def ftp_password(
     ctx: typer.Context,

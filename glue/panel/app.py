@@ -14,9 +14,10 @@ from fastapi.staticfiles import StaticFiles
 
 from glue.errors import BubbleError
 from glue.panel import api, pages
-from glue.panel.migrations import Jobs
+from glue.panel.migrations import IMAPS, Jobs, MailServer
 from glue.panel.request import Panel
 from glue.services.context import Context
+from migrator.network import Network, Resolve, public_only, system_resolve
 from migrator.target import Target
 
 STATIC = Path(__file__).parent / "static"
@@ -27,9 +28,13 @@ def create_app(
     apply: bool = True,
     migration_target: Callable[[str], Target] | None = None,
     private_sources: bool = False,
+    resolve: Resolve = system_resolve,
+    mail: MailServer = IMAPS,
 ) -> FastAPI:
     """`migration_target`: how migrations reach an account's server other than by ssh;
-    `private_sources`: migrations from old hosts on loopback or private networks (tests)."""
+    `private_sources`: migrations from old hosts on loopback or private networks (tests);
+    `resolve`: the old hosts' names to addresses (tests: a customer's hostile DNS); `mail`:
+    how migrations reach the accounts' mailboxes (IMAPS port, CA file)."""
     app = FastAPI(
         title="Bubblehost panel API",
         version="1",
@@ -38,7 +43,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.panel = Panel(ctx, apply)
-    app.state.jobs = Jobs(app.state.panel, migration_target, private_sources)
+    network = Network(resolve, None if private_sources else public_only)
+    app.state.jobs = Jobs(app.state.panel, migration_target, network, mail)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

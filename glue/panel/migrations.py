@@ -7,15 +7,14 @@ started or expires, then the job's thread until it ends; never stored, never log
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -28,10 +27,12 @@ from glue.panel.request import Panel
 from glue.services.migration import Migration, MigrationRequest, prepare_migration
 from glue.state.schema import panel_jobs
 from migrator.errors import MigratorError
+from migrator.network import Network, public_only
 from migrator.report import MigrationReport
 from migrator.target import Target
 
 log = logging.getLogger("bubble.panel")
+PUBLIC = Network(refuse=public_only)  # old hosts on the internet only
 CHECK_TTL = dt.timedelta(minutes=15)  # a checked form waits this long to be started
 HEARTBEAT = 10.0  # seconds between a running job's signs of life
 ABANDONED = dt.timedelta(minutes=1)  # a running job silent this long: its panel stopped
@@ -53,10 +54,24 @@ class MigrationForm:
     mail: tuple[str, ...] = ()
     passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def request(self, account: str, check_only: bool) -> MigrationRequest:
+    def request(self, account: str, check_only: bool, mail: MailServer) -> MigrationRequest:
         return MigrationRequest(account=account, files=self.files.strip() or None,
                                 databases=self.databases, mail=self.mail,
+                                mail_port=mail.port, mail_cafile=mail.cafile,
                                 check_only=check_only)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """How the panel reaches the accounts' mailboxes on their servers: IMAPS on `port`, the
+    certificate checked against the system CAs or `cafile` (`bubble migrate`'s --mail-port,
+    --mail-cafile)."""
+
+    port: int = 993
+    cafile: Path | None = None
+
+
+IMAPS = MailServer()  # the servers' own: port 993, the certificate checked against the system CAs
 
 
 def lines(text: str) -> tuple[str, ...]:
@@ -114,20 +129,6 @@ class _Checked:
     expires: dt.datetime
 
 
-def _outside(host: str) -> None:
-    """A customer's source must be a host on the internet: never the panel's own machine or
-    its private networks (a tenant would otherwise probe the operator's services through it).
-    Every address the name has is checked."""
-    try:
-        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        raise BubbleError(f"{host}: no such host") from None
-    for text in found:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-        if not address.is_global or address.is_multicast:
-            raise BubbleError(f"{host}: not a public address ({address}): give the old host's")
-
-
 def _abandoned(engine: Engine, account: str) -> None:
     """A running job not heard from for a while was left by a panel that stopped: failed."""
     now = _now()
@@ -146,28 +147,29 @@ def _abandoned(engine: Engine, account: str) -> None:
 
 class Jobs:
     """The panel server's migrations. `target`: how to reach an account's server other than
-    by ssh (tests: a local user); None in production. `private_sources`: old hosts on this
-    machine or private networks allowed (tests)."""
+    by ssh (tests: a local user); None in production. `mail`: the accounts' IMAPS. `network`:
+    how old hosts are reached: public addresses only in production, checked at the form and
+    again at every connect (a customer's DNS may answer otherwise the second time)."""
 
     def __init__(self, found: Panel, target: Callable[[str], Target] | None = None,
-                 private_sources: bool = False) -> None:  # fmt: skip
-        self.found, self.target, self.private_sources = found, target, private_sources
+                 network: Network = PUBLIC, mail: MailServer = IMAPS) -> None:  # fmt: skip
+        self.found, self.target, self.network, self.mail = found, target, network, mail
         self.lock = threading.Lock()
         self.checked: dict[str, _Checked] = {}
 
     def _prepare(self, account: str, form: MigrationForm, check_only: bool) -> Migration:
         target = self.target(account) if self.target else None
         try:
-            migration = prepare_migration(self.found.context(), form.request(account, check_only),
-                                          environ={}, passwords=form.passwords,
-                                          target=target)  # fmt: skip
-        except MigratorError as exc:
-            raise BubbleError(str(exc)) from None
-        if not self.private_sources:
+            request = form.request(account, check_only, self.mail)
+            migration = prepare_migration(self.found.context(), request, environ={},
+                                          passwords=form.passwords, target=target,
+                                          network=self.network)  # fmt: skip
             plan = migration.plan
             for source in (plan.files, *plan.databases, *(m.source for m in plan.mail)):
-                if source is not None:
-                    _outside(source.host)
+                if source is not None:  # refused early, in the form (the connect checks again)
+                    self.network.pin(source.host, source.port)
+        except MigratorError as exc:
+            raise BubbleError(str(exc)) from None
         return migration
 
     def check(self, account: str, form: MigrationForm) -> MigrationReport:

@@ -36,6 +36,7 @@ from glue.panel.request import (
     require_current,
     visible_account,
 )
+from glue.remote import RemoteError
 from glue.services import (
     accounts,
     credentials,
@@ -539,8 +540,12 @@ def own_mail(request: Request, session: Page) -> Response:
     name = _own(session)
     ctx = panel(request).context()
     account = visible_account(session.who, ctx.catalog(), name)
+    try:
+        mailboxes, unlisted = credentials.list_mailboxes(ctx, name), ""
+    except RemoteError as exc:  # the server is asked: when it does not answer, the forms still work
+        mailboxes, unlisted = [], str(exc)
     return render(request, "mail.html", session=session, name=name, domains=account.domains,
-                  mailboxes=credentials.list_mailboxes(ctx, name),
+                  mailboxes=mailboxes, unlisted=unlisted,
                   version=account_version(ctx, name))  # fmt: skip
 
 

@@ -1,25 +1,24 @@
-"""Passwords of an account's mailboxes and FTP login: set on its server through the role's
-scripts, password on stdin, never on a command line, in the catalog, the inventory or a log."""
+"""An account's mailboxes and FTP login, on its server through the role's scripts: passwords
+set on stdin, never on a command line, in the catalog, the inventory or a log; the mailboxes
+listed as the server's Dovecot knows them (those made here, migrated or made by hand)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import shlex
 import subprocess
-
-from sqlalchemy import delete, insert, select
 
 from glue.errors import BubbleError
 from glue.models import MAILBOX_LOCAL_RE
 from glue.remote import RemoteError, last_line, ssh_argv
 from glue.services.accounts import require_account
 from glue.services.context import Context
-from glue.state.schema import mailboxes
+from glue.state.addresses import address_of
 
 MIN_PASSWORD = 8
 
 
-def _run_script(ctx: Context, account: str, argv: list[str], password: str | None) -> None:
+def _run_script(ctx: Context, account: str, argv: list[str], password: str | None) -> str:
+    """The script's output, run as root on the account's server (over the ssh seam)."""
     catalog = ctx.catalog()
     server_name = require_account(catalog, account).server
     server = catalog.servers[server_name]
@@ -32,6 +31,7 @@ def _run_script(ctx: Context, account: str, argv: list[str], password: str | Non
     )
     if done.returncode != 0:
         raise RemoteError(f"server {server_name}: {argv[0].rsplit('/', 1)[-1]}: {last_line(done)}")
+    return done.stdout
 
 
 def _check_password(password: str) -> None:
@@ -57,8 +57,7 @@ def mailbox_address(ctx: Context, account: str, address: str) -> str:
 
 
 def set_mailbox(ctx: Context, account: str, address: str, password: str | None) -> None:
-    """Create a mailbox or change its password; `password=None` deletes it (mail is kept).
-    The register of the account's mailboxes follows once the server has done it."""
+    """Create a mailbox or change its password; `password=None` deletes it (mail is kept)."""
     address = mailbox_address(ctx, account, address)
     if password is None:
         argv = ["/usr/local/sbin/bubble-mailbox-password", "--delete", account, address]
@@ -66,25 +65,18 @@ def set_mailbox(ctx: Context, account: str, address: str, password: str | None) 
         _check_password(password)
         argv = ["/usr/local/sbin/bubble-mailbox-password", account, address]
     _run_script(ctx, account, argv, password)
-    with ctx.engine.begin() as connection:
-        connection.execute(delete(mailboxes).where(mailboxes.c.address == address))
-        if password is not None:
-            connection.execute(
-                insert(mailboxes).values(
-                    address=address, account=account, created_at=dt.datetime.now(dt.UTC)
-                )
-            )
 
 
 def list_mailboxes(ctx: Context, account: str) -> list[str]:
-    """The account's mailboxes made through bubble, by address."""
-    with ctx.engine.connect() as connection:
-        rows = connection.execute(
-            select(mailboxes.c.address)
-            .where(mailboxes.c.account == account)
-            .order_by(mailboxes.c.address)
-        )
-        return [row.address for row in rows]
+    """The account's mailboxes, sorted: the addresses of its domains that its server's Dovecot
+    knows and gives to the account's user (asked through doveadm by the role's script). A
+    server not built yet (no address) has none."""
+    catalog = ctx.catalog()
+    found = require_account(catalog, account)
+    if not address_of(ctx.engine, found.server, catalog.servers[found.server]):
+        return []
+    argv = ["/usr/local/sbin/bubble-mailboxes", account, *found.domains]
+    return sorted(set(_run_script(ctx, account, argv, None).split()))
 
 
 def set_ftp_password(ctx: Context, account: str, password: str) -> None:

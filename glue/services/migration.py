@@ -25,6 +25,7 @@ from glue.state.addresses import address_of
 from glue.state.boosts import boosts_at
 from migrator.jobs import JobStore
 from migrator.mail import MailTarget
+from migrator.network import OPEN, Network
 from migrator.report import MigrationReport
 from migrator.runner import Events, MigrationPlan, Runner
 from migrator.secrets import read_password_file, resolve
@@ -77,11 +78,13 @@ def prepare_migration(
     environ: Mapping[str, str] = os.environ,
     passwords: Mapping[str, str] | None = None,
     target: Target | None = None,
+    network: Network = OPEN,
 ) -> Migration:
     """Everything checked before any byte moves. Passwords come from `passwords` (the panel's
     form, in memory: password-file keys) or the password file, then the environment
     (BUBBLE_MIGRATE_*_PASSWORD), then `prompt` (None: never ask). `target`: the account's
-    server reached otherwise than by ssh (a local user in tests)."""
+    server reached otherwise than by ssh (a local user in tests). `network`: which addresses of
+    the old host may be dialled (the panel: public ones only)."""
     catalog = ctx.catalog()
     account = require_account(catalog, request.account)
     server = catalog.servers[account.server]
@@ -101,6 +104,7 @@ def prepare_migration(
         mail=[parse_mail_arg(arg) for arg in request.mail],
         disk_limit_mib=_disk_limit_mib(ctx, catalog, request.account),
         mail_target=lambda box: MailTarget(address, request.mail_port, box, ssl=True, tls=tls),
+        network=network,
     )
     values = dict(passwords or {})
     if request.password_file:

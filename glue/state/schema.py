@@ -172,16 +172,6 @@ topups = Table(
     UniqueConstraint("provider", "reference", name="uq_topups_provider_reference"),
 )
 
-# The mailboxes made through bubble (`account mailbox`, the panel): address and account only,
-# never a password (the server keeps its hash). Recorded once the server made the mailbox.
-mailboxes = Table(
-    "mailboxes",
-    metadata,
-    Column("address", String(320), primary_key=True),
-    Column("account", String(64), nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
 # Migrations the panel runs in the background: state and live progress (bytes per part) for a
 # page reload, the final report. `running` holds the account while the job runs (NULL after):
 # its unique constraint is what allows one migration per account at a time. No password.

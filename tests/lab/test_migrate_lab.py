@@ -360,6 +360,8 @@ def test_php_page_reads_the_migrated_database(world: World) -> None:
 
 
 def test_mailbox_lists_the_migrated_messages_over_imap(world: World) -> None:
+    # The account's mailboxes as its server's Dovecot knows them (over ssh, doveadm).
+    assert world.bubble.json("account", "mailboxes", ACCOUNT) == [MAILBOX]
     counts = imap_counts(world)
     assert {k: v for k, v in counts.items() if k in EXPECTED_FOLDERS} == EXPECTED_FOLDERS
     assert set(counts) - set(EXPECTED_FOLDERS) <= {"Drafts", "Junk"}

@@ -184,6 +184,15 @@ def target_imap(base: Path, cert: tuple[Path, Path]) -> Iterator[servers.Dovecot
 
 
 @pytest.fixture(scope="session")
+def target_imaps(base: Path, cert: tuple[Path, Path]) -> Iterator[servers.Dovecot]:
+    """The account's mailbox as the panel reaches it: its server's IMAPS (port, CA file)."""
+    server = servers.Dovecot(base, "target-tls", servers.PORT_IMAPS_TARGET, "modern", cert,
+                             {data.TARGET_MAILBOX: ""})  # fmt: skip
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def names_imap(base: Path, cert: tuple[Path, Path]) -> Iterator[str]:
     """A modern old host whose folder names hold dots, '&' and non-ASCII (data.NAMES_FOLDERS)."""
     user = data.NAMES_MAIL_USER

@@ -11,6 +11,7 @@ Ports (127.0.0.1 only, picked to stay clear of the other test suites):
   23408 MariaDB "old host" without TLS
   23993 Dovecot "old host" (IMAPS)   23143 Dovecot "target" (IMAP)
   23994 Dovecot "modern old host" (IMAPS, folder names with dots)
+  23995 Dovecot "target" over IMAPS (the panel reaches the account's mailboxes so)
 BUBBLE_MIGTEST_PORT_OFFSET=N moves every port and range by N (two runs of this suite at once).
 Every server is a child Popen'ed here and stopped by its PID with wait(): PID 1 on these
 machines does not reap orphans.
@@ -44,6 +45,7 @@ PORT_DB_PLAIN = 23408 + OFFSET
 PORT_IMAPS_OLD = 23993 + OFFSET
 PORT_IMAP_TARGET = 23143 + OFFSET
 PORT_IMAPS_NAMES = 23994 + OFFSET
+PORT_IMAPS_TARGET = 23995 + OFFSET
 PORT_VSFTPD_REFUSED = 23426 + OFFSET
 
 
