@@ -47,10 +47,10 @@ class Repository:
         )
         return env
 
-    def run(self, *args: str, step: str) -> str:
+    def run(self, *args: str, step: str, cwd: Path | None = None) -> str:
         done = subprocess.run(
             ["borg", *args], env=self._env(), capture_output=True, text=True,
-            stdin=subprocess.DEVNULL, check=False,
+            stdin=subprocess.DEVNULL, check=False, cwd=cwd,
         )  # fmt: skip
         if done.returncode != 0:
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
@@ -134,6 +134,10 @@ class Repository:
 
     def check(self) -> None:
         self.run("check", "::", step="check")
+
+    def extract(self, archive: str, patterns: list[str], into: Path) -> None:
+        """Those paths of `archive` under `into` (links stay links, as borg stored them)."""
+        self.run("extract", f"::{archive}", *patterns, step=f"extract of {archive}", cwd=into)
 
     def delete(self, archive: str) -> None:
         self.run("delete", f"::{archive}", step=f"delete of {archive}")

@@ -17,6 +17,7 @@ from glue.cli.common import (
     given,
     print_json,
     print_table,
+    progress,
     say,
 )
 from glue.cli.confirm import YesOption, confirm
@@ -461,3 +462,41 @@ def history(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
     print_table(
         f"history of {name}", ["at", "kind", "what"], [[r["at"], r["kind"], what(r)] for r in rows]
     )
+
+
+@account_app.command("move")
+def move(
+    ctx: typer.Context,
+    name: str,
+    to: str | None = typer.Option(None, "--to", help="The server to move the account to."),
+    finish: bool = typer.Option(
+        False,
+        "--finish",
+        help="DNS has moved: remove it (and its proxy) from the old server.",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Move an account to another server while its site runs (a short freeze at the end);
+    the old server proxies its domains until `--finish`. Run again to resume a stopped move."""
+    from glue.errors import BubbleError
+    from glue.services.moves import finish_move, move_account
+
+    out = Outcome(as_json)
+    with progress() as report:
+        if finish:
+            done = finish_move(context(ctx), name, report)
+        elif to is None:
+            raise BubbleError("give --to SERVER (or --finish once DNS has moved)")
+        else:
+            done = move_account(context(ctx), name, to, report)
+    if finish:
+        out.say(f"account {name}: removed from {done['from']}; it is served from {done['to']}",
+                **done)  # fmt: skip
+    else:
+        out.say(
+            f"account {name} moved to {done['to']}: point its domains at {done['address']} "
+            f"(downtime {done['downtime_ms'] / 1000:.1f} s); `bubble account move {name} "
+            "--finish` once DNS has moved",
+            **done,
+        )
+    out.end()

@@ -167,3 +167,40 @@ def health(
     columns = ["server", "heartbeat", "load1", "mem free/total MiB", "disk free", "ssh", "http",
                "sites", "failing"]  # fmt: skip
     print_table("server health", columns, table)
+
+
+@server_app.command("evacuate")
+def evacuate(
+    ctx: typer.Context,
+    name: str,
+    from_backup: bool = typer.Option(
+        False, "--from-backup", help="The server is dead: restore its accounts from backups."
+    ),
+    yes: bool = YesOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Empty a server: every account moved (live) to where placement puts it; with
+    --from-backup, restored from its latest backup elsewhere and the server marked down."""
+    from glue.cli.common import progress
+    from glue.services.evacuation import evacuate as live
+    from glue.services.evacuation import evacuate_from_backup
+
+    how = "restore every account of" if from_backup else "move every account off"
+    confirm(f"{how} server {name}", yes)
+    with progress() as report:
+        rows = (evacuate_from_backup if from_backup else live)(context(ctx), name, report)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(
+            f"evacuation of {name}",
+            ["account", "to", "address", "downtime s" if not from_backup else "lost s"],
+            [
+                [r["account"], r.get("to", "-"), r.get("address", r.get("error", "")),
+                 (r["downtime_ms"] / 1000 if not from_backup else r.get("lost_seconds", "-"))
+                 if r.get("ok", True) else "-"]
+                for r in rows
+            ],
+        )  # fmt: skip
+    if any(not r.get("ok", True) for r in rows):
+        raise typer.Exit(1)

@@ -231,3 +231,19 @@ alert_silences = Table(
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Account moves (glue.services.moves): `open` holds the account until the move is finished
+# (NULL after): its unique constraint allows one move per account at a time.
+account_moves = Table(
+    "account_moves",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("open", String(64), nullable=True, unique=True),
+    Column("source", String(64), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("phase", String(16), nullable=False),  # copying | switched | finished
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("downtime_ms", Integer, nullable=True),
+)
