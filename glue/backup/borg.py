@@ -136,8 +136,11 @@ class Repository:
         self.run("check", "::", step="check")
 
     def extract(self, archive: str, patterns: list[str], into: Path) -> None:
-        """Those paths of `archive` under `into` (links stay links, as borg stored them)."""
-        self.run("extract", f"::{archive}", *patterns, step=f"extract of {archive}", cwd=into)
+        """Those paths of `archive` under `into` (links stay links, as borg stored them).
+        A tenant's sparse file stays sparse (a 1 TiB one would fill this disk), and its owners
+        stay numbers: no name of the tenant's server maps onto a user of this machine."""
+        self.run("extract", "--sparse", "--numeric-ids", f"::{archive}", *patterns,
+                 step=f"extract of {archive}", cwd=into)  # fmt: skip
 
     def delete(self, archive: str) -> None:
         self.run("delete", f"::{archive}", step=f"delete of {archive}")
