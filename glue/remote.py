@@ -60,10 +60,16 @@ def ssh_options(root: Path, server: Server) -> list[str]:
     return provider(server.provider).ssh_options(control_key(root), ssh_dir(root) / "known_hosts")
 
 
-def ssh_argv(ctx: Context, name: str, server: Server, remote: str, tty: bool = False) -> list[str]:
+def require_address(ctx: Context, name: str, server: Server) -> str:
+    """The server's address, or one line saying it has none yet."""
     address = address_of(ctx.engine, name, server)
     if not address:
         raise RemoteError(f"server {name}: no address yet (run `bubble apply`)")
+    return address
+
+
+def ssh_argv(ctx: Context, name: str, server: Server, remote: str, tty: bool = False) -> list[str]:
+    address = require_address(ctx, name, server)
     flags = ["-t"] if tty else []
     return ["ssh", *flags, *ssh_options(ctx.root, server), f"root@{address}", remote]
 

@@ -35,11 +35,10 @@ from glue.limits import effective_base, limits_in_force
 from glue.models import AccountState, ServerRole, ServerState
 from glue.paths import private_dir, state_dir
 from glue.placement import server_loads
-from glue.remote import last_line, ssh_argv
+from glue.remote import last_line, require_address, ssh_argv
 from glue.services.accounts import account_home, require_account
 from glue.services.context import Context
 from glue.services.converge import Operation, converge
-from glue.state.addresses import address_of
 from glue.state.boosts import boosts_at
 from glue.state.moves import Move, open_move, set_phase, start_move
 
@@ -81,10 +80,7 @@ def run_on(ctx: Context, ends: Ends, where: str, script: str, stdin: str | None 
 
 
 def address(ctx: Context, catalog: Catalog, name: str) -> str:
-    found = address_of(ctx.engine, name, catalog.servers[name])
-    if not found:
-        raise BubbleError(f"server {name}: no address yet (run `bubble apply`)")
-    return found
+    return require_address(ctx, name, catalog.servers[name])
 
 
 def check_target(ctx: Context, catalog: Catalog, name: str, target: str) -> None:

@@ -46,7 +46,7 @@ class Site:
 
 def site(ctx: Context, domain: str, path: str = "/") -> Site:
     """The account serving `domain` and its server's address (port 80, Host: domain)."""
-    from glue.state.addresses import address_of
+    from glue.remote import require_address
 
     catalog = ctx.catalog()
     wanted = domain.lower()
@@ -59,9 +59,7 @@ def site(ctx: Context, domain: str, path: str = "/") -> Site:
     account = catalog.accounts[owner]
     if account.state.leaving:
         raise BubbleError(f"domain {domain!r}: its account {owner!r} is being removed")
-    address = address_of(ctx.engine, account.server, catalog.servers[account.server])
-    if not address:
-        raise BubbleError(f"server {account.server}: no address yet (run `bubble apply`)")
+    address = require_address(ctx, account.server, catalog.servers[account.server])
     return Site(domain, owner, account.server, Target(address, wanted, 80, path))
 
 
