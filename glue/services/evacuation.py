@@ -19,7 +19,7 @@ from glue.limits import effective_base
 from glue.models import ServerRole, ServerState
 from glue.paths import private_dir, state_dir
 from glue.placement import choose_server
-from glue.remote import ssh_options
+from glue.remote import last_line, ssh_options
 from glue.services import backups, servers
 from glue.services.context import Context
 from glue.services.moves import (
@@ -125,8 +125,9 @@ def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dic
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               check=False)  # fmt: skip
         if done.returncode != 0:
-            why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-            raise BubbleError(f"restoring {ends.account}'s files on {ends.target}: {why}")
+            raise BubbleError(
+                f"restoring {ends.account}'s files on {ends.target}: {last_line(done)}"
+            )
         loaded = []
         for dump in sorted((into / dumps).glob("*.sql")) if (into / dumps).is_dir() else []:
             if DB_RE.fullmatch(dump.stem) and dump.stem.startswith(ends.account + "_"):
