@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from glue.catalog import load_catalog
 from glue.services.context import Context
 from glue.units import parse_money_cents
-from tests.support.browser import arrived, chromium, log_in, needs_chromium, shots_dir
+from tests.support.browser import chromium, log_in, needs_chromium, shots_dir, submit
 from tests.support.panel import panel_root, running_panel
 
 pytestmark = [pytest.mark.integration, needs_chromium]
@@ -43,8 +43,7 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         browser.save_screenshot(str(shots / "admin-dashboard.png"))
         browser.find_element(By.LINK_TEXT, "alice").click()
         browser.find_element(By.ID, "credit-amount").send_keys("25.07")
-        browser.find_element(By.ID, "credit").click()
-        arrived(browser, "?done=")
+        submit(browser, browser.find_element(By.ID, "credit"), "?done=")
         assert browser.find_element(By.ID, "balance").text == "125.07"
         assert "credited 25.07" in browser.find_element(By.ID, "done").text
         browser.save_screenshot(str(shots / "admin-account.png"))
@@ -53,19 +52,20 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         browser.find_element(By.CSS_SELECTOR, "form[action$='/limits'] input[name=cpu]").send_keys(
             "2GHz"
         )
-        browser.find_element(By.ID, "set-limits").click()
-        arrived(browser, "?done=")
+        submit(browser, browser.find_element(By.ID, "set-limits"), "?done=")
         assert load_catalog(root).accounts["alice"].overrides.cpu_mhz == 2000
         # The base plan: the preview first (who follows, what it costs), then the change.
         browser.get(f"{url}/admin/plans")
         plan_form = "form[action='/admin/plans/base']"
         browser.find_element(By.CSS_SELECTOR, f"{plan_form} input[name=memory]").send_keys("3GiB")
-        browser.find_element(By.CSS_SELECTOR, f"{plan_form} button").click()
-        arrived(browser, "/admin/plans/base?")
+        submit(
+            browser,
+            browser.find_element(By.CSS_SELECTOR, f"{plan_form} button"),
+            "/admin/plans/base?",
+        )
         browser.save_screenshot(str(shots / "admin-plan-preview.png"))
         assert browser.find_element(By.ID, "following").text == "1"  # bob; alice has an override
-        browser.find_element(By.ID, "plan-save").click()
-        arrived(browser, "?done=")
+        submit(browser, browser.find_element(By.ID, "plan-save"), "?done=")
         assert load_catalog(root).plans["base"].base.memory_mib == 3072
         for page in ("plans", "servers", "audit"):
             browser.get(f"{url}/admin/{page}")
@@ -77,13 +77,11 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         assert browser.find_element(By.ID, "elastic").text == "off"
         browser.find_element(By.ID, "elastic-on").click()
         browser.find_element(By.ID, "max-daily").send_keys("3.00")
-        browser.find_element(By.ID, "elastic-save").click()
-        arrived(browser, "?done=")
+        submit(browser, browser.find_element(By.ID, "elastic-save"), "?done=")
         assert browser.find_element(By.ID, "elastic").text == "on"
         browser.save_screenshot(str(shots / "customer-account.png"))
         browser.find_element(By.ID, "topup-amount").send_keys("10.00")
-        browser.find_element(By.ID, "topup").click()
-        arrived(browser, "?done=")
+        submit(browser, browser.find_element(By.ID, "topup"), "?done=")
         assert "with the reference BH-" in browser.find_element(By.ID, "done").text
         # A permanent upgrade: the price shown first, then paid from the wallet to the cent.
         before = Context(root=root).ledger.balance("alice")
@@ -91,12 +89,14 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         browser.find_element(By.CSS_SELECTOR, f"{upgrade_form} input[name=disk]").send_keys(
             "+10GiB"
         )
-        browser.find_element(By.CSS_SELECTOR, f"{upgrade_form} button").click()
-        arrived(browser, "/account/upgrade?")
+        submit(
+            browser,
+            browser.find_element(By.CSS_SELECTOR, f"{upgrade_form} button"),
+            "/account/upgrade?",
+        )
         fee = parse_money_cents(browser.find_element(By.ID, "fee").text)
         browser.save_screenshot(str(shots / "customer-upgrade.png"))
-        browser.find_element(By.ID, "buy").click()
-        arrived(browser, "?done=")
+        submit(browser, browser.find_element(By.ID, "buy"), "?done=")
         assert fee > 0 and Context(root=root).ledger.balance("alice") == before - fee
         browser.find_element(By.ID, "usage-graphs").click()
         browser.save_screenshot(str(shots / "customer-usage.png"))

@@ -13,6 +13,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.support.panel import PASSWORD
@@ -49,10 +51,17 @@ def log_in(browser: webdriver.Chrome, url: str, name: str, password: str = PASSW
     browser.get(f"{url}/login")
     browser.find_element(By.ID, "name").send_keys(name)
     browser.find_element(By.ID, "password").send_keys(password)
-    browser.find_element(By.ID, "login").click()
-    arrived(browser, "/login", away=True)
+    submit(browser, browser.find_element(By.ID, "login"), "/login", away=True)
 
 
-def arrived(browser: webdriver.Chrome, part: str, away: bool = False, wait: float = 10) -> None:
-    """Wait for the page a form submission leads to (`part` in its URL, or gone from it)."""
+def submit(
+    browser: webdriver.Chrome, button: WebElement, part: str, away: bool = False, wait: float = 10
+) -> None:
+    """Click a form's button and wait for the page it leads to (`part` in its URL, or gone from it).
+
+    The old page must go stale first: after one "?done=" page, the URL alone would already match
+    the next one and the test would read elements of a page being replaced."""
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(browser, wait).until(staleness_of(old_page))
     WebDriverWait(browser, wait).until(lambda d: (part in d.current_url) != away)

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from glue.panel.migrations import MailServer
-from tests.support.browser import arrived, chromium, log_in, needs_chromium, shots_dir
+from tests.support.browser import chromium, log_in, needs_chromium, shots_dir, submit
 from tests.support.cli import invoke
 from tests.support.migration_target import LocalTarget
 from tests.support.panel import Client, running_panel
@@ -145,8 +145,7 @@ def test_a_customer_starts_a_migration_in_the_browser_and_sees_it_finish(
         browser.find_element(By.ID, "check").click()
         assert "shop" in browser.find_element(By.ID, "preflight").text
         browser.save_screenshot(str(shots / "customer-migration-preflight.png"))
-        browser.find_element(By.ID, "start").click()
-        arrived(browser, "?done=")
+        submit(browser, browser.find_element(By.ID, "start"), "?done=")
         # The page reloads itself while the job runs, until its report is there.
         WebDriverWait(browser, 120, 0.5).until(
             lambda d: d.find_element(By.ID, "job-state").text != "running"
