@@ -74,6 +74,24 @@ def test_up_is_idempotent_auth_is_on_and_down_stops_it(tmp_path: Path) -> None:
     influx.down(cfg)  # twice: nothing to do
 
 
+def test_an_admin_with_another_password_is_named_not_guessed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """up asks the admin to answer with its file's password; an admin someone else made (or a
+    lost file) is a clear refusal with influxd's own reason, never a silent success."""
+    cfg = LabConfig(dir=tmp_path / "lab", gateway="127.0.86.2/8")
+    monkeypatch.setattr(influx, "ADMIN_TIMEOUT", 1.0)
+    try:
+        influx.up(cfg)
+        influx.influx_paths(cfg).password_file.write_text("not-the-admins-password\n")
+        with pytest.raises(
+            BubbleError, match=r"create the admin: HTTP 401 .*authentication credentials"
+        ):
+            influx.up(cfg)
+    finally:
+        influx.down(cfg)
+
+
 def test_an_unreadable_password_file_is_one_clear_error(tmp_path: Path) -> None:
     settings = Settings(influx_auth="basic", influx_password_file=tmp_path / "missing")
     with pytest.raises(BubbleError, match=r"BUBBLE_INFLUX_PASSWORD_FILE .*missing"):

@@ -7,6 +7,7 @@ never printed nor put on a command line. Started with Popen + a pid file like th
 
 from __future__ import annotations
 
+import base64
 import secrets
 import shutil
 import signal
@@ -30,6 +31,7 @@ AGENT = "agent"  # the usage agents' user: WRITE on the database, nothing else
 DATABASE = "bubblehost"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+ADMIN_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -130,14 +132,37 @@ def _password(path: Path) -> str:
     return path.read_text().strip()
 
 
-def _create_admin(base: str, password: str) -> None:
-    """The first admin may be created without credentials, and only while there is none."""
-    body = urlencode({"q": f"CREATE USER {ADMIN} WITH PASSWORD '{password}' WITH ALL PRIVILEGES"})
+def _admin_answers(base: str, password: str) -> bool:
+    """Whether the admin exists with this password (asked, not guessed from a status code)."""
+    token = base64.b64encode(f"{ADMIN}:{password}".encode()).decode()
+    request = urllib.request.Request(  # noqa: S310 (http, built here)
+        f"{base}/query?{urlencode({'q': 'SHOW USERS'})}",
+        headers={"Authorization": f"Basic {token}"},
+    )
     try:
-        urllib.request.urlopen(f"{base}/query", data=body.encode(), timeout=5).close()  # noqa: S310
-    except urllib.error.HTTPError as exc:
-        if exc.code != 401:  # 401: an admin exists already (a restart keeps its meta dir)
-            raise LabError("influxdb", f"create the admin: HTTP {exc.code}") from None
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
+def _ensure_admin(base: str, password: str) -> None:
+    """The admin with the password in its file. InfluxDB lets the first admin be created without
+    credentials, and only while there is none; a refusal is retried until ADMIN_TIMEOUT, since a
+    busy influxd has answered 403 where 401 was due, then named with influxd's own words."""
+    body = urlencode({"q": f"CREATE USER {ADMIN} WITH PASSWORD '{password}' WITH ALL PRIVILEGES"})
+    deadline = time.monotonic() + ADMIN_TIMEOUT
+    while not _admin_answers(base, password):
+        said = "the admin does not answer with the password in its file"
+        try:
+            urllib.request.urlopen(f"{base}/query", data=body.encode(), timeout=5).close()  # noqa: S310
+        except urllib.error.HTTPError as exc:
+            said = f"HTTP {exc.code} {exc.read().decode(errors='replace').strip()[:200]}"
+        except (urllib.error.URLError, OSError) as exc:
+            said = str(exc)
+        if time.monotonic() > deadline:
+            raise LabError("influxdb", f"create the admin: {said}")
+        time.sleep(0.5)
 
 
 def up(cfg: LabConfig) -> str:
@@ -167,7 +192,7 @@ def up(cfg: LabConfig) -> str:
                 kill(child.pid, signal.SIGKILL)
                 raise LabError("influxdb", f"influxd did not answer on {base}; see {p.log}")
             time.sleep(0.2)
-    _create_admin(base, _password(p.password_file))
+    _ensure_admin(base, _password(p.password_file))
     _password(p.agent_password_file)  # its user is made with the database (`lab up`)
     return base
 
