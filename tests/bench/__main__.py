@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench_monitor",
     "bench_panel",
     "bench_stress",
+    "bench_backup",
 )
 
 

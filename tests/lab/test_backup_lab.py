@@ -10,7 +10,6 @@ An isolated lab (198.18.8.0/24, servers bak-*), a fresh operator root, only the 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from tests.support.cli import Bubble, fresh_bubble, server_args
 from tests.support.lab_env import isolated_lab, lab_env
 from tests.support.lab_server import http_get
+from tests.support.poller import Poller
 
 pytestmark = pytest.mark.lab
 
@@ -112,41 +112,13 @@ def _address(bubble: Bubble, server: str) -> str:
     return str(next(row["address"] for row in rows if row["name"] == server))
 
 
-class Poller(threading.Thread):
-    """GET host.php of alice.example from one server every 50 ms: (time, status, body)."""
-
-    def __init__(self, address: str) -> None:
-        super().__init__(daemon=True)
-        self.address, self.seen, self.stop = address, [], threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                status, body = http_get(self.address, "alice.example", "/host.php", timeout=5)
-            except OSError:
-                status, body = 0, ""
-            self.seen.append((time.monotonic(), status, body.strip()))
-            time.sleep(0.05)
-
-    def downtime(self) -> float:
-        """The longest run of answers that were not 200."""
-        longest, since = 0.0, None
-        for at, status, _ in self.seen:
-            if status != 200 and since is None:
-                since = at
-            elif status == 200 and since is not None:
-                longest, since = max(longest, at - since), None
-        assert since is None, "the site never answered again"
-        return longest
-
-
 def test_account_moved_live_with_identical_data_and_nothing_from_outside_its_home(
     bubble: Bubble,
 ) -> None:
     bubble.as_account("alice", HOSTILE)
     before = [bubble.as_account("alice", c) for c in (FILES, MESSAGES, ROWS, CHECKSUM)]
     old, new = _address(bubble, "bak-web"), _address(bubble, "bak-web2")
-    poller = Poller(old)
+    poller = Poller(old, "alice.example", "/host.php")
     poller.start()
     try:
         started = time.monotonic()
