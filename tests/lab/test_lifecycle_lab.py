@@ -147,7 +147,10 @@ def test_a_create_that_failed_on_the_server_is_finished_by_the_same_command(
 
 def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: Bubble) -> None:
     bubble("account", "create", "carol", "--domain", "carol.example")
-    bubble.as_account("alice", "echo keep-me > www/precious.txt")
+    # A tenant's trap for the archive: 1 TiB of holes with a few bytes at its end (SEEK_DATA
+    # must find them: a file with no block at all could be skipped without looking).
+    sparse = "truncate -s 1T www/huge.bin; echo end >> www/huge.bin"
+    bubble.as_account("alice", f"echo keep-me > www/precious.txt; {sparse}")
     lab_call("stop_server", SERVER)
     try:
         started = time.monotonic()
@@ -166,8 +169,10 @@ def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: B
     finally:
         restart(bubble)
     # The same command again finishes the job: every removal waiting on that server.
+    started = time.monotonic()
     out = bubble("account", "delete", "bob", "--purge", "--yes")
     assert out.splitlines()[-1] == "deleted account bob (purged)"
+    assert time.monotonic() - started < 120  # reading the 1 TiB through would take hours
     listed = json.loads(bubble("account", "list", "--json"))
     assert [row["name"] for row in listed] == ["carol"]
     gone = "id {0} >/dev/null 2>&1 || test -e /etc/nginx/conf.d/acct-{0}.conf || echo gone"
@@ -175,6 +180,15 @@ def test_a_delete_while_the_server_is_down_waits_and_keeps_the_domains(bubble: B
         assert bubble.on_server(SERVER, gone.format(name)).strip() == "gone", name
     archives = bubble.on_server(SERVER, "ls /srv/.archive").split()
     assert [a.split("-")[0] for a in archives] == ["alice"]  # bob was purged
+    # The trap archived as what it is (its size, its last bytes), the archive a few KiB.
+    tarball = f"/srv/.archive/{archives[0]}/files.tar.gz"
+    look = (
+        f"stat -c %s {tarball}; d=$(mktemp -d); tar -xzf {tarball} -C $d alice/www/huge.bin;"
+        f" tail -c 4 $d/alice/www/huge.bin; rm -r $d; tar -tvzf {tarball} alice/www/huge.bin"
+    )
+    size, end, listed = bubble.on_server(SERVER, look).splitlines()
+    assert int(size) < 64 * 1024 and end == "end", (size, end)
+    assert listed.split()[2] == str(2**40 + 4), listed
     bubble("account", "create", "dave", "--domain", "alice.example")
 
 
