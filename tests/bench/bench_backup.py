@@ -34,14 +34,19 @@ for i in range(10000):
 """
 ONE_FILE = "www/data/042/04242.bin"
 PAGE = "printf '<?php echo gethostname();' > www/host.php"
-BASELINE_REPO = "/srv/bench-baseline"
+BASELINE_REPOS = "/srv/bench-baseline"
 UNIT = f"bubble-backup@{ACCOUNT}.service"
-# systemd-run with the backup unit's CPU, IO and memory bounds (read from the unit itself).
-BOUNDS = (
-    f"systemctl cat {UNIT} | sed -n 's/^\\(CPUQuota\\|IOWeight\\|IOSchedulingClass\\|Nice"
-    "\\|MemoryMax\\)=/-p &/p' | tr '\\n' ' ' | sed 's/^/systemd-run --quiet --wait --collect "
-    "--pipe -E BORG_PASSPHRASE -E BORG_BASE_DIR -E BORG_RSH /'"
-)
+PROPERTIES = "CPUQuota|IOWeight|IOSchedulingClass|Nice|MemoryMax"  # the unit's bounds
+
+
+def bounds(properties: str = PROPERTIES) -> str:
+    """A shell expansion: systemd-run with the backup unit's `properties` (from the unit)."""
+    pattern = properties.replace("|", "\\|")
+    return (f"$(systemctl cat {UNIT} | sed -n 's/^\\({pattern}\\)=/-p &/p' | tr '\\n' ' ' | "
+            "sed 's/^/systemd-run --quiet --wait --collect --pipe -E BORG_PASSPHRASE "
+            "-E BORG_BASE_DIR -E BORG_RSH /')")  # fmt: skip
+
+
 BASELINE_KEY = "/root/.bench-baseline"
 # The baseline's own throwaway repository: its passphrase is no secret (never a real one).
 BASELINE_ENV = (
@@ -103,7 +108,6 @@ def lab(bubble: Bubble) -> tuple[int, int]:
     bubble("account", "exec", ACCOUNT, "--", "python3", "-", stdin=FILL)
     size = int(bubble.as_account(ACCOUNT, "du -sb . | cut -f1"))
     files = int(bubble.as_account(ACCOUNT, "find . -type f | wc -l"))
-    prepare_baseline(bubble)
     while dt.datetime.now().minute == minute:
         time.sleep(1)
     return size, files
@@ -117,11 +121,12 @@ def backup(bubble: Bubble, size: int) -> list[str]:
     times = bubble.on_server(
         "bb-web",
         f"systemctl show {UNIT} --value "
-        "-p ExecMainStartTimestampMonotonic -p ExecMainExitTimestampMonotonic",
+        "-p InactiveExitTimestampMonotonic -p InactiveEnterTimestampMonotonic",
     )
     start, end = (int(t) for t in times.split())
-    plain = clock(lambda: baseline(bubble, "plain"))
-    bounded = clock(lambda: baseline(bubble, "bounded", f"$({BOUNDS})"))
+    repos = prepare_baseline(bubble, ("plain", "bounded"))
+    plain = clock(lambda: baseline(bubble, repos["plain"]))
+    bounded = clock(lambda: baseline(bubble, repos["bounded"], bounds()))
     return [
         f"{'  plain borg create (baseline)':<36} {mb / plain:8.2f} MB/s  ({plain:.1f} s)",
         f"{'  plain borg create, unit bounds':<36} {mb / bounded:8.2f} MB/s  ({bounded:.1f} s)",
@@ -161,26 +166,29 @@ def move(bubble: Bubble) -> list[str]:
     ]  # fmt: skip
 
 
-def baseline(bubble: Bubble, archive: str, run: str = "") -> None:
-    """`borg create` of the same home as root on the web server, pushed over ssh to a fresh
-    repository (repokey-blake2) on the backup server: made before the clock starts. `run`
-    prefixes the command (systemd-run with the backup unit's bounds)."""
+def baseline(bubble: Bubble, repo: str, run: str = "") -> None:
+    """`borg create` of the same home as root on the web server, pushed over ssh to fresh
+    repository `repo` (see prepare_baseline). `run` prefixes the command (systemd-run with
+    the backup unit's bounds)."""
     bubble.on_server("bb-web", f"{BASELINE_ENV} cd / && {run} borg create --compression "
-                     f"{COMPRESSION} ssh://root@{address(bubble, 'bb-store')}{BASELINE_REPO}"
-                     f"::{archive} srv/{ACCOUNT}")  # fmt: skip
+                     f"{COMPRESSION} {repo}::plain srv/{ACCOUNT}")  # fmt: skip
 
 
-def prepare_baseline(bubble: Bubble) -> None:
+def prepare_baseline(bubble: Bubble, names: tuple[str, ...]) -> dict[str, str]:
     """A key of the web server's root let into the backup server's root (this lab's only)
-    and the baseline's empty repository."""
+    and an empty repository (repokey-blake2) for each of `names`: name -> its URL."""
     public = bubble.on_server(
         "bb-web", f"set -e; mkdir -p -m 0700 {BASELINE_KEY}; ssh-keygen -q -t ed25519 -N '' "
         f"-f {BASELINE_KEY}/key; cat {BASELINE_KEY}/key.pub"
     )  # fmt: skip
     bubble("server", "ssh", "bb-store", "--", "sh", "-c",
            "cat >> /root/.ssh/authorized_keys", stdin=public)  # fmt: skip
-    bubble.on_server("bb-web", f"{BASELINE_ENV} borg init --encryption=repokey-blake2 "
-                     f"ssh://root@{address(bubble, 'bb-store')}{BASELINE_REPO}")  # fmt: skip
+    store = address(bubble, "bb-store")
+    repos = {name: f"ssh://root@{store}{BASELINE_REPOS}/{name}" for name in names}
+    for repo in repos.values():
+        bubble.on_server("bb-web", f"{BASELINE_ENV} borg init --encryption=repokey-blake2 "
+                         f"--make-parent-dirs {repo}")  # fmt: skip
+    return repos
 
 
 if __name__ == "__main__":
