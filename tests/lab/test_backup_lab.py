@@ -20,6 +20,7 @@ import pytest
 from tests.support.cli import Bubble, fresh_bubble, server_args
 from tests.support.lab_env import isolated_lab, lab_env
 from tests.support.lab_server import http_get
+from tests.support.panel import Client, running_panel
 
 pytestmark = pytest.mark.lab
 
@@ -86,6 +87,40 @@ def test_two_accounts_backed_up_and_three_kinds_of_loss_restored_exactly(
     assert "CPUQuotaPerSecUSec=500ms" in unit, unit
     timer = bubble.on_server("bak-web", "systemctl is-enabled bubble-backup.timer")
     assert timer.strip() == "enabled"
+
+
+def test_alice_lists_her_backups_and_restores_a_file_and_a_table_in_the_panel(
+    bubble: Bubble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The customer herself, through the running panel's API on this root (her token): her
+    archives listed (bob's answer 404), then a deleted file and a dropped table restored by
+    the panel's background jobs, byte for byte and rows back. Uses the archive made above."""
+    for key, value in LAB_ENV.items():  # the panel reaches the lab's servers as the CLI does
+        monkeypatch.setenv(key, value)
+    before = bubble.as_account("alice", SUM), bubble.as_account("alice", CHECKSUM)
+    alice_token = bubble("panel", "token", "create", "--account", "alice").strip()
+    with running_panel(bubble.root) as url:
+        alice = Client(url, token=alice_token)
+        listed = alice.request("GET", "/api/v1/accounts/alice/backups")
+        assert listed.status == 200, listed.text
+        newest = listed.json()[-1]
+        assert newest["account"] == "alice" and newest["size"] > 300_000
+        assert "alice_shop" in newest["databases"] and newest["mailboxes"] == [MAILBOX]
+        assert alice.request("GET", "/api/v1/accounts/bob/backups").status == 404
+
+        bubble.as_account("alice", "rm www/site.bin; mariadb -e 'DROP TABLE alice_shop.items'")
+        for asked in ({"path": "www/site.bin"}, {"db": "alice_shop"}):
+            started = alice.request("POST", "/api/v1/accounts/alice/backups/restore",
+                                    body={**asked, "archive": newest["archive"]})  # fmt: skip
+            assert started.status == 202, started.text
+            deadline = time.monotonic() + 120
+            while (job := alice.request("GET", started.json()["url"]).json())["state"] == (
+                "running"
+            ) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert job["state"] == "done" and job["started_by"] == "alice", job
+    assert (bubble.as_account("alice", SUM), bubble.as_account("alice", CHECKSUM)) == before
+    assert bubble.as_account("alice", ROWS).strip() == "2"
 
 
 # A hostile home: links out of it, a FIFO nobody writes, a sparse file far past the disk
