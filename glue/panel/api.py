@@ -362,13 +362,18 @@ def list_migrations(request: Request, who: Who, name: str) -> list[dict[str, Any
     return background.rows(_mine(request, who, name).engine, name, "migration")
 
 
+def _job(request: Request, who: Principal, name: str, kind: str, job_id: int) -> dict[str, Any]:
+    """One background job of the account: its state, progress and, once ended, its report."""
+    found = background.rows(_mine(request, who, name).engine, name, kind, job_id)
+    if not found:
+        raise HTTPException(404, f"unknown {kind} {job_id} of {name}")
+    return found[0]
+
+
 @router.get("/accounts/{name}/migrations/{job_id}")
 def show_migration(request: Request, who: Who, name: str, job_id: int) -> dict[str, Any]:
-    """A job's state, its progress (bytes per part) and, once ended, its report."""
-    found = background.rows(_mine(request, who, name).engine, name, "migration", job_id)
-    if not found:
-        raise HTTPException(404, f"unknown migration {job_id} of {name}")
-    return found[0]
+    """A migration's state, its progress (bytes per part) and, once ended, its report."""
+    return _job(request, who, name, "migration", job_id)
 
 
 # ----------------------------------------------------------------- backups and moves
@@ -403,10 +408,8 @@ def list_restores(request: Request, who: Who, name: str) -> list[dict[str, Any]]
 
 @router.get("/accounts/{name}/backups/restores/{job_id}")
 def show_restore(request: Request, who: Who, name: str, job_id: int) -> dict[str, Any]:
-    found = background.rows(_mine(request, who, name).engine, name, "restore", job_id)
-    if not found:
-        raise HTTPException(404, f"unknown restore {job_id} of {name}")
-    return found[0]
+    """A restore's state, what it restores and, once ended, what was restored."""
+    return _job(request, who, name, "restore", job_id)
 
 
 @router.post("/accounts/{name}/move", status_code=202)

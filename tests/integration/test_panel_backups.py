@@ -29,6 +29,8 @@ RESTORE = "/api/v1/accounts/{}/backups/restore"
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alice and bob on web1, never built, and no backup server: a service that needs a
+    server refuses with its own line."""
     return panel_root(tmp_path_factory.mktemp("panel-backups"))
 
 
