@@ -175,17 +175,19 @@ def test_a_biller_killed_at_random_points_charges_each_hour_once(
     # (inside its look-ups or between its transactions), the rest after it (restarts).
     window = 1.5 * _replay_seconds(db_url, request, tmp_path, seed=10)
     rng = random.Random(db_url)
-    interrupted = 0
+    interrupted = attempts = 0
     started = time.monotonic()
-    for _ in range(KILL_POINTS):
+    # A loaded machine slows some runs past the window: kill on until 30 landed inside one.
+    while attempts < KILL_POINTS or (interrupted < 30 and attempts < 3 * KILL_POINTS):
+        attempts += 1
         pid = _fork_biller(db_url)
         time.sleep(rng.uniform(0, window))
         os.kill(pid, signal.SIGKILL)
         interrupted += _exit_code(pid) is None
     assert _exit_code(_fork_biller(db_url)) == 0  # the restart that finishes the run
     _assert_each_hour_charged_once(engine, owed)
-    assert interrupted >= 30, f"only {interrupted} kills landed inside a run"
-    assert time.monotonic() - started < 120
+    assert interrupted >= 30, f"only {interrupted} of {attempts} kills landed inside a run"
+    assert time.monotonic() - started < 300
 
 
 def test_two_billers_at_once_charge_each_hour_once(db_url: str) -> None:
