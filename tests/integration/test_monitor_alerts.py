@@ -217,7 +217,7 @@ def test_one_notice_per_alert_and_one_resolved_across_restarts(
     assert len(owner) == 2 and all("nginx" not in m.get_payload() for m in owner)
     assert "account-at-limit" in owner[0]["Subject"]
     history = json.loads(bubble("alerts", "history", "--json").output)
-    assert {(a["rule"], a["state"]) for a in history} == {
-        ("service-failing", "closed"),
+    assert sorted((a["rule"], a["state"]) for a in history) == [  # each alert once
         ("account-at-limit", "closed"),
-    }
+        ("service-failing", "closed"),
+    ]
