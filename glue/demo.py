@@ -2,8 +2,10 @@
 
 Part 1, the catalog: a fresh operator root (SQLite state), two servers, accounts placed on
 the least loaded one each time, a wallet credited, a permanent upgrade bought, rendering.
-Part 2, the lab (as root, with systemd-nspawn): the same on two real lab servers brought up
-by `bubble apply`, each account's site answering over HTTP; then monitoring: nginx stopped
+Part 2, the lab (as root, with systemd-nspawn): the same on two real lab servers (and a
+backup server) brought up by `bubble apply`, each account's site answering over HTTP; then
+backups: every account backed up, a deleted file restored byte-identical, alice moved live to
+the other web server (the downtime measured and printed); then monitoring: nginx stopped
 on web1, the alert arriving at a webhook receiver on this machine, and its resolved notice
 once nginx is started again (the rule made short for it, then restored). The lab stays up
 afterwards; the demo prints how to look at it and how to take it down. Running the demo
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -81,6 +82,9 @@ def lab_demo(root: Path) -> None:
     server = "--provider lab --cores 2 --core-ghz 2 --memory 4GiB --disk 80GiB"
     bubble(root, f"server add web1 {server}")
     bubble(root, f"server add web2 {server}")
+    # The backup server: placement never puts accounts on it; each web server pushes there.
+    bubble(root, "server add store --provider lab --cores 1 --core-ghz 2 --memory 2GiB "
+                 "--disk 40GiB --role backup")  # fmt: skip
     bubble(root, "apply")
     sites = {}
     for name in ("alice", "bob", "carol"):
@@ -93,18 +97,45 @@ def lab_demo(root: Path) -> None:
     addresses = {row["name"]: row["address"] for row in rows}
     print("\nWhere each site answers:")
     for name, server_name in sites.items():
-        url = f"http://{addresses[server_name]}/"
-        answer = subprocess.run(
-            ["curl", "-sS", "--max-time", "10", "-H", f"Host: {name}.example", url],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        print(f"  {name}.example on {server_name}: curl -H 'Host: {name}.example' {url}")
-        print(f"      -> {answer}")
+        _show_site(name, server_name, addresses[server_name])
+    backup_demo(root, sites, addresses)
     monitor_demo(root)
     print(f"\nThe lab is up. Look around: bubble --root {root} server ssh web1")
     print(f"Take it down:    bubble --root {root} lab down --yes")
+
+
+def _show_site(name: str, server_name: str, address: str) -> None:
+    url = f"http://{address}/"
+    answer = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", "-H", f"Host: {name}.example", url],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    print(f"  {name}.example on {server_name}: curl -H 'Host: {name}.example' {url}")
+    print(f"      -> {answer}")
+
+
+def backup_demo(root: Path, sites: dict[str, str], addresses: dict[str, str]) -> None:
+    """Every demo account backed up to the backup server, a deleted file restored (its
+    checksum the same before and after), and alice moved to the other web server while her
+    site runs: the move prints the downtime it measured."""
+    print("\nBackups, a restore and a move:")
+    bubble(root, "backup run")
+    bubble(root, "backup list alice")
+    digest = "sha256sum www/index.php"
+    before = bubble(root, f"account exec alice -- {digest}")
+    bubble(root, "account exec alice -- rm www/index.php")
+    bubble(root, "backup restore alice --path www/index.php")
+    after = bubble(root, f"account exec alice -- {digest}")
+    same = "byte-identical" if after == before else "NOT identical"
+    print(f"  (www/index.php restored: {same} to the file before it was deleted)")
+    if after != before:
+        raise SystemExit("demo: the restored file differs from the one deleted")
+    target = "web2" if sites["alice"] == "web1" else "web1"
+    bubble(root, f"account move alice --to {target}")
+    bubble(root, "account move alice --finish")
+    _show_site("alice", target, addresses[target])
 
 
 def monitor_demo(root: Path) -> None:
@@ -125,7 +156,6 @@ def monitor_demo(root: Path) -> None:
         bubble(root, add, f"{add}   (the URL on stdin: kept in state/)", hook.url + "\n")
         bubble(root, f"alerts rule set {rule} --for 4s")
         _grouping(root, dict.fromkeys(waits, 0))
-        print("(catalog/alerts.yml: group_wait and group_interval 0s, for the demo)")
         argv = [sys.executable, "-m", "glue.cli.main", "--root", str(root),
                 "monitor", "run", "--interval", "2s"]  # fmt: skip
         monitor = subprocess.Popen(
@@ -154,15 +184,10 @@ def monitor_demo(root: Path) -> None:
 
 
 def _grouping(root: Path, seconds: dict[str, int]) -> None:
-    """Set the grouping's waits in catalog/alerts.yml (no command sets them: the file is the
-    operator's to edit, as here)."""
-    from glue.monitor.rules import alerts_path, format_duration
+    from glue.monitor.rules import format_duration
 
-    path = alerts_path(root)
-    text = path.read_text(encoding="utf-8")
-    for key, value in seconds.items():
-        text = re.sub(rf"(?m)^(\s*{key}:) \S+$", rf"\1 {format_duration(value)}", text, count=1)
-    path.write_text(text, encoding="utf-8")
+    wait, interval = (format_duration(seconds[k]) for k in ("group_wait", "group_interval"))
+    bubble(root, f"alerts grouping set --wait {wait} --interval {interval}")
 
 
 def main() -> None:

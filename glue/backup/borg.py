@@ -81,9 +81,8 @@ class Repository:
     def archives(self, account: str | None = None) -> list[dict[str, Any]]:
         """The archives (of one account), oldest first: name, account, time, size, what it
         holds (files, databases, mailboxes: the comment the agent wrote)."""
-        args = ["info", "--json"]
-        if account is not None:
-            args += ["--glob-archives", f"{account}-*"]
+        # A selector always: `borg info REPO` alone describes the repository, no archive.
+        args = ["info", "--json", "--glob-archives", f"{account}-*" if account else "*"]
         data = json.loads(self.run(*args, "::", step="info"))
         rows = []
         for archive in data.get("archives", []):

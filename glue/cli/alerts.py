@@ -9,12 +9,16 @@ import typer
 from glue.cli.common import JsonOption, Outcome, context, print_json, print_table, say
 
 alerts_app = typer.Typer(
-    help="Alerts: firing now (no subcommand), history, silence, rule set, channel, smtp.",
+    help="Alerts: firing now (no subcommand), history, silence, rule set, grouping, channel, smtp.",
     invoke_without_command=True,
 )
 rule_app = typer.Typer(help="The alert rules in catalog/alerts.yml.", no_args_is_help=True)
 channel_app = typer.Typer(help="Where notices go: e-mail or webhooks.", no_args_is_help=True)
+grouping_app = typer.Typer(
+    help="How notices are grouped per server (catalog/alerts.yml).", no_args_is_help=True
+)
 alerts_app.add_typer(rule_app, name="rule")
+alerts_app.add_typer(grouping_app, name="grouping")
 alerts_app.add_typer(channel_app, name="channel")
 
 
@@ -126,6 +130,42 @@ def rule_set(
     )
     out.say(f"rule {rule}: {shown}", **done)
     out.end()
+
+
+@grouping_app.command("set")
+def grouping_set(
+    ctx: typer.Context,
+    wait: str | None = typer.Option(None, "--wait", help="A new group waits this for company."),
+    interval: str | None = typer.Option(
+        None, "--interval", help="A notified group waits this before the next notice."
+    ),
+    repeat: str | None = typer.Option(None, "--repeat", help="Firing alerts re-sent every ..."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Change the grouping's waits (validated, then written to catalog/alerts.yml)."""
+    from glue.errors import BubbleError
+    from glue.services.monitoring import set_grouping
+
+    given = {"group_wait": wait, "group_interval": interval, "repeat": repeat}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        raise BubbleError("nothing to change: give --wait, --interval or --repeat")
+    out = Outcome(as_json)
+    done = set_grouping(context(ctx), changes)
+    out.say("grouping: " + ", ".join(f"{k} {v}" for k, v in done.items()), **done)
+    out.end()
+
+
+@grouping_app.command("show")
+def grouping_show(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """The grouping's waits in force."""
+    from glue.services.monitoring import grouping
+
+    shown = grouping(context(ctx))
+    if as_json:
+        print_json(shown)
+        return
+    print_table("alert grouping", ["knob", "value"], [[k, v] for k, v in shown.items()])
 
 
 @channel_app.command("add")

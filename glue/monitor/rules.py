@@ -278,6 +278,14 @@ def with_rule(config: AlertsConfig, name: str, changes: dict[str, Any]) -> Alert
     return validated_config(data)
 
 
+def with_grouping(config: AlertsConfig, changes: dict[str, Any]) -> AlertsConfig:
+    """The config with the grouping's waits changed (`group_wait`, `group_interval`, `repeat`,
+    in the file's spelling); a bad value is one line naming the field."""
+    data = alerts_data(config)
+    data["grouping"] = {**data["grouping"], **changes}
+    return validated_config(data)
+
+
 def validated_config(data: dict[str, Any]) -> AlertsConfig:
     try:
         return AlertsConfig.model_validate(data)

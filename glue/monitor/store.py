@@ -75,11 +75,11 @@ def save(
         now = after.get(key)
         if now is None:
             gone.append(row_id)
-        elif now.active_since != old.active_since:  # a new episode of the same key
+        elif not _same_episode(now, old):  # a new episode of the same key
             changed.append(_bound(row_id, replace(old, state="closed")))
     for key, alert in after.items():
         known = before.get(key)
-        if known is not None and known[1].active_since == alert.active_since:
+        if known is not None and _same_episode(known[1], alert):
             if known[1] != alert:
                 changed.append(_bound(known[0], alert))
         else:
@@ -107,6 +107,12 @@ def save(
             if alert.state != "closed" and key in before
         }
     return open_alerts(engine)
+
+
+def _same_episode(a: Alert, b: Alert) -> bool:
+    """The same start, as the DB keeps it (to the microsecond): an alert fresh from `step`
+    carries the tick's float, the stored one that float read back."""
+    return _moment(a.active_since) == _moment(b.active_since)
 
 
 def _bound(row_id: int, alert: Alert) -> dict[str, Any]:

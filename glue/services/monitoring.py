@@ -25,6 +25,7 @@ from glue.monitor.rules import (
     parse_duration,
     save_alerts,
     validated_config,
+    with_grouping,
     with_rule,
 )
 from glue.services.context import Context
@@ -110,6 +111,20 @@ def set_rule(ctx: Context, name: str, changes: dict[str, Any]) -> dict[str, Any]
         config = with_rule(load_alerts(ctx.root), name, changes)
         save_alerts(ctx.root, config)
     return {"rule": name, **config.rules[name].model_dump(by_alias=True, exclude_none=True)}
+
+
+def set_grouping(ctx: Context, changes: dict[str, Any]) -> dict[str, str]:
+    """Change the grouping's waits in catalog/alerts.yml (validated first: nothing
+    half-written)."""
+    with ctx.editing():
+        config = with_grouping(load_alerts(ctx.root), changes)
+        save_alerts(ctx.root, config)
+    return dict(alerts_data(config)["grouping"])
+
+
+def grouping(ctx: Context) -> dict[str, str]:
+    """The grouping's waits in force, as the file spells them."""
+    return dict(alerts_data(load_alerts(ctx.root))["grouping"])
 
 
 def add_channel(ctx: Context, name: str, email: str | None, webhook: str | None) -> dict[str, Any]:

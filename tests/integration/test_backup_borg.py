@@ -177,6 +177,8 @@ def test_one_archive_per_account_holds_its_home_mail_and_dumps_and_no_link_targe
     assert [(r["archive"], r["databases"], r["mailboxes"]) for r in rows] == [
         ("bkalice-2026-12-01T02:30", ["bkalice_shop"], ["info@bkalice.example"])]  # fmt: skip
     assert rows[0]["size"] > len(MARKER)
+    every = host.control("web1").archives()  # the monitor's backup-missing reads them all
+    assert [r["archive"] for r in every] == ["bkalice-2026-12-01T02:30", "bkbob-2026-12-01T02:30"]
 
     out = extract(host.control("web1"), "bkalice-2026-12-01T02:30", tmp_path / "x")
     srv = str(web1["srv"]).lstrip("/")

@@ -117,9 +117,7 @@ def _monitor(bubble: Bubble, hook: Receiver) -> Iterator[Monitored]:
     try:
         for rule, knobs in RULES.items():
             bubble("alerts", "rule", "set", rule, *knobs)
-        alerts = bubble.root / "catalog/alerts.yml"
-        text = alerts.read_text().replace("group_wait: 30s", "group_wait: 0s")
-        alerts.write_text(text.replace("group_interval: 5m", "group_interval: 0s"))
+        bubble("alerts", "grouping", "set", "--wait", "0s", "--interval", "0s")
         bubble("alerts", "channel", "add", "lab", "--webhook", "-", stdin=hook.url + "\n")
         rows = bubble.json("server", "list")
         assert isinstance(rows, list)
