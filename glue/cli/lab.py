@@ -128,7 +128,8 @@ def down_cmd(ctx: typer.Context, yes: bool = YesOption, as_json: bool = JsonOpti
         confirm(f"destroy {len(servers)} lab server(s) in {cfg.dir}: {', '.join(servers)}", yes)
     with progress() as report:
         destroy_stack(context(ctx), "lab", report)
-    names = lab.down(cfg)
+    # terraform destroy has removed the root's servers already: count them with the rest.
+    names = sorted(set(servers) | set(lab.down(cfg)))
     destroyed = f"destroyed {len(names)} server(s), InfluxDB stopped, bridge {cfg.bridge} removed"
     out.say(f"lab down: {destroyed}", destroyed=list(names), bridge=cfg.bridge)
     out.end()

@@ -163,7 +163,11 @@ def test_delete_keeps_an_archive_unless_purged(bubble: Bubble) -> None:
 
 
 def test_lab_down_leaves_nothing_behind(bubble: Bubble) -> None:
-    bubble("lab", "down", "--yes")
+    status = bubble.json("lab", "status")
+    assert isinstance(status, dict)
+    built = sorted(srv["name"] for srv in status["servers"])
+    down = bubble.json("lab", "down", "--yes")
+    assert isinstance(down, dict) and down["destroyed"] == built != [], down
     lab_dir = LAB_ENV["BUBBLE_LAB_DIR"]
     assert lab_dir not in Path("/proc/mounts").read_text()
     loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
