@@ -46,7 +46,8 @@ CHECKSUM = "mariadb -N -B -e 'CHECKSUM TABLE alice_shop.items'"
 def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
     cli = fresh_bubble(tmp_path_factory, LAB_ENV)
     cli("server", "add", "bak-web", *server_args(memory="4GiB", disk="80GiB"))
-    cli("server", "add", "bak-web2", *server_args(memory="4GiB", disk="80GiB"))
+    # Room for a third base (alice's, carol's, then bob's restored from backup).
+    cli("server", "add", "bak-web2", *server_args(memory="4GiB", disk="100GiB"))
     cli("server", "add", "bak-web3", *server_args(memory="4GiB", disk="80GiB"))
     store = server_args(memory="2GiB", disk="40GiB")
     cli("server", "add", "bak-store", *store, "--role", "backup")
