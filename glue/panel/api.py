@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from glue.errors import BubbleError
 from glue.models import AccountState, Resource, ServerState
-from glue.panel import changes
+from glue.panel import background, changes, moves, restores
 from glue.panel.auth import Principal
-from glue.panel.migrations import PASSWORD_KEYS, MigrationForm, job_rows, jobs
+from glue.panel.migrations import PASSWORD_KEYS, MigrationForm, jobs
 from glue.panel.request import (
     SAFE_METHODS,
     api_principal,
@@ -23,7 +23,16 @@ from glue.panel.request import (
     require_admin,
     visible_account,
 )
-from glue.services import accounts, credentials, history, servers, topups, usage, wallets
+from glue.services import (
+    accounts,
+    backups,
+    credentials,
+    history,
+    servers,
+    topups,
+    usage,
+    wallets,
+)
 from glue.services.context import Context
 from glue.units import format_money
 
@@ -98,6 +107,28 @@ class MigrationOrder(Strict):
         given = {k: getattr(self, f"{k}_password") for k in PASSWORD_KEYS}
         return MigrationForm(self.files, tuple(self.databases), tuple(self.mail),
                              {k: v for k, v in given.items() if v is not None})  # fmt: skip
+
+
+class RestoreOrder(Strict):
+    """Exactly one of path (relative to the home), db, mailbox; archive: None for the newest."""
+
+    archive: str | None = None
+    path: str | None = None
+    db: str | None = None
+    mailbox: str | None = None
+
+    def what(self) -> str:
+        given = [(k, v) for k in restores.KINDS if (v := getattr(self, k)) is not None]
+        if len(given) != 1:
+            raise BubbleError("give exactly one of path, db, mailbox")
+        return restores.what(*given[0])
+
+
+class MoveOrder(Strict):
+    """A server to move to (or resume the move to), or finish the switched move."""
+
+    to: str | None = None
+    finish: bool = False
 
 
 class UpgradeOrder(Strict):
@@ -328,16 +359,74 @@ def start_migration(request: Request, who: Who, name: str, body: MigrationOrder)
 
 @router.get("/accounts/{name}/migrations")
 def list_migrations(request: Request, who: Who, name: str) -> list[dict[str, Any]]:
-    return job_rows(_mine(request, who, name).engine, name)
+    return background.rows(_mine(request, who, name).engine, name, "migration")
+
+
+def _job(request: Request, who: Principal, name: str, kind: str, job_id: int) -> dict[str, Any]:
+    """One background job of the account: its state, progress and, once ended, its report."""
+    found = background.rows(_mine(request, who, name).engine, name, kind, job_id)
+    if not found:
+        raise HTTPException(404, f"unknown {kind} {job_id} of {name}")
+    return found[0]
 
 
 @router.get("/accounts/{name}/migrations/{job_id}")
 def show_migration(request: Request, who: Who, name: str, job_id: int) -> dict[str, Any]:
-    """A job's state, its progress (bytes per part) and, once ended, its report."""
-    found = job_rows(_mine(request, who, name).engine, name, job_id)
-    if not found:
-        raise HTTPException(404, f"unknown migration {job_id} of {name}")
-    return found[0]
+    """A migration's state, its progress (bytes per part) and, once ended, its report."""
+    return _job(request, who, name, "migration", job_id)
+
+
+# ----------------------------------------------------------------- backups and moves
+
+
+@router.get("/accounts/{name}/backups")
+def list_backups(request: Request, who: Who, name: str) -> list[dict[str, Any]]:
+    """The account's archives, oldest first: name, time, size, what each holds."""
+    ctx = _mine(request, who, name)
+    try:
+        return backups.list_archives(ctx, name)
+    except BubbleError as exc:  # names internal hosts: for admins and the operator's log only
+        log.warning("%s", exc)
+        if who.admin:
+            raise
+        raise HTTPException(503, "backups are not available right now") from None
+
+
+@router.post("/accounts/{name}/backups/restore", status_code=202)
+def restore_backup(request: Request, who: Who, name: str, body: RestoreOrder) -> dict[str, Any]:
+    """Restore one file, database or mailbox in the background (one job of an account at a
+    time): poll its URL."""
+    _mine(request, who, name)
+    job_id = restores.start(panel(request), who, name, body.what(), body.archive)
+    return {"id": job_id, "url": f"/api/v1/accounts/{name}/backups/restores/{job_id}"}
+
+
+@router.get("/accounts/{name}/backups/restores")
+def list_restores(request: Request, who: Who, name: str) -> list[dict[str, Any]]:
+    return background.rows(_mine(request, who, name).engine, name, "restore")
+
+
+@router.get("/accounts/{name}/backups/restores/{job_id}")
+def show_restore(request: Request, who: Who, name: str, job_id: int) -> dict[str, Any]:
+    """A restore's state, what it restores and, once ended, what was restored."""
+    return _job(request, who, name, "restore", job_id)
+
+
+@router.post("/accounts/{name}/move", status_code=202)
+def move_account(request: Request, who: Who, name: str, body: MoveOrder) -> dict[str, Any]:
+    """An admin moves the account to another server in the background (or finishes it)."""
+    _mine(request, who, name)
+    require_admin(who)
+    job_id = moves.start(panel(request), who, name, body.to, body.finish)
+    return {"id": job_id, "url": f"/api/v1/accounts/{name}/move"}
+
+
+@router.get("/accounts/{name}/move")
+def show_move(request: Request, who: Who, name: str) -> dict[str, Any]:
+    """The account's open move (its phase) and the panel's move jobs, newest first."""
+    ctx = _mine(request, who, name)
+    require_admin(who)
+    return {"move": moves.state(ctx, name), "jobs": background.rows(ctx.engine, name, "move")}
 
 
 # ----------------------------------------------------------------- top-ups

@@ -17,6 +17,10 @@ POLISH = {
     "1 h, 24 h, 30 days": "1 h, 24 h, 30 dni",
     "A draining server takes no new accounts; its accounts stay.":
         "Wygaszany serwer nie przyjmuje nowych kont; jego konta zostają.",
+    "A restore puts back what the archive holds; what it replaces is kept aside beside it "
+    "(a database: dumped aside first).":
+        "Przywracanie odtwarza to, co zawiera archiwum; to, co zastępuje, zostaje odłożone "
+        "obok (baza danych: najpierw zrzucona obok).",
     "Accounts": "Konta",
     "Accounts per server": "Konta na serwerach",
     "Activate": "Aktywuj",
@@ -25,10 +29,14 @@ POLISH = {
     "what it does before it is made.":
         "Konto ma bazę swojego planu, chyba że administrator ją nadpisał; zmiana jest "
         "pokazywana ze skutkami, zanim zostanie wprowadzona.",
+    "Archives": "Archiwa",
     "Ask for a top-up": "Poproś o doładowanie",
     "Ask for a top-up, then transfer the amount": "Poproś o doładowanie, potem przelej kwotę",
     "Audit log": "Dziennik zmian",
     "Back": "Wróć",
+    "Backups": "Kopie zapasowe",
+    "Backups and restores": "Kopie zapasowe i przywracanie",
+    "Backups of {name}": "Kopie zapasowe konta {name}",
     "Balance": "Saldo",
     "Base:": "Baza:",
     "Blue: the highest use in each interval; red: the limit in force; green dashed: the "
@@ -57,6 +65,7 @@ POLISH = {
     "Elastic is": "Elastyczność jest",
     "Error": "Błąd",
     "FTP password": "Hasło FTP",
+    "Finish the move": "Zakończ przeniesienie",
     "Firing alerts": "Aktywne alerty",
     "First the pre-flight: every login, every size and whether it fits your disk limit.":
         "Najpierw kontrola wstępna: każde logowanie, każdy rozmiar i czy całość mieści się w "
@@ -67,6 +76,7 @@ POLISH = {
         "zapisywane.",
     "History": "Historia",
     "Home": "Strona główna",
+    "Job {id}:": "Zadanie {id}:",
     "Limits": "Limity",
     "Log in": "Zaloguj się",
     "Log out": "Wyloguj się",
@@ -78,15 +88,22 @@ POLISH = {
     "Move a site in": "Przenieś stronę",
     "Move a site in from another host": "Przenieś stronę z innego hostingu",
     "Move a site into {name}": "Przenieś stronę do konta {name}",
+    "Move from {source} to {target}:": "Przeniesienie z {source} na {target}:",
+    "Move to another server": "Przenieś na inny serwer",
+    "Move while the site runs": "Przenieś bez zatrzymywania strony",
     "My account": "Moje konto",
     "Name": "Nazwa",
     "No mailboxes yet.": "Nie ma jeszcze skrzynek.",
+    "No server would take this account now.": "Żaden serwer nie przyjąłby teraz tego konta.",
     "None: `bubble monitor run` finds nothing wrong.":
         "Brak: `bubble monitor run` nie znajduje problemów.",
     "Not allowed": "Niedozwolone",
     "Not done": "Nie wykonano",
     "Not found": "Nie znaleziono",
     "On {server}, plan {plan},": "Na serwerze {server}, plan {plan},",
+    "One archive a night holds your files, a dump of each database and your mailboxes.":
+        "Co noc jedno archiwum zawiera Twoje pliki, zrzut każdej bazy danych i Twoje skrzynki "
+        "pocztowe.",
     "Outcome:": "Wynik:",
     "Override": "Nadpisz",
     "Overrides now:": "Obecne nadpisania:",
@@ -104,6 +121,12 @@ POLISH = {
     "Pre-flight of the move into {name}": "Kontrola wstępna przeniesienia do konta {name}",
     "Raise the base for a year": "Podnieś bazę na rok",
     "Reject": "Odrzuć",
+    "Restore": "Przywróć",
+    "Restore the database": "Przywróć bazę danych",
+    "Restore the file": "Przywróć plik",
+    "Restore the mailbox": "Przywróć skrzynkę",
+    "Restore {id}:": "Przywracanie {id}:",
+    "Restored:": "Przywrócono:",
     "Resume": "Wznów",
     "Save": "Zapisz",
     "Search": "Szukaj",
@@ -124,6 +147,10 @@ POLISH = {
     "scaler's elastic hours, upgrades the customer's purchase.":
         "Najnowsze wpisy księgi: zasilenia podają, kto je wykonał lub potwierdził, opłaty to "
         "elastyczne godziny naliczone przez skaler, rozszerzenia to zakupy klienta.",
+    "The old server proxies the domains to the new one: once DNS points there, finish the "
+    "move to remove the account from the old server.":
+        "Stary serwer przekazuje ruch domen do nowego: gdy DNS już na niego wskazuje, zakończ "
+        "przeniesienie, aby usunąć konto ze starego serwera.",
     "The server did not list the mailboxes:": "Serwer nie podał listy skrzynek:",
     "Top up": "Doładuj",
     "Top-ups": "Doładowania",
@@ -149,6 +176,7 @@ POLISH = {
     "also": "także",
     "amount": "kwota",
     "an hour together, after the change": "za godzinę łącznie, po zmianie",
+    "archive": "archiwum",
     "asked": "zlecono",
     "at": "kiedy",
     "at most {amount} a day": "najwyżej {amount} dziennie",
@@ -169,6 +197,8 @@ POLISH = {
         "serwerze.",
     "current": "obecne",
     "daily cap": "dzienny limit wydatków",
+    "database": "baza danych",
+    "databases": "bazy danych",
     "databases, one a line": "bazy danych, jedna w wierszu",
     "days at this rate": "dni przy tym tempie",
     "db": "baza danych",
@@ -177,6 +207,7 @@ POLISH = {
     "disk MiB": "dysk MiB",
     "domains": "domeny",
     "done": "zakończona",
+    "downtime": "przerwa",
     "e.g.": "np.",
     "elastic": "elastyczność",
     "elastic capacity now costs {amount} an hour":
@@ -185,7 +216,9 @@ POLISH = {
     "elastic on": "elastyczność włączona",
     "elastic: step, ceiling, an hour": "elastyczność: krok, pułap, za godzinę",
     "failed": "nieudana",
+    "file or folder, relative to your home": "plik lub katalog, względem katalogu domowego",
     "files": "pliki",
+    "finished": "zakończone",
     "following its base.": "ma jego bazę.",
     "following its base;": "ma jego bazę;",
     "in force": "obowiązuje",
@@ -198,6 +231,8 @@ POLISH = {
     "kind": "rodzaj",
     "mail": "poczta",
     "mail, one a line": "poczta, jedna skrzynka w wierszu",
+    "mailbox": "skrzynka",
+    "mailboxes": "skrzynki",
     "memory": "pamięć",
     "memory MiB": "pamięć MiB",
     "name": "nazwa",
@@ -205,6 +240,7 @@ POLISH = {
     "new": "nowe",
     "new password": "nowe hasło",
     "next": "następna",
+    "no backup yet": "jeszcze brak kopii",
     "no commits of catalog/ yet (panel changes are committed when the operator root is a git "
     "repository)":
         "jeszcze brak commitów katalogu catalog/ (zmiany z panelu są commitowane, gdy katalog "
@@ -240,10 +276,13 @@ POLISH = {
     "source": "źródło",
     "state": "stan",
     "summary": "opis",
+    "switched": "przełączone",
     "the balance lasts": "saldo wystarczy na",
     "the elastic capacity they have in force now costs them":
         "obowiązująca teraz elastyczna moc kosztuje je",
+    "the newest": "najnowsze",
     "this page follows it": "ta strona śledzi jej postęp",
+    "time": "czas",
     "to": "na",
     "upgrade: step, a year": "rozszerzenie: krok, za rok",
     "verified": "sprawdzona",

@@ -21,11 +21,11 @@ from glue.errors import BubbleError
 from glue.limits import limits_in_force
 from glue.locks import catalog_lock
 from glue.models import RESOURCES, AccountState, ServerState
-from glue.panel import auth, changes, i18n
+from glue.panel import auth, background, changes, i18n, moves, restores
 from glue.panel.api import UpgradeOrder
 from glue.panel.audit import catalog_log
 from glue.panel.graphs import usage_svg
-from glue.panel.migrations import MigrationForm, job_rows, jobs, lines
+from glue.panel.migrations import MigrationForm, jobs, lines
 from glue.panel.request import (
     SESSION_COOKIE,
     account_version,
@@ -39,6 +39,7 @@ from glue.panel.request import (
 from glue.remote import RemoteError
 from glue.services import (
     accounts,
+    backups,
     credentials,
     history,
     monitoring,
@@ -230,7 +231,9 @@ def admin_account(request: Request, session: Page, name: str, range: str = "24h"
                   version=account_version(ctx, name),
                   wallet=wallets.wallet(ctx, name),
                   history=history.account_history(ctx, name),
-                  graphs=graphs, note=note, chosen=range, ranges=usage.RANGES)  # fmt: skip
+                  graphs=graphs, note=note, chosen=range, ranges=usage.RANGES,
+                  move=moves.state(ctx, name), move_job=moves.latest(panel(request), name),
+                  targets=moves.targets(ctx, name))  # fmt: skip
 
 
 def _admin_form(
@@ -297,6 +300,17 @@ def admin_state(
             raise BubbleError(f"state: {state!r} is not active or suspended")
         changes.set_state(panel(request), tasks, session.who, name, AccountState(state))
     return back(f"/admin/accounts/{name}", f"account {state}")
+
+
+@router.post("/admin/accounts/{name}/move")
+def admin_move(
+    request: Request, session: Page, csrf: Csrf, version: Version, name: str,
+    to: Annotated[str, Form()] = "", finish: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """Move the account to a server (or finish its switched move) in the background."""
+    _admin_form(request, session, csrf, name, version)
+    job_id = moves.start(panel(request), session.who, name, to.strip() or None, bool(finish))
+    return back(f"/admin/accounts/{name}", f"move {job_id} started")
 
 
 @router.get("/admin/topups")
@@ -578,7 +592,7 @@ def own_migrate(request: Request, session: Page) -> Response:
     name = _own(session)
     ctx = panel(request).context()
     visible_account(session.who, ctx.catalog(), name)
-    latest = next(iter(job_rows(ctx.engine, name, limit=1)), None)
+    latest = next(iter(background.rows(ctx.engine, name, "migration", limit=1)), None)
     return render(request, "migrate.html", session=session, name=name, job=latest,
                   version=account_version(ctx, name))  # fmt: skip
 
@@ -613,3 +627,36 @@ def own_migrate_start(
     name = _own_form(request, session, csrf, version)
     job_id = jobs(request).start_checked(session.who, name, token)
     return back("/account/migrate", f"migration {job_id} started")
+
+
+@router.get("/account/backups")
+def own_backups(request: Request, session: Page) -> Response:
+    """The account's archives (what each holds) and the restore forms, or the running
+    restore (the page reloads itself while it runs) and the last one's result."""
+    name = _own(session)
+    ctx = panel(request).context()
+    visible_account(session.who, ctx.catalog(), name)
+    try:
+        archives, note = backups.list_archives(ctx, name), ""
+    except BubbleError as exc:  # the detail names internal hosts: the operator's log only
+        log.warning("%s", exc)
+        archives, note = [], "not available right now"
+    databases = sorted({d for a in archives for d in a["databases"]})
+    mailboxes = sorted({m for a in archives for m in a["mailboxes"]})
+    return render(request, "backups.html", session=session, name=name, archives=archives,
+                  note=note, databases=databases, mailboxes=mailboxes,
+                  job=restores.latest(panel(request), name),
+                  version=account_version(ctx, name))  # fmt: skip
+
+
+@router.post("/account/backups/restore")
+def own_restore(
+    request: Request, session: Page, csrf: Csrf, version: Version,
+    kind: Annotated[str, Form()], value: Annotated[str, Form()],
+    archive: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """One file, database or mailbox restored from an archive in the background."""
+    name = _own_form(request, session, csrf, version)
+    asked = restores.what(kind, value)
+    job_id = restores.start(panel(request), session.who, name, asked, archive.strip() or None)
+    return back("/account/backups", f"restore {job_id} started")

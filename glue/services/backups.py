@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glue.backup import keys
-from glue.backup.agent import ACCOUNT_RE
+from glue.backup.agent import ACCOUNT_RE, ARCHIVE_RE, DB_RE, MAILBOX_RE, home_path
 from glue.backup.authorized import authorized_keys
 from glue.backup.borg import Repository
 from glue.backup.topology import (
@@ -209,6 +209,31 @@ def key_files(ctx: Context) -> list[dict[str, str]]:
     return rows
 
 
+def check_restore(catalog: Catalog, account: str, what: str, archive: str | None) -> None:
+    """What a restore asks for, refused here before anything runs (the agent on the server
+    checks again): an archive, a database or a mailbox of the account's own, a path inside
+    its home. One line naming what is wrong."""
+    if archive is not None:
+        matched = ARCHIVE_RE.fullmatch(archive)
+        if matched is None or matched.group(1) != account:
+            raise BubbleError(f"archive {archive!r} is not one of {account}'s")
+    kind, _, value = what.partition(":")
+    if kind == "path":
+        try:
+            home_path(value)
+        except ValueError as exc:
+            raise BubbleError(str(exc)) from None
+    elif kind == "db":
+        if not DB_RE.fullmatch(value) or not value.startswith(f"{account}_"):
+            raise BubbleError(f"database {value!r} is not one of {account}'s")
+    elif kind == "mailbox":
+        domain = value.rpartition("@")[2]
+        if not MAILBOX_RE.fullmatch(value) or domain not in catalog.accounts[account].domains:
+            raise BubbleError(f"mailbox {value!r} is not one of {account}'s")
+    elif what != "all":
+        raise BubbleError(f"nothing to restore: {what!r}")
+
+
 AGENT = ["/usr/bin/python3", "-s", "/usr/local/lib/bubblehost/bubble-backup",
          "--config", "/etc/bubblehost/backup.conf"]  # fmt: skip
 
@@ -224,6 +249,7 @@ def restore(
     for name in (account, target):
         if not ACCOUNT_RE.fullmatch(name) or name not in catalog.accounts:
             raise BubbleError(f"unknown account {name!r}")
+    check_restore(catalog, account, what, archive)
     web = catalog.accounts[account].server
     if catalog.accounts[target].server != web:
         raise BubbleError(

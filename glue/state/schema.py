@@ -172,15 +172,17 @@ topups = Table(
     UniqueConstraint("provider", "reference", name="uq_topups_provider_reference"),
 )
 
-# Migrations the panel runs in the background: state and live progress (bytes per part) for a
-# page reload, the final report. `running` holds the account while the job runs (NULL after):
-# its unique constraint is what allows one migration per account at a time. No password.
+# Jobs the panel runs in the background (a customer's migration or restore, an admin's move):
+# state and live progress for a page reload, the final report. `running` holds the account
+# while the job runs (NULL after): its unique constraint is what allows one job per account at
+# a time. No password.
 panel_jobs = Table(
     "panel_jobs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account", String(64), nullable=False, index=True),
-    Column("running", String(64), nullable=True, unique=True),
+    Column("running", String(64), nullable=True, unique=True),  # one job of an account at a time
+    Column("kind", String(16), nullable=False, server_default="migration"),  # | restore | move
     Column("state", String(16), nullable=False),  # running | done | failed
     Column("started_by", String(64), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),

@@ -8,20 +8,25 @@ evacuated live, its two accounts landing on the two others (sites answering, fil
 and then the one that took bob destroyed and evacuated from backup, bob's site answering and
 his mailbox login working on the other (a passdb line he planted in his home never installed).
 
-An isolated lab (198.18.8.0/24, servers bak-*), a fresh operator root, only the CLI."""
+An isolated lab (198.18.8.0/24, servers bak-*), a fresh operator root, the CLI (and the
+customer's panel on that root for her own restores)."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
 
+from tests.support.browser import chromium, log_in, shots_dir
 from tests.support.cli import Bubble, fresh_bubble, server_args
 from tests.support.lab_env import isolated_lab, lab_env
 from tests.support.lab_server import http_get
+from tests.support.panel import PASSWORD, Client, running_panel
 
 pytestmark = pytest.mark.lab
 
@@ -90,6 +95,51 @@ def test_two_accounts_backed_up_and_three_kinds_of_loss_restored_exactly(
     assert "CPUQuotaPerSecUSec=500ms" in unit, unit
     timer = bubble.on_server("bak-web", "systemctl is-enabled bubble-backup.timer")
     assert timer.strip() == "enabled"
+
+
+def test_alice_lists_her_backups_and_restores_a_file_and_a_table_in_the_panel(
+    bubble: Bubble, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The customer herself, through the running panel's API on this root (her token): her
+    archives listed (bob's answer 404), then a deleted file and a dropped table restored by
+    the panel's background jobs, byte for byte and rows back; her backups page kept as a
+    screenshot. Uses the archive made above."""
+    for key, value in LAB_ENV.items():  # the panel reaches the lab's servers as the CLI does
+        monkeypatch.setenv(key, value)
+    before = bubble.as_account("alice", SUM), bubble.as_account("alice", CHECKSUM)
+    secret = tmp_path / "panel-password"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    bubble("panel", "customer-password", "alice", "--password-file", str(secret))
+    alice_token = bubble("panel", "token", "create", "--account", "alice").strip()
+    with running_panel(bubble.root) as url:
+        alice = Client(url, token=alice_token)
+        listed = alice.request("GET", "/api/v1/accounts/alice/backups")
+        assert listed.status == 200, listed.text
+        newest = listed.json()[-1]
+        assert newest["account"] == "alice" and newest["size"] > 300_000
+        assert "alice_shop" in newest["databases"] and newest["mailboxes"] == [MAILBOX]
+        assert alice.request("GET", "/api/v1/accounts/bob/backups").status == 404
+
+        bubble.as_account("alice", "rm www/site.bin; mariadb -e 'DROP TABLE alice_shop.items'")
+        for asked in ({"path": "www/site.bin"}, {"db": "alice_shop"}):
+            started = alice.request("POST", "/api/v1/accounts/alice/backups/restore",
+                                    body={**asked, "archive": newest["archive"]})  # fmt: skip
+            assert started.status == 202, started.text
+            deadline = time.monotonic() + 120
+            while (job := alice.request("GET", started.json()["url"]).json())["state"] == (
+                "running"
+            ) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert job["state"] == "done" and job["started_by"] == "alice", job
+        if shutil.which("chromedriver"):  # the page as she sees it, kept as an artefact
+            with chromium() as browser:
+                log_in(browser, url, "alice")
+                browser.get(f"{url}/account/backups")
+                assert newest["archive"] in browser.find_element(By.ID, "archives").text
+                browser.save_screenshot(str(shots_dir() / "customer-backups.png"))
+    assert (bubble.as_account("alice", SUM), bubble.as_account("alice", CHECKSUM)) == before
+    assert bubble.as_account("alice", ROWS).strip() == "2"
 
 
 # A hostile home: links out of it, a FIFO nobody writes, a sparse file far past the disk
