@@ -207,7 +207,9 @@ def test_two_scalers_one_acts_and_the_other_takes_over_when_it_dies(
         assert first.wait(10) == -signal.SIGKILL
         # The dead one acted alone: every event and charge is its own, each once.
         deferred = [e for e in _events(ctx) if e[1] == "deferred"]
-        assert deferred and len(deferred) == len(one.having(": deferred: "))
+        # Each deferral is logged just before it is recorded: a kill between the two leaves
+        # at most the last tick's line unrecorded, never an event without its line.
+        assert deferred and len(one.having(": deferred: ")) - len(deferred) in (0, 1)
         charged = _charges(ctx, "alice")
         owed = hourly_charges([Interval("cpu", 500, since, None)],
                               ctx.catalog().plans["base"].elastic, now)  # fmt: skip
