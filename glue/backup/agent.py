@@ -2,11 +2,13 @@
 /usr/local/lib/bubblehost/bubble-backup): one borg archive per account per run.
 
 An archive `ACCOUNT-YYYY-MM-DDTHH:MM` holds the account's home (`srv/ACCOUNT/...`: its site,
-its mailboxes under mail/) and a dump of each of its databases
+its mailboxes under mail/), a dump of each of its databases
 (`var/lib/bubblehost/backup/ACCOUNT/databases/DB.sql`, single transaction, routines,
-triggers, events). It runs as root, so it follows nothing the tenant controls: borg stores a
-link as a link (never its target: a tenant's link to /etc/shadow archives a link), reads no
-FIFO or device (no --read-special), and the dumps are written into root's own directory.
+triggers, events) and its mailbox logins (`.../ACCOUNT/mail-logins`: Dovecot passwd-file
+lines, password hashes only, read by root from the server's own file, never from the home).
+It runs as root, so it follows nothing the tenant controls: borg stores a link as a link
+(never its target: a tenant's link to /etc/shadow archives a link), reads no FIFO or device
+(no --read-special), and the dumps and logins are written into root's own directory.
 The systemd unit that runs it bounds its CPU and IO (CPUQuota, IOWeight, idle IO class).
 
 Settings: a JSON file (root's, 0600), default /etc/bubblehost/backup.conf:
@@ -15,6 +17,7 @@ Settings: a JSON file (root's, 0600), default /etc/bubblehost/backup.conf:
   ssh              the ssh command borg uses (key, known_hosts), as BORG_RSH
   srv              where the homes are (/srv); staging (/var/lib/bubblehost/backup)
   databases        true when MariaDB runs here (root reaches it over its unix socket)
+  mail_users       Dovecot's passwd-file of every mailbox (/etc/dovecot/bubble-users)
 The passphrase never appears on a command line; the result of each run is a JSON line per
 account on stdout and in STAGING/last.json.
 """
@@ -36,6 +39,7 @@ from typing import Any
 ACCOUNT_RE = re.compile(r"[a-z][a-z0-9]{0,15}")
 ARCHIVE_RE = re.compile(r"([a-z][a-z0-9]{0,15})-(\d{4}-\d\d-\d\dT\d\d:\d\d)")
 DEFAULT_CONFIG = "/etc/bubblehost/backup.conf"
+MAIL_USERS = "/etc/dovecot/bubble-users"  # bubble_mail_users_file (group_vars/all.yml)
 
 
 def archive_name(account: str, at: dt.datetime) -> str:
@@ -51,6 +55,7 @@ def load_config(path: str) -> dict[str, Any]:
     config.setdefault("restore_dir", "/var/lib/bubblehost-restore")
     config.setdefault("databases", True)
     config.setdefault("mysql_args", [])
+    config.setdefault("mail_users", MAIL_USERS)
     return config
 
 
@@ -129,12 +134,36 @@ def mailboxes(home: Path) -> list[str]:
         return sorted(e.name for e in entries if "@" in e.name and e.is_dir(follow_symlinks=False))
 
 
+def mail_logins(users: str, srv: str, account: str) -> str:
+    """The account's lines of Dovecot's passwd-file (address, password hash, uid, gid, home):
+    only a plain address whose home is the account's mail/ADDRESS. Read by root from root's
+    file, so nothing the tenant wrote can add a line (for another account's address, say)."""
+    try:
+        text = Path(users).read_text(encoding="utf-8")
+    except FileNotFoundError:  # no mail role here: no logins
+        return ""
+    return "".join(
+        line + "\n"
+        for line in text.splitlines()
+        if len(fields := line.split(":")) == 8
+        and MAILBOX_RE.fullmatch(fields[0])
+        and fields[5] == f"{srv}/{account}/mail/{fields[0]}"
+    )
+
+
 def back_up(account: str, config: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
     home = Path(config["srv"]) / account
     stage, names, skipped = dump(account, config)
     name = archive_name(account, at)
     holds = {"files": str(home).lstrip("/"), "databases": names, "mailboxes": mailboxes(home),
              "dumps": str(stage / "databases").lstrip("/")}  # fmt: skip
+    logins = mail_logins(config["mail_users"], config["srv"], account)
+    if logins:  # root's staging directory, beside the dumps: archived with them
+        fd = os.open(stage / "mail-logins", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     0o600)  # fmt: skip
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(logins)
+        holds["mail_logins"] = str(stage / "mail-logins").lstrip("/")
     # borg expands {placeholders} in a comment: braces are doubled to stay braces.
     comment = json.dumps(holds, sort_keys=True).replace("{", "{{").replace("}", "}}")
     argv = [
@@ -196,6 +225,41 @@ MAILBOX_RE = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@[a-z0-9.-]+")
 # DEFINER clauses name a user the account is not (ERROR 1227 as a non-SUPER user): dropped
 # from DDL lines; an INSERT line is data and never touched.
 DEFINER_RE = re.compile(r"(?:/\*!50017 )?DEFINER=`[^`]*`@`[^`]*`(?: ?\*/)?\s?")
+
+# Installs account $1's mailbox logins (Dovecot passwd-file lines on stdin, hashes only) into
+# the server's file $4, as root: only a line of a plain address whose home is $2 (the
+# account's mail/) + that address is taken, with the account's uid and gid here; an address
+# another account holds here refuses them all. $3 `replace`: the account's lines become
+# exactly these (a move); `merge`: these replace its lines of the same addresses, its others
+# stay (a restore). Prints how many it installed. Run by the agent here, and over ssh by the
+# control plane (moves, evacuation from backup): `sh -c SCRIPT mail-logins ACCOUNT ...`.
+MAIL_LOGINS_SCRIPT = r"""set -eu
+account=$1; h=$2; mode=$3; USERS=$4
+uid=$(id -u "$account"); gid=$(id -g "$account")
+exec 9>"$USERS.lock"; flock 9
+new=$(mktemp "$USERS.XXXXXX"); tmp=$(mktemp "$USERS.XXXXXX"); trap 'rm -f "$new" "$tmp"' EXIT
+awk -F: -v OFS=: -v u="$uid" -v g="$gid" -v h="$h" \
+  'NF == 8 && $1 ~ /^[a-z0-9_+.-]+@[a-z0-9.-]+$/ && $6 == h $1 { $3 = u; $4 = g; print }' >"$new"
+[ -s "$new" ] || { echo 0; exit 0; }
+if awk -F: -v h="$h" 'NR == FNR { a[$1]; next } ($1 in a) && index($6, h) != 1 { bad = 1 }
+    END { exit !bad }' "$new" "$USERS"; then
+  echo "a mailbox of $account belongs to another account here" >&2; exit 73
+fi
+if [ "$mode" = replace ]; then
+  awk -F: -v h="$h" 'index($6, h) != 1' "$USERS" >"$tmp"
+else
+  awk -F: 'NR == FNR { a[$1]; next } !($1 in a)' "$new" "$USERS" >"$tmp"
+fi
+cat "$new" >>"$tmp"
+chown root:dovecot "$tmp"; chmod 0640 "$tmp"; mv "$tmp" "$USERS"
+doveadm auth cache flush >/dev/null 2>&1 || true
+wc -l <"$new"
+"""
+
+
+def mail_logins_argv(account: str, home: str, mode: str, users: str) -> list[str]:
+    """The command installing the logins of `account` (its home: `home`), see above."""
+    return ["sh", "-c", MAIL_LOGINS_SCRIPT, "mail-logins", account, f"{home}/mail/", mode, users]
 
 
 def home_path(text: str) -> str:
@@ -259,6 +323,8 @@ def restore(config: dict[str, Any], account: str, archive: str, what: str, targe
     elif kind != "all":
         raise ValueError(f"nothing to restore: {what!r}")
     holds = _holds(archive, config)  # what the archive holds, as the agent wrote it
+    # Logins only in place: an address belongs to one account (and to its domains).
+    logins = holds.get("mail_logins") if kind in ("all", "mailbox") and target == account else None
     if kind == "all":
         paths, dbs = ["www", "mail"], list(holds["databases"])  # each entry of both, below
     elif kind == "mailbox" and value not in holds["mailboxes"]:
@@ -275,6 +341,7 @@ def restore(config: dict[str, Any], account: str, archive: str, what: str, targe
     try:
         patterns = [f"{holds['files']}/{p}" for p in paths]
         patterns += [f"{holds['dumps']}/{db}.sql" for db in dbs]
+        patterns += [logins] if logins else []
         done = subprocess.run(
             ["borg", "extract", f"::{archive}", *patterns], cwd=stage, env=borg_env(config),
             capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
@@ -289,10 +356,25 @@ def restore(config: dict[str, Any], account: str, archive: str, what: str, targe
         restored = [_put(stage / holds["files"], p, target, config, suffix) for p in paths]
         loaded = [_load(stage / holds["dumps"] / f"{db}.sql", db, account, target, config,
                         suffix) for db in dbs]  # fmt: skip
+        lines = (stage / logins).read_text(encoding="utf-8") if logins else ""
+        if kind == "mailbox":
+            lines = "".join(x for x in lines.splitlines(True) if x.startswith(f"{value}:"))
+        installed = _install_logins(target, lines, config) if lines else 0
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return {"account": target, "archive": archive, "ok": True, "paths": restored,
-            "databases": loaded}  # fmt: skip
+            "databases": loaded, "mail_logins": installed}  # fmt: skip
+
+
+def _install_logins(account: str, lines: str, config: dict[str, Any]) -> int:
+    """The archived logins back in Dovecot's file (merged: the account's other mailboxes
+    keep theirs); their mail is in the home already."""
+    home = f"{config['srv']}/{account}"
+    argv = mail_logins_argv(account, home, "merge", config["mail_users"])
+    done = subprocess.run(argv, input=lines, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"restoring the mailbox logins of {account}: {last(done.stderr)}")
+    return int(done.stdout.strip() or 0)
 
 
 def _put(extracted: Path, rel: str, target: str, config: dict[str, Any], suffix: str) -> str:

@@ -80,7 +80,8 @@ class Repository:
 
     def archives(self, account: str | None = None) -> list[dict[str, Any]]:
         """The archives (of one account), oldest first: name, account, time, size, what it
-        holds (files, databases, mailboxes: the comment the agent wrote)."""
+        holds (files, databases, mailboxes, where its mailbox logins are: the comment the agent
+        wrote)."""
         # A selector always: `borg info REPO` alone describes the repository, no archive.
         args = ["info", "--json", "--glob-archives", f"{account}-*" if account else "*"]
         data = json.loads(self.run(*args, "::", step="info"))
@@ -99,6 +100,7 @@ class Repository:
                 "files": holds.get("files"),
                 "databases": holds.get("databases", []),
                 "mailboxes": holds.get("mailboxes", []),
+                "mail_logins": holds.get("mail_logins"),
             })  # fmt: skip
         return sorted(rows, key=lambda row: (row["time"], row["archive"]))
 

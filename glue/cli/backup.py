@@ -139,4 +139,6 @@ def restore(
         print_json(result)
         return
     restored = [*result["paths"], *result["databases"]]
+    if result.get("mail_logins"):
+        restored.append(f"{result['mail_logins']} mailbox login(s)")
     say(f"{result['account']}: restored {', '.join(restored)} from {result['archive']}")

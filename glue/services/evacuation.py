@@ -28,11 +28,12 @@ from glue.services.moves import (
     address,
     carry,
     copy_argv,
+    install_mail_logins,
     load_database,
     move_account,
     run_on,
 )
-from glue.state.moves import open_move
+from glue.state.moves import open_move, set_phase, start_move
 
 
 def _web_server(catalog: Catalog, name: str) -> None:
@@ -71,37 +72,63 @@ def evacuate(ctx: Context, name: str, report: Report) -> list[dict[str, Any]]:
 
 def evacuate_from_backup(ctx: Context, name: str, report: Report) -> list[dict[str, Any]]:
     """`name` is dead: marked down, then each account restored from its latest archive on
-    the server placement chooses (the catalog switched first, its bubble converged there)."""
+    the server placement chooses, one at a time; one that fails is reported and the rest go
+    on. Run again after a failure, it skips the accounts restored already (the catalog names
+    their new server: switched only once restored) and resumes each unfinished one on the
+    server it was going to (its row in `account_moves`)."""
     catalog = ctx.catalog()
     _web_server(catalog, name)
     servers.set_state(ctx, name, ServerState.DOWN)
     rows = []
     for account in _staying_accounts(catalog, name):
-        archives = backups.list_archives(ctx, account)
-        if not archives:
-            rows.append({"account": account, "ok": False, "error": "no backup: nothing to restore"})
-            continue
-        latest = archives[-1]
-        catalog = ctx.catalog()
-        target = _placed(ctx, catalog, account)
-        report(f"{account}: restoring {latest['archive']} on {target}")
-        with ctx.editing() as current:
-            moved = current.accounts[account].model_copy(update={"server": target})
-            save_account(current.with_account(account, moved), account)
-        carry(ctx, ctx.catalog(), target, report)
-        restored = _restore(ctx, name, Ends(ctx.catalog(), account, name, target), latest)
-        taken = dt.datetime.fromisoformat(latest["time"]).replace(tzinfo=dt.UTC)
-        lost = int((dt.datetime.now(dt.UTC) - taken).total_seconds())
-        rows.append({"account": account, "ok": True, "to": target, "archive": latest["archive"],
-                     "address": address(ctx, ctx.catalog(), target), "lost_seconds": lost,
-                     **restored})  # fmt: skip
+        try:
+            rows.append(_from_backup(ctx, name, account, report))
+        except BubbleError as exc:
+            report(f"{account}: {exc}")
+            rows.append({"account": account, "ok": False, "error": str(exc)})
     return rows
+
+
+def _from_backup(ctx: Context, dead: str, account: str, report: Report) -> dict[str, Any]:
+    """One account restored from its latest archive: its bubble converged on the target (the
+    catalog as it will be), the archive restored there, then the catalog switched (one write)."""
+    archives = backups.list_archives(ctx, account)
+    if not archives:
+        return {"account": account, "ok": False, "error": "no backup: nothing to restore"}
+    latest = archives[-1]
+    move = open_move(ctx.engine, account)
+    if move is None:
+        move = start_move(ctx.engine, account, dead, _placed(ctx, ctx.catalog(), account))
+    elif move.source != dead or move.phase == "switched":
+        raise BubbleError(
+            f"an open move from {move.source} to {move.target}: finish it "
+            f"(`bubble account move {account} --finish`), then run this again"
+        )
+    report(f"{account}: restoring {latest['archive']} on {move.target}")
+    catalog = ctx.catalog()
+    staged = catalog.with_account(
+        account, catalog.accounts[account].model_copy(update={"server": move.target})
+    )
+    carry(ctx, staged, move.target, report)
+    restored = _restore(ctx, dead, Ends(staged, account, dead, move.target), latest)
+    with ctx.editing() as current:
+        if current.accounts[account].server != dead:
+            raise BubbleError(f"account {account!r} was put on "
+                              f"{current.accounts[account].server} meanwhile")  # fmt: skip
+        moved = current.accounts[account].model_copy(update={"server": move.target})
+        save_account(current.with_account(account, moved), account)
+    set_phase(ctx.engine, move, "finished")
+    taken = dt.datetime.fromisoformat(latest["time"]).replace(tzinfo=dt.UTC)
+    lost = int((dt.datetime.now(dt.UTC) - taken).total_seconds())
+    return {"account": account, "ok": True, "to": move.target, "archive": latest["archive"],
+            "address": address(ctx, staged, move.target), "lost_seconds": lost,
+            **restored}  # fmt: skip
 
 
 def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dict[str, Any]:
     """The archive extracted on the control plane (its own key reads every repository; the
     target's key reads only its own), its files pushed to the target's home owned by the
-    account, its dumps loaded as the account's database user."""
+    account, its dumps loaded as the account's database user, its mailbox logins installed."""
     catalog = ends.catalog
     repository = backups.repository(ctx, catalog, dead)
     work = private_dir(state_dir(ctx.root) / "restores")
@@ -110,8 +137,9 @@ def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dic
         files = latest["files"]  # srv/ACCOUNT, as the agent archived it
         dumps = f"var/lib/bubblehost/backup/{ends.account}/databases"
         # A pattern that matches nothing is an error to borg: the dumps only when it has some.
-        repository.extract(latest["archive"], [files, *([dumps] if latest["databases"] else [])],
-                           into)  # fmt: skip
+        logins = latest.get("mail_logins")  # root's staging file on the dead server, if any
+        extra = [*([dumps] if latest["databases"] else []), *([logins] if logins else [])]
+        repository.extract(latest["archive"], [files, *extra], into)
         # Nothing of the tenant runs there while root writes its home.
         run_on(ctx, ends, ends.target, f"systemctl stop acct-{ends.account}.slice")
         home = into / files
@@ -133,5 +161,9 @@ def _restore(ctx: Context, dead: str, ends: Ends, latest: dict[str, Any]) -> dic
             if DB_RE.fullmatch(dump.stem) and dump.stem.startswith(ends.account + "_"):
                 load_database(ctx, ends, dump.stem, ["cat", str(dump)])
                 loaded.append(dump.stem)
+        # The mailbox logins as archived from Dovecot's file (hashes), never from the home.
+        lines = (into / logins).read_text(encoding="utf-8") if logins else ""
+        installed = install_mail_logins(ctx, ends, lines, "replace") if lines else 0
     run_on(ctx, ends, ends.target, f"systemctl start php-fpm-acct@{ends.account}.service")
-    return {"databases": loaded, "mailboxes": latest.get("mailboxes", [])}
+    return {"databases": loaded, "mailboxes": latest.get("mailboxes", []),
+            "mail_logins": installed}  # fmt: skip

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from glue.backup.agent import DB_RE, DEFINER_RE
+from glue.backup.agent import DB_RE, DEFINER_RE, MAIL_USERS, mail_logins_argv
 from glue.catalog import Catalog, save_account
 from glue.errors import BubbleError
 from glue.limits import effective_base, limits_in_force
@@ -44,7 +44,6 @@ from glue.state.moves import Move, open_move, set_phase, start_move
 
 Report = Callable[[str], None]
 
-MAIL_USERS = "/etc/dovecot/bubble-users"  # bubble_mail_users_file (group_vars/all.yml)
 MAIL_DENY = "/etc/dovecot/bubble-suspended"  # bubble_mail_suspended_file
 KEPT = "/etc/bubblehost/moves"  # on the source: the account's own vhost while frozen
 KEYS = "/root/.bubble-move"  # on the source: this move's ssh key and the target's host key
@@ -222,26 +221,14 @@ def _mail_logins(ctx: Context, ends: Ends) -> int:
     prefix = f"{ends.home}/mail/"
     read = f"awk -F: -v h={prefix} 'index($6, h) == 1' {MAIL_USERS}"
     lines = run_on(ctx, ends, ends.source, read)
-    if not lines.strip():
-        return 0
-    write = f"""set -eu
-USERS={MAIL_USERS}; h={prefix}
-uid=$(id -u {ends.account}); gid=$(id -g {ends.account})
-exec 9>"$USERS.lock"; flock 9
-new=$(mktemp "$USERS.XXXXXX"); tmp=$(mktemp "$USERS.XXXXXX"); trap 'rm -f "$new" "$tmp"' EXIT
-awk -F: -v OFS=: -v u="$uid" -v g="$gid" -v h="$h" \
-  'index($6, h) == 1 {{ $3 = u; $4 = g; print }}' >"$new"
-if awk -F: -v h="$h" 'NR == FNR {{ a[$1]; next }}
-    ($1 in a) && index($6, h) != 1 {{ bad = 1 }} END {{ exit !bad }}' "$new" "$USERS"; then
-  echo "a mailbox of {ends.account} belongs to another account here" >&2; exit 73
-fi
-awk -F: -v h="$h" 'index($6, h) != 1' "$USERS" >"$tmp"
-cat "$new" >>"$tmp"
-chown root:dovecot "$tmp"; chmod 0640 "$tmp"; mv "$tmp" "$USERS"
-doveadm auth cache flush >/dev/null 2>&1 || true
-"""
-    run_on(ctx, ends, ends.target, write, stdin=lines)
-    return len(lines.splitlines())
+    return install_mail_logins(ctx, ends, lines, "replace") if lines.strip() else 0
+
+
+def install_mail_logins(ctx: Context, ends: Ends, lines: str, mode: str) -> int:
+    """Mailbox login lines (hashes, on stdin only) installed on the target as the account's
+    (glue.backup.agent.MAIL_LOGINS_SCRIPT, the agent's own restore runs the same); how many."""
+    argv = mail_logins_argv(ends.account, ends.home, mode, MAIL_USERS)
+    return int(run_on(ctx, ends, ends.target, shlex.join(argv), stdin=lines).strip() or 0)
 
 
 def _copy(ctx: Context, ends: Ends, max_size_mib: int) -> dict[str, Any]:

@@ -128,17 +128,25 @@ def web1(host: BackupHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
         db.sql(f"CREATE USER IF NOT EXISTS {name} IDENTIFIED VIA unix_socket;"
                f"GRANT ALL PRIVILEGES ON `{name}\\_%`.* TO {name};")  # fmt: skip
+    # Dovecot's passwd-file, root's: bkalice's and bkbob's logins (hashes), and a line naming
+    # an address under bkalice's mail/ that is not its own home (never taken for bkalice).
+    logins = {name: f"info@{name}.example:{{SHA512-CRYPT}}$6$s$h{name}:{user.pw_uid}:"
+                    f"{user.pw_gid}::{srv}/{name}/mail/info@{name}.example::\n"
+              for name, user in users.items()}  # fmt: skip
+    stray = f"x@y.example:{{PLAIN}}stray:1:1::{srv}/bkalice/mail/info@bkalice.example::\n"
+    (d / "bubble-users").write_text(logins["bkalice"] + stray + logins["bkbob"])
     created = host.control("web1").init(repokey_file(host.root, "web1"))
     config = d / "backup.conf"
     web = host.as_web("web1")
     config.write_text(json.dumps({
         "repository": web.url, "passphrase_file": str(web.passphrase_file),
         "ssh": " ".join(web.ssh), "srv": str(srv), "staging": str(d / "staging"),
-        "restore_dir": str(d / "restore"),
+        "restore_dir": str(d / "restore"), "mail_users": str(d / "bubble-users"),
         "mysql_args": [f"--socket={db.socket}", "--user=root"],
     }))  # fmt: skip
     try:
-        yield {"config": str(config), "db": db, "srv": srv, "created": created, "dir": d}
+        yield {"config": str(config), "db": db, "srv": srv, "created": created, "dir": d,
+               "logins": logins}  # fmt: skip
     finally:
         db.stop()
         shutil.rmtree(d, ignore_errors=True)
@@ -199,6 +207,9 @@ def test_one_archive_per_account_holds_its_home_mail_and_dumps_and_no_link_targe
     assert "CREATE TABLE `items`" in sql and "caf\u00e9 \U0001f600" in sql
     assert "PROCEDURE `count_items`" in sql and "TRIGGER" in sql and "name_upper" in sql
     assert not list(out.rglob("bkbob")), "bkalice's archive holds nothing of bkbob's"
+    # Its mailbox logins, from root's passwd-file: its own line alone, a hash, no stray line.
+    (logins,) = out.rglob("bkalice/mail-logins")
+    assert logins.read_text() == web1["logins"]["bkalice"]  # type: ignore[index]
 
 
 def test_a_deleted_file_a_dropped_table_and_a_deleted_mail_folder_come_back_exactly(
@@ -229,8 +240,16 @@ def test_a_deleted_file_a_dropped_table_and_a_deleted_mail_folder_come_back_exac
 
     shutil.rmtree(folder)
     message.unlink()
-    agent.restore(config, "bkalice", archive, "mailbox:info@bkalice.example", "bkalice", at)
+    users = Path(config["mail_users"])
+    logins: dict[str, str] = web1["logins"]  # type: ignore[assignment]
+    users.write_text(logins["bkbob"])  # bkalice's login lost too
+    result = agent.restore(config, "bkalice", archive, "mailbox:info@bkalice.example",
+                           "bkalice", at)  # fmt: skip
     assert folder.is_dir() and message.read_bytes() == mail_bytes
+    # Its login back (merged: bkbob's untouched), root:dovecot 0640 as Dovecot reads it.
+    assert result["mail_logins"] == 1
+    assert users.read_text() == logins["bkbob"] + logins["bkalice"]
+    assert oct(users.stat().st_mode & 0o777) == "0o640"
     assert list((home / "mail").glob("info@bkalice.example.before-restore-*"))  # kept aside
 
 

@@ -3,8 +3,10 @@
 own bounded unit, then a deleted file, a dropped table and a deleted mail folder each restored
 with `bubble backup restore` and verified byte for byte. Then an account moved to a second web
 server while an HTTP client polls it (downtime measured; files, rows, messages and mailbox login
-identical; a hostile home's links out, FIFO and sparse trap not followed), and the first web
-server destroyed and evacuated from backup, its last account answering on the other.
+identical; a hostile home's links out, FIFO and sparse trap not followed); the first web server
+evacuated live, its two accounts landing on the two others (sites answering, files identical);
+and then the one that took bob destroyed and evacuated from backup, bob's site answering and
+his mailbox login working on the other (a passdb line he planted in his home never installed).
 
 An isolated lab (198.18.8.0/24, servers bak-*), a fresh operator root, the CLI (and the
 customer's panel on that root for her own restores)."""
@@ -49,7 +51,9 @@ CHECKSUM = "mariadb -N -B -e 'CHECKSUM TABLE alice_shop.items'"
 def bubble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bubble]:
     cli = fresh_bubble(tmp_path_factory, LAB_ENV)
     cli("server", "add", "bak-web", *server_args(memory="4GiB", disk="80GiB"))
-    cli("server", "add", "bak-web2", *server_args(memory="4GiB", disk="80GiB"))
+    # Room for a third base (alice's, carol's, then bob's restored from backup).
+    cli("server", "add", "bak-web2", *server_args(memory="4GiB", disk="100GiB"))
+    cli("server", "add", "bak-web3", *server_args(memory="4GiB", disk="80GiB"))
     store = server_args(memory="2GiB", disk="40GiB")
     cli("server", "add", "bak-store", *store, "--role", "backup")
     for name in ("alice", "bob"):
@@ -212,18 +216,66 @@ def test_account_moved_live_with_identical_data_and_nothing_from_outside_its_hom
     assert http_get(new, "alice.example", "/host.php")[1].strip() == names[1]
 
 
-def test_dead_server_evacuated_from_backup_its_site_answering_elsewhere(bubble: Bubble) -> None:
+def test_a_server_evacuated_live_to_two_others_sites_answering_data_identical(
+    bubble: Bubble,
+) -> None:
+    bubble("account", "create", "carol", "--domain", "carol.example", "--server", "bak-web")
+    page = (
+        "printf '%s on its way\\n' $(id -un) > www/index.html; head -c 200000 /dev/urandom > www/x"
+    )
+    for name in ("bob", "carol"):
+        bubble.as_account(name, page)
+    before = {name: bubble.as_account(name, FILES) for name in ("bob", "carol")}
+    rows = bubble.json("server", "evacuate", "bak-web", "--yes")
+    assert isinstance(rows, list)
+    landed = {row["account"]: row["to"] for row in rows}
+    # Placement: the fewest accounts first (bak-web3 had none, bak-web2 alice), then by name.
+    assert landed == {"bob": "bak-web3", "carol": "bak-web2"}, rows
+    for name, server in landed.items():
+        reply = http_get(_address(bubble, server), f"{name}.example", "/index.html")
+        assert reply == (200, f"{name} on its way\n"), (name, reply)
+        assert bubble.as_account(name, FILES) == before[name]
+    # bak-web drained: placement skips it from now on.
+    servers = bubble.json("server", "list")
+    assert isinstance(servers, list)
+    assert next(s["state"] for s in servers if s["name"] == "bak-web") == "draining"
+    finished = bubble.json("account", "move", "bob", "--finish")
+    assert isinstance(finished, dict) and finished["phase"] == "finished"
+
+
+# bob's own passdb line for alice's address, planted where a careless restore might read one.
+PLANTED = "info@alice.example:{PLAIN}planted-pass:1000:1000::/srv/alice/mail/info@alice.example::"
+
+
+def test_dead_server_evacuated_from_backup_its_site_answering_elsewhere(
+    bubble: Bubble, tmp_path: Path
+) -> None:
+    secret = tmp_path / "bob-mail"
+    secret.write_text("bob mail pass\n")
+    secret.chmod(0o600)
+    bubble("account", "mailbox", "bob", "info@bob.example", "--password-file", str(secret))
     bubble.as_account("bob", "printf 'bob before the fire\\n' > www/index.html")
+    bubble.as_account("bob", f"printf '%s\\n' '{PLANTED}' | tee www/mail-logins mail/mail-logins")
     (result,) = bubble.json("backup", "run", "--account", "bob")  # type: ignore[misc]
     assert result["ok"], result
-    bubble("lab", "server-destroy", "bak-web")
-    rows = bubble.json("server", "evacuate", "bak-web", "--from-backup", "--yes")
+    bubble("lab", "server-destroy", "bak-web3")
+    rows = bubble.json("server", "evacuate", "bak-web3", "--from-backup", "--yes")
     assert isinstance(rows, list)
     ((row),) = rows
     assert (row["account"], row["ok"], row["to"]) == ("bob", True, "bak-web2"), row
     assert 0 <= row["lost_seconds"] < 3600
     status, body = http_get(_address(bubble, "bak-web2"), "bob.example", "/index.html")
     assert (status, body) == (200, "bob before the fire\n")
+    # The mailbox login restored with the mail (its hash, from root's side of the dead server).
+    assert row["mail_logins"] == 1, row
+    login = "doveadm auth test info@bob.example 'bob mail pass' >/dev/null && echo ok"
+    assert bubble.on_server("bak-web2", login).strip() == "ok"
+    planted = (
+        "doveadm auth test info@alice.example planted-pass >/dev/null 2>&1 && echo IN; "
+        "grep -c planted /etc/dovecot/bubble-users || true; "
+        "doveadm auth test info@alice.example 'mail pass 1' >/dev/null && echo alice"
+    )
+    assert bubble.on_server("bak-web2", planted).split() == ["0", "alice"]
     servers = bubble.json("server", "list")
     assert isinstance(servers, list)
-    assert next(s["state"] for s in servers if s["name"] == "bak-web") == "down"
+    assert next(s["state"] for s in servers if s["name"] == "bak-web3") == "down"

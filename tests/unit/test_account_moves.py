@@ -80,3 +80,58 @@ def test_one_open_move_per_account_resumed_from_its_row_and_closed_when_finished
     set_phase(engine, switched, "finished")
     assert open_move(engine, "alice") is None
     assert start_move(engine, "alice", "web2", "web1").phase == "copying"
+
+
+def test_evacuation_from_backup_run_again_skips_the_restored_and_resumes_the_failed(
+    bubble: Bubble, root: Path, two_servers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The remote steps (borg, converge, the copy) stand in for servers this machine has not:
+    bob's restore fails the first time; the rest go on; run again, only bob is restored, on
+    the server chosen for him the first time, and each account ends switched once."""
+    from glue.errors import BubbleError
+    from glue.services import evacuation
+
+    assert bubble("server", "add", "web3", *server_args("8GiB", "100GiB"))[0] == 0
+    for name in ("alice", "bob", "carol"):
+        code, _, err = bubble("account", "create", name, "--domain", f"{name}.example",
+                              "--server", "web1")  # fmt: skip
+        assert code == 0, err
+    restored: list[tuple[str, str]] = []
+    failing = {"bob"}
+
+    def archives(ctx: Context, account: str) -> list[dict[str, object]]:
+        assert ctx.catalog().accounts[account].server == "web1"  # the dead server's repository
+        return [{"archive": f"{account}-2026-12-03T01:00", "time": "2026-12-03T01:00:00",
+                 "files": f"srv/{account}", "databases": [], "mailboxes": []}]  # fmt: skip
+
+    def restore(ctx: Context, dead: str, ends: evacuation.Ends, latest: dict[str, object]) -> dict:
+        assert dead == "web1" and ends.catalog.accounts[ends.account].server == ends.target
+        if ends.account in failing:
+            raise BubbleError(f"restoring {ends.account}'s files on {ends.target}: rsync failed")
+        restored.append((ends.account, ends.target))
+        return {"databases": [], "mailboxes": [], "mail_logins": 0}
+
+    monkeypatch.setattr(evacuation.backups, "list_archives", archives)
+    monkeypatch.setattr(evacuation, "carry", lambda ctx, catalog, server, report: None)
+    monkeypatch.setattr(evacuation, "_restore", restore)
+    monkeypatch.setattr(evacuation, "address", lambda ctx, catalog, name: f"addr-{name}")
+    ctx = Context(root)
+
+    rows = evacuation.evacuate_from_backup(ctx, "web1", lambda line: None)
+    assert [(r["account"], r["ok"]) for r in rows] == [
+        ("alice", True), ("bob", False), ("carol", True)]  # fmt: skip
+    assert "rsync failed" in rows[1]["error"]
+    servers = {n: a.server for n, a in ctx.catalog().accounts.items()}
+    assert servers["bob"] == "web1" and "web1" not in (servers["alice"], servers["carol"])
+    pending = open_move(ctx.engine, "bob")
+    assert pending is not None and pending.source == "web1"
+    first = list(restored)
+
+    failing.clear()
+    rows = evacuation.evacuate_from_backup(ctx, "web1", lambda line: None)
+    assert [(r["account"], r["ok"], r["to"]) for r in rows] == [("bob", True, pending.target)]
+    assert restored == [*first, ("bob", pending.target)]
+    accounts = ctx.catalog().accounts
+    assert {n: accounts[n].server for n in accounts} == {**servers, "bob": pending.target}
+    assert all(open_move(ctx.engine, n) is None for n in accounts)
+    assert ctx.catalog().servers["web1"].state.value == "down"
