@@ -228,7 +228,8 @@ DEFINER_RE = re.compile(r"(?:/\*!50017 )?DEFINER=`[^`]*`@`[^`]*`(?: ?\*/)?\s?")
 
 # Installs account $1's mailbox logins (Dovecot passwd-file lines on stdin, hashes only) into
 # the server's file $4, as root: only a line of a plain address whose home is $2 (the
-# account's mail/) + that address is taken, with the account's uid and gid here; an address
+# account's mail/) + that address is taken, with the account's uid and gid here and no shell
+# or extra fields (a crafted archive's `userdb_uid=0` or `userdb_mail=` never lands); an address
 # another account holds here refuses them all. $3 `replace`: the account's lines become
 # exactly these (a move); `merge`: these replace its lines of the same addresses, its others
 # stay (a restore). Prints how many it installed. Run by the agent here, and over ssh by the
@@ -239,7 +240,8 @@ uid=$(id -u "$account"); gid=$(id -g "$account")
 exec 9>"$USERS.lock"; flock 9
 new=$(mktemp "$USERS.XXXXXX"); tmp=$(mktemp "$USERS.XXXXXX"); trap 'rm -f "$new" "$tmp"' EXIT
 awk -F: -v OFS=: -v u="$uid" -v g="$gid" -v h="$h" \
-  'NF == 8 && $1 ~ /^[a-z0-9_+.-]+@[a-z0-9.-]+$/ && $6 == h $1 { $3 = u; $4 = g; print }' >"$new"
+  'NF == 8 && $1 ~ /^[a-z0-9_+.-]+@[a-z0-9.-]+$/ && $6 == h $1 {
+     $3 = u; $4 = g; $5 = $7 = $8 = ""; print }' >"$new"
 [ -s "$new" ] || { echo 0; exit 0; }
 if awk -F: -v h="$h" 'NR == FNR { a[$1]; next } ($1 in a) && index($6, h) != 1 { bad = 1 }
     END { exit !bad }' "$new" "$USERS"; then

@@ -557,7 +557,8 @@ def own_mail(request: Request, session: Page) -> Response:
     try:
         mailboxes, unlisted = credentials.list_mailboxes(ctx, name), ""
     except RemoteError as exc:  # the server is asked: when it does not answer, the forms still work
-        mailboxes, unlisted = [], str(exc)
+        log.warning("%s", exc)  # the detail names internal hosts: the operator's log only
+        mailboxes, unlisted = [], "not available right now"
     return render(request, "mail.html", session=session, name=name, domains=account.domains,
                   mailboxes=mailboxes, unlisted=unlisted,
                   version=account_version(ctx, name))  # fmt: skip

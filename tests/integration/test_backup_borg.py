@@ -253,6 +253,27 @@ def test_a_deleted_file_a_dropped_table_and_a_deleted_mail_folder_come_back_exac
     assert list((home / "mail").glob("info@bkalice.example.before-restore-*"))  # kept aside
 
 
+def test_installed_logins_carry_the_accounts_ids_and_no_extra_fields(
+    web1: dict[str, object], tmp_path: Path
+) -> None:
+    """A login line from an archive (which a web server's root could have crafted) lands with
+    the account's own uid and gid, no shell and no Dovecot extra fields: its hash and home only."""
+    config = agent.load_config(str(web1["config"]))
+    home, user = f"{web1['srv']}/bkalice", pwd.getpwnam("bkalice")
+    users = tmp_path / "users"
+    users.write_text("")
+    crafted = (f"info@bkalice.example:{{PLAIN}}x:0:0:gecos:{home}/mail/info@bkalice.example:"
+               "/bin/sh:userdb_uid=0 userdb_mail=maildir:/etc\n")  # fmt: skip
+    argv = agent.mail_logins_argv("bkalice", home, "merge", str(users))
+    done = subprocess.run(argv, input=crafted, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1"
+    assert users.read_text() == (
+        f"info@bkalice.example:{{PLAIN}}x:{user.pw_uid}:{user.pw_gid}::"
+        f"{home}/mail/info@bkalice.example::\n"
+    )
+    assert config["mail_users"] != str(users)  # the server's own file was never touched
+
+
 def test_a_restore_follows_no_planted_link_and_stays_in_the_home(web1: dict[str, object]) -> None:
     config = agent.load_config(str(web1["config"]))
     home, archive = Path(str(web1["srv"])) / "bkalice", "bkalice-2026-12-01T02:30"

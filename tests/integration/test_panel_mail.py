@@ -100,7 +100,8 @@ def test_the_mail_page_forms_need_csrf_and_name_the_wrong_field(url: str) -> Non
     assert bob.login("bob").status == 303
     page = bob.request("GET", "/account/mail")
     assert page.status == 200 and 'id="mailbox-address"' in page.text
-    assert 'id="mailboxes-error">The server did not list the mailboxes: server web1: ' in page.text
+    said = 'id="mailboxes-error">The server did not list the mailboxes: not available right now'
+    assert said in page.text and "web1" not in page.text  # internal hosts: the operator's log
     polish = bob.request("GET", "/account/mail", headers={"Accept-Language": "pl"}).text
     assert "Skrzynki pocztowe konta bob" in polish and "Serwer nie podał listy skrzynek" in polish
     form = {"address": "../../etc/passwd@bob.example", "password": SECRET,
