@@ -229,7 +229,7 @@ DEFINER_RE = re.compile(r"(?:/\*!50017 )?DEFINER=`[^`]*`@`[^`]*`(?: ?\*/)?\s?")
 # Installs account $1's mailbox logins (Dovecot passwd-file lines on stdin, hashes only) into
 # the server's file $4, as root: only a line of a plain address whose home is $2 (the
 # account's mail/) + that address is taken, with the account's uid and gid here and no shell
-# or extra fields (a crafted archive's `userdb_uid=0` or `userdb_mail=` never lands); an address
+# or extra fields (a crafted archive's `userdb_uid=0` or `userdb_home=` never lands); an address
 # another account holds here refuses them all. $3 `replace`: the account's lines become
 # exactly these (a move); `merge`: these replace its lines of the same addresses, its others
 # stay (a restore). Prints how many it installed. Run by the agent here, and over ssh by the

@@ -263,7 +263,7 @@ def test_installed_logins_carry_the_accounts_ids_and_no_extra_fields(
     users = tmp_path / "users"
     users.write_text("")
     crafted = (f"info@bkalice.example:{{PLAIN}}x:0:0:gecos:{home}/mail/info@bkalice.example:"
-               "/bin/sh:userdb_uid=0 userdb_mail=maildir:/etc\n")  # fmt: skip
+               "/bin/sh:userdb_uid=0 userdb_home=/etc\n")  # fmt: skip
     argv = agent.mail_logins_argv("bkalice", home, "merge", str(users))
     done = subprocess.run(argv, input=crafted, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "1"
