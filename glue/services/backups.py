@@ -118,33 +118,45 @@ def web_servers(catalog: Catalog, server: str | None, account: str | None) -> di
 def run(
     ctx: Context, server: str | None = None, account: str | None = None
 ) -> list[dict[str, Any]]:
-    """Back up now (every web server, one, or one account): the repository is made first if
-    missing (its key exported), then the web server's own unit runs its agent (bounded CPU
-    and IO) and its result is read back. One line per account."""
+    """Back up now (every web server, one, or one account) through each web server's own
+    unit (its agent, bounded CPU and IO), its result read back. One line per account.
+
+    The repository is made (its key exported) on the first run only: later runs go straight
+    to the agent. Should the backup server have lost it, the failed run makes it anew and
+    runs once more."""
     catalog = ctx.catalog()
     results: list[dict[str, Any]] = []
     for web, which in web_servers(catalog, server, account).items():
-        repo = repository(ctx, catalog, web)
-        repo.init(keys.repokey_file(ctx.root, web))
-        unit = f"bubble-backup@{which}.service"
-        # The status file is the run's own: an old one must not pass for a unit that failed.
-        remote = (
-            f"rm -f {STATUS_FILE}; systemctl start --wait {shlex.quote(unit)}; cat {STATUS_FILE}"
-        )
-        argv = ssh_argv(ctx, web, catalog.servers[web], remote)
-        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=RUN_SECONDS, check=False)  # fmt: skip
-        try:
-            ran = json.loads(done.stdout.strip().splitlines()[-1])["results"]
-        except (IndexError, KeyError, ValueError):
-            results.append({"server": web, "account": which, "ok": False,
-                            "error": f"{web}: {last_line(done)}"})  # fmt: skip
+        repo, repokey = repository(ctx, catalog, web), keys.repokey_file(ctx.root, web)
+        if not repokey.exists():
+            repo.init(repokey)
+        ran = _run_unit(ctx, catalog, web, which)
+        failed = isinstance(ran, str) or not all(r.get("ok") for r in ran)
+        if failed and repo.init(repokey):  # the backup server had lost it: made anew
+            ran = _run_unit(ctx, catalog, web, which)
+        if isinstance(ran, str):
+            results.append({"server": web, "account": which, "ok": False, "error": ran})
             continue
         for result in ran:
             results.append({"server": web, **result})
             if result.get("ok"):
                 _remember(ctx.root, web, result["account"], [result["archive"]])
     return results
+
+
+def _run_unit(ctx: Context, catalog: Catalog, web: str, which: str) -> list[dict[str, Any]] | str:
+    """Start `web`'s backup unit for `which` (`all` or an account) and wait: its per-account
+    results, or the error that kept it from reporting any."""
+    unit = f"bubble-backup@{which}.service"
+    # The status file is the run's own: an old one must not pass for a unit that failed.
+    remote = f"rm -f {STATUS_FILE}; systemctl start --wait {shlex.quote(unit)}; cat {STATUS_FILE}"
+    argv = ssh_argv(ctx, web, catalog.servers[web], remote)
+    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=RUN_SECONDS, check=False)  # fmt: skip
+    try:
+        return list(json.loads(done.stdout.strip().splitlines()[-1])["results"])
+    except (IndexError, KeyError, ValueError):
+        return f"{web}: {last_line(done)}"
 
 
 def list_archives(ctx: Context, account: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ identical; a hostile home's links out, FIFO and sparse trap not followed); the f
 evacuated live, its two accounts landing on the two others (sites answering, files identical);
 and then the one that took bob destroyed and evacuated from backup, bob's site answering and
 his mailbox login working on the other (a passdb line he planted in his home never installed).
+Last, the backup server loses a repository: the next run makes it anew.
 
 An isolated lab (198.18.8.0/24, servers bak-*), a fresh operator root, the CLI (and the
 customer's panel on that root for her own restores)."""
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
+from glue.backup.keys import repokey_file
+from glue.backup.topology import repository_path
 from tests.support.browser import chromium, log_in, shots_dir
 from tests.support.cli import Bubble, fresh_bubble, server_args
 from tests.support.lab_env import isolated_lab, lab_env
@@ -279,3 +282,24 @@ def test_dead_server_evacuated_from_backup_its_site_answering_elsewhere(
     servers = bubble.json("server", "list")
     assert isinstance(servers, list)
     assert next(s["state"] for s in servers if s["name"] == "bak-web3") == "down"
+
+
+def test_a_repository_the_backup_server_lost_is_made_anew_at_the_next_run(bubble: Bubble) -> None:
+    listed = bubble.json("account", "list")
+    assert isinstance(listed, list)
+    web = next(row["server"] for row in listed if row["name"] == "bob")
+    there = sorted(row["name"] for row in listed if row["server"] == web)
+
+    def all_backed_up() -> None:
+        results = bubble.json("backup", "run", "--server", web)
+        assert isinstance(results, list)
+        assert sorted((r["account"], r["ok"]) for r in results) == [(a, True) for a in there]
+
+    all_backed_up()  # the repository made if this is the server's first run, its key exported
+    key = repokey_file(bubble.root, web)
+    old_key = key.read_text()
+    bubble.on_server("bak-store", f"rm -r {repository_path(web)}")
+    all_backed_up()
+    assert key.read_text() != old_key  # the new repository's key, exported
+    rows = bubble.json("backup", "list", "bob")
+    assert isinstance(rows, list) and len(rows) == 1, rows  # the first run's went with it
