@@ -157,9 +157,15 @@ def converged_version(ctx: Context, name: str, server: Server, timeout: float = 
             within = f" within {timeout:.0f} s" if timeout else ""
             raise RemoteError(f"server {name}: ssh did not answer{within} ({last_line(done)})")
         time.sleep(1)
-    if not done.stdout.strip():
+    return mark_version(done.stdout)
+
+
+def mark_version(mark: str) -> str | None:
+    """The toolkit version a converged mark's text names: "" for a mark without one (written
+    before marks carried versions), None for no mark at all."""
+    if not mark.strip():
         return None
-    fields = dict(line.partition(": ")[::2] for line in done.stdout.splitlines())
+    fields = dict(line.partition(": ")[::2] for line in mark.splitlines())
     return fields.get("toolkit", "").strip()
 
 

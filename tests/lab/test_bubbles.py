@@ -60,14 +60,13 @@ def bubbles(
     return server, inv, first
 
 
-def test_site_converges_and_second_converge_changes_nothing(bubbles: Any) -> None:
-    _, inv, first = bubbles
+def test_site_converges(bubbles: Any) -> None:
+    # That a second converge changes nothing is proven where it costs no extra one:
+    # test_apply_safety_lab (a full converge restores the one file removed, 1 change) and
+    # test_attacks (a converge after every attack changes nothing).
+    _, _, first = bubbles
+    assert first.recap[SERVER]["failed"] == 0
     assert first.changed(SERVER) > 0
-    second = inv.run("site.yml")
-    TIMINGS["site.yml second converge"] = second.seconds
-    assert second.returncode == 0, second.output[-4000:]
-    assert second.recap[SERVER]["failed"] == 0
-    assert second.changed(SERVER) == 0, "\n".join(second.changed_tasks())
 
 
 def test_each_domain_runs_php_as_its_account_in_its_slice(bubbles: Any) -> None:

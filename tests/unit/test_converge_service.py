@@ -16,7 +16,13 @@ from glue.locks import server_lock
 from glue.models import Account, Server
 from glue.services.accounts import delete_account, set_overrides
 from glue.services.context import Context
-from glue.services.converge import Operation, Pending, converge, toolkit_version
+from glue.services.converge import (
+    Operation,
+    Pending,
+    converge,
+    mark_version,
+    toolkit_version,
+)
 from glue.services.root import render
 
 SERVERS = ("web1", "web2", "web3")
@@ -114,6 +120,16 @@ def test_site_yml_where_the_server_needs_the_whole_baseline(ctx: Context) -> Non
     full = FakeRunner()
     result = converge(ctx, ctx.catalog(), Operation.FULL, quiet(), servers=["web3"], runner=full)
     assert result.upgraded == ["web3"] and full.plays == [("site.yml", ["web3"], None)]
+
+
+def test_a_mark_from_before_versions_gets_the_full_converge(ctx: Context) -> None:
+    assert mark_version("toolkit: 0123abcd\nconverged_at: 2026-12-01T00:00:00Z\n") == "0123abcd"
+    assert mark_version("2026-01-01T00:00:00Z\n") == ""  # written before marks carried one
+    assert mark_version("") is None and mark_version("\n") is None
+    runner = FakeRunner(versions={"web1": mark_version("2026-01-01T00:00:00Z\n")})
+    result = converge(ctx, ctx.catalog(), Operation.ACCOUNTS, quiet(), servers=["web1"],
+                      runner=runner)  # fmt: skip
+    assert result.upgraded == ["web1"] and runner.plays == [("site.yml", ["web1"], None)]
 
 
 def test_try_lock_reports_a_busy_server_instead_of_waiting(ctx: Context) -> None:
