@@ -1,43 +1,80 @@
 """The platform's noisy-neighbour goal (issue 12): a CPU, memory and process hog in a
 neighbour's bubble keeps a quiet site's p99 within 1.2x of its quiet p99. `bubble stress
---neighbour` on a lab server measures both (30 s each at 50/s); printed as the ratio beside
-the goal. Runs in the bench's isolated lab, taken down at the end."""
+--neighbour` on a lab server measures both (30 s each at 50/s), PAIRS times on the same
+server: one pair's p99 rests on its 15 slowest requests, and identical pairs have ranged from
+0.7x to 2.2x. Each pair is printed with the periods in which the quiet site was throttled
+by its own CPU quota (read from the host: a few such periods alone move its p99 by 10 ms),
+then the median ratio beside the goal. Runs in the bench's isolated lab, taken down at the
+end."""
 
 from __future__ import annotations
 
+import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench.bench_lab import LAB_ENV
+from tests.bench.bench_lab import LAB, LAB_ENV
 from tests.support.cli import Bubble
 from tests.support.lab_env import lab_available
+from tests.support.lab_server import LabServer, cpu_stat, slice_cgroup
 from tests.support.stress import NEIGHBOUR, SITE, two_sites
 
 GOAL = 1.2
+PAIRS = 3
+SERVER = "bench1"
+
+
+def throttled_periods(bubble: Bubble, account: str) -> Callable[[], int]:
+    """A reader of the account's throttled-period count, from the host's cgroup files (the
+    cpu hierarchy of a hybrid host, else the unified one)."""
+    rows = bubble.json("server", "list")
+    assert isinstance(rows, list)
+    address = next(str(row["address"]) for row in rows if row["name"] == SERVER)
+    server = LabServer(SERVER, address, LAB)
+    for hierarchy in ("cpu", "unified"):
+        try:
+            group = slice_cgroup(server, hierarchy, f"acct-{account}.slice")
+        except (AssertionError, StopIteration):
+            continue
+        return lambda: int(cpu_stat(group, "nr_throttled"))
+    raise AssertionError(f"no cpu cgroup of acct-{account}.slice on {SERVER}")
 
 
 def run() -> list[str]:
     if not lab_available():
         return ["stress benchmark skipped: needs root and systemd-nspawn"]
+    pairs: list[tuple[dict[str, float], int]] = []
     with tempfile.TemporaryDirectory(prefix="bubble-bench-") as tmp:
         bubble = Bubble(Path(tmp) / "ops", LAB_ENV)
         bubble.init()
         try:
-            two_sites(bubble, "bench1")
-            result = bubble.json("stress", SITE, "--rate", "50/s", "--duration", "30s",
-                                 "--neighbour", NEIGHBOUR)  # fmt: skip
+            two_sites(bubble, SERVER)
+            throttled = throttled_periods(bubble, SITE.split(".")[0])
+            for _ in range(PAIRS):
+                before = throttled()
+                result = bubble.json("stress", SITE, "--rate", "50/s", "--duration", "30s",
+                                     "--neighbour", NEIGHBOUR)  # fmt: skip
+                assert isinstance(result, dict)
+                pairs.append((result["neighbour"], throttled() - before))
         finally:
             bubble("lab", "down", "--yes")
-    assert isinstance(result, dict)
-    n = result["neighbour"]
-    if n["ratio"] is None:
-        return [f"noisy neighbour: no p99 to compare (runs: {result['runs']})"]
-    verdict = "met" if n["ratio"] <= GOAL else "NOT met"
+    lines = [
+        f"{f'noisy neighbour: pair {index}':<40} {n['quiet_p99_ms']:7.1f} ms quiet, "
+        f"{n['busy_p99_ms']:.1f} ms beside the hog: {n['ratio']:.2f}x; the quiet site "
+        f"throttled by its own quota in {own} periods"
+        for index, (n, own) in enumerate(pairs, 1)
+        if n["ratio"] is not None
+    ]
+    ratios = [n["ratio"] for n, _ in pairs if n["ratio"] is not None]
+    if not ratios:
+        return [*lines, f"noisy neighbour: no p99 to compare ({pairs})"]
+    median = statistics.median(ratios)
+    verdict = "met" if median <= GOAL else "NOT met"
     return [
-        f"{'noisy neighbour: quiet site p99':<40} {n['quiet_p99_ms']:7.1f} ms quiet, "
-        f"{n['busy_p99_ms']:.1f} ms beside the hog",
-        f"{'noisy neighbour: p99 ratio':<40} {n['ratio']:7.2f} x quiet  (goal <= {GOAL}: "
-        f"{verdict})",
+        *lines,
+        f"{'noisy neighbour: median p99 ratio':<40} {median:7.2f} x quiet  (goal <= {GOAL}: "
+        f"{verdict}; range {min(ratios):.2f}-{max(ratios):.2f})",
     ]
 
 
