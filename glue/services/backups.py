@@ -15,7 +15,7 @@ from typing import Any
 from glue.backup import keys
 from glue.backup.agent import ACCOUNT_RE, ARCHIVE_RE, DB_RE, MAILBOX_RE, home_path
 from glue.backup.authorized import authorized_keys
-from glue.backup.borg import Repository
+from glue.backup.borg import BorgError, Repository
 from glue.backup.topology import (
     BORG_USER,
     backup_servers,
@@ -123,17 +123,20 @@ def run(
 
     The repository is made (its key exported) on the first run only: later runs go straight
     to the agent. Should the backup server have lost it, the failed run makes it anew and
-    runs once more."""
+    runs once more. A web server whose backup server cannot be reached gets one failed line."""
     catalog = ctx.catalog()
     results: list[dict[str, Any]] = []
     for web, which in web_servers(catalog, server, account).items():
         repo, repokey = repository(ctx, catalog, web), keys.repokey_file(ctx.root, web)
-        if not repokey.exists():
-            repo.init(repokey)
-        ran = _run_unit(ctx, catalog, web, which)
-        failed = isinstance(ran, str) or not all(r.get("ok") for r in ran)
-        if failed and repo.init(repokey):  # the backup server had lost it: made anew
+        try:
+            if not repokey.exists():
+                repo.init(repokey)
             ran = _run_unit(ctx, catalog, web, which)
+            failed = isinstance(ran, str) or not all(r.get("ok") for r in ran)
+            if failed and repo.init(repokey):  # the backup server had lost it: made anew
+                ran = _run_unit(ctx, catalog, web, which)
+        except BorgError as exc:  # its backup server out of reach: the other web servers go on
+            ran = f"{web}: {exc}"
         if isinstance(ran, str):
             results.append({"server": web, "account": which, "ok": False, "error": ran})
             continue

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from glue.backup.borg import BorgError
 from glue.backup.topology import backup_target
 from glue.catalog import check_references, load_catalog
 from glue.errors import BubbleError
 from glue.models import BackupPolicy, Retention, Server
+from glue.services import backups
+from glue.services.context import Context
 from tests.support.cli import CliResult, server_args
 from tests.support.models import account, catalog, server
 
@@ -117,3 +120,42 @@ def test_keys_export_says_where_both_halves_are_and_how_to_keep_them(
     assert "Keep a copy of BOTH files" in out and passphrase.read_text().strip() not in out
     code, _, err = bubble("backup", "run", "--server", "bak1")
     assert code != 0 and "'bak1' is a backup server" in err
+
+
+class Repository:
+    """A repository whose backup server answers, or not (`init` then fails as borg does)."""
+
+    def __init__(self, reachable: bool) -> None:
+        self.reachable = reachable
+
+    def init(self, repokey: Path) -> bool:
+        if not self.reachable:
+            raise BorgError("borg init of ssh://borg@bak1/srv/borg/web1: Connection refused")
+        return False
+
+
+def test_a_backup_server_out_of_reach_fails_its_web_server_and_the_others_go_on(
+    bubble: Bubble, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, args in (("bak1", BACKUP_SERVER), ("web1", server_args("8GiB", "100GiB")),
+                       ("web2", server_args("8GiB", "100GiB"))):  # fmt: skip
+        assert bubble("server", "add", name, *args)[0] == 0
+    for name, web in (("alice", "web1"), ("bob", "web2")):
+        code, _, err = bubble("account", "create", name, "--domain", f"{name}.example",
+                              "--server", web)  # fmt: skip
+        assert code == 0, err
+    ran: list[str] = []
+
+    def unit(ctx: Context, catalog: object, web: str, which: str) -> list[dict[str, object]]:
+        ran.append(web)
+        return [{"account": "bob", "ok": True, "archive": "bob-2026-12-03T12:00"}]
+
+    monkeypatch.setattr(backups, "repository", lambda ctx, c, web: Repository(web == "web2"))
+    monkeypatch.setattr(backups, "_run_unit", unit)
+    results = backups.run(Context(root=root))
+    assert ran == ["web2"]
+    assert results == [
+        {"server": "web1", "account": "all", "ok": False,
+         "error": "web1: borg init of ssh://borg@bak1/srv/borg/web1: Connection refused"},
+        {"server": "web2", "account": "bob", "ok": True, "archive": "bob-2026-12-03T12:00"},
+    ]  # fmt: skip
