@@ -133,7 +133,8 @@ def run(
                 repo.init(repokey)
             ran = _run_unit(ctx, catalog, web, which)
             failed = isinstance(ran, str) or not all(r.get("ok") for r in ran)
-            if failed and repo.init(repokey):  # the backup server had lost it: made anew
+            if failed and not repo.exists():  # the backup server had lost it: made anew
+                repo.init(repokey)
                 ran = _run_unit(ctx, catalog, web, which)
         except BorgError as exc:  # its backup server out of reach: the other web servers go on
             ran = f"{web}: {exc}"
