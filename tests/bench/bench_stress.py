@@ -25,13 +25,10 @@ PAIRS = 3
 SERVER = "bench1"
 
 
-def throttled_periods(bubble: Bubble, account: str) -> Callable[[], int]:
+def throttled_periods(account: str) -> Callable[[], int]:
     """A reader of the account's throttled-period count, from the host's cgroup files (the
     cpu hierarchy of a hybrid host, else the unified one)."""
-    rows = bubble.json("server", "list")
-    assert isinstance(rows, list)
-    address = next(str(row["address"]) for row in rows if row["name"] == SERVER)
-    server = LabServer(SERVER, address, LAB)
+    server = LabServer(SERVER, "", LAB)  # found by its lab state: no address needed
     for hierarchy in ("cpu", "unified"):
         try:
             group = slice_cgroup(server, hierarchy, f"acct-{account}.slice")
@@ -50,7 +47,7 @@ def run() -> list[str]:
         bubble.init()
         try:
             two_sites(bubble, SERVER)
-            throttled = throttled_periods(bubble, SITE.split(".")[0])
+            throttled = throttled_periods(SITE.split(".")[0])
             for _ in range(PAIRS):
                 before = throttled()
                 result = bubble.json("stress", SITE, "--rate", "50/s", "--duration", "30s",
