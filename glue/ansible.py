@@ -26,6 +26,7 @@ class PlaybookResult:
     playbook: str
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # host, task, message
+    started: set[str] = field(default_factory=set)  # ids of the tasks begun
 
     def changed(self, host: str | None = None) -> int:
         hosts = [host] if host else list(self.stats)
@@ -114,8 +115,12 @@ def _event(line: str, result: PlaybookResult, on_task: Callable[[str], None] | N
     except json.JSONDecodeError:
         return  # warnings and deprecations printed around the JSON lines
     kind = event.get("_event", "")
-    if kind == "v2_playbook_on_task_start" and on_task:
-        on_task(event["task"]["name"])
+    # A task begins once per play under the linear strategy, once per host under Mitogen's.
+    if kind in ("v2_playbook_on_task_start", "v2_runner_on_start"):
+        task = event["task"]
+        if task["id"] not in result.started and on_task:
+            on_task(task["name"])
+        result.started.add(task["id"])
     elif kind in ("v2_runner_on_failed", "v2_runner_on_unreachable"):
         for host, res in event.get("hosts", {}).items():
             if kind == "v2_runner_on_failed" and res.get("_ansible_ignore_errors"):
