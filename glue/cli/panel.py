@@ -157,18 +157,27 @@ def token_create(
     account: str | None = typer.Option(None, "--account", help="... or as this account."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create an API bearer token and print it once (only its hash is kept)."""
+    """Create an API bearer token and print it once (only its hash is kept). A token acts as
+    a panel login: an account's needs its customer login first (`panel customer-password`)."""
     from glue.errors import BubbleError
     from glue.panel.auth import ADMIN, create_token, principal
+    from glue.services.accounts import require_account
 
     if (admin is None) == (account is None):
         raise typer.BadParameter("give --admin NAME or --account ACCOUNT", param_hint="--admin")
-    engine = context(ctx).engine
-    who = principal(engine, admin or account or "")
+    c = context(ctx)
+    who = principal(c.engine, admin or account or "")
+    if who is None and account is not None:
+        require_account(c.catalog(), account)
+        raise BubbleError(f"account {account!r} has no panel login yet: run `bubble panel "
+                          f"customer-password {account}` first, then create its token")  # fmt: skip
+    if who is None:
+        raise BubbleError(f"unknown panel login {admin!r}: add it with `bubble panel admin add "
+                          f"{admin}` first")  # fmt: skip
     if (who.role == ADMIN) != (admin is not None):
         kind, option = ("an admin", "--admin") if who.admin else ("a customer", "--account")
         raise BubbleError(f"panel login {who.name!r} is {kind}'s: use {option}")
-    token = create_token(engine, who)
+    token = create_token(c.engine, who)
     if as_json:
         print_json({"token": token, "login": who.name, "role": who.role})
     else:

@@ -1,5 +1,6 @@
 """The JSON API under /api/v1: thin callers of glue.services (the CLI's own), with who may
-do what. A customer sees only its own account: any other answers 404, like a missing one."""
+do what. A customer sees only its own account: any other answers 404, like a missing one,
+and an admin's object 404, like a path that does not exist (`require_admin`)."""
 
 from __future__ import annotations
 

@@ -116,12 +116,11 @@ def _principal(row: object) -> Principal:
     return Principal(row.name, row.role, row.account)  # type: ignore[attr-defined]
 
 
-def principal(engine: Engine, name: str) -> Principal:
+def principal(engine: Engine, name: str) -> Principal | None:
+    """The panel login of this name, if there is one."""
     with engine.connect() as connection:
         row = connection.execute(select(panel_users).where(panel_users.c.name == name)).first()
-    if row is None:
-        raise BubbleError(f"unknown panel login {name!r}")
-    return _principal(row)
+    return None if row is None else _principal(row)
 
 
 def create_token(engine: Engine, who: Principal) -> str:

@@ -300,6 +300,26 @@ POLISH = {
 }  # fmt: skip
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "pl": POLISH}
 
+# The machine values the pages show (states, kinds of entries), by what they describe: in
+# Polish a state agrees with its noun (an account is "aktywne", a server "aktywny"), so one
+# English word may need two. The API's JSON keeps the values themselves.
+POLISH_TERMS: dict[str, dict[str, str]] = {
+    "account state": {"active": "aktywne", "suspended": "zawieszone", "removing": "usuwane",
+                      "purging": "usuwane bez kopii"},
+    "server state": {"active": "aktywny", "draining": "wygaszany", "down": "niedostępny"},
+    "history": {"raise": "podniesienie", "lower": "obniżenie", "deferred": "odroczenie",
+                "charge": "opłata"},
+    "ledger": {"credit": "zasilenie", "charge": "opłata", "upgrade": "rozszerzenie",
+               "refund": "zwrot"},
+    "top-up state": {"requested": "zlecone", "confirmed": "potwierdzone",
+                     "rejected": "odrzucone"},
+    "severity": {"warning": "ostrzegawczy", "critical": "krytyczny"},
+}  # fmt: skip
+TERMS: dict[str, dict[str, dict[str, str]]] = {
+    "en": {kind: {} for kind in POLISH_TERMS},
+    "pl": POLISH_TERMS,
+}
+
 
 def chosen(cookie: str | None, accept_language: str) -> str:
     """The cookie's language if it names one, else the browser's first supported one by its
@@ -331,3 +351,9 @@ def translator(language: str) -> Callable[..., str]:
         return said.format(**fields) if fields else said
 
     return translate
+
+
+def term(language: str, kind: str, value: str) -> str:
+    """A machine value of `kind` (a key of POLISH_TERMS) in `language`; one without a
+    translation as it is."""
+    return TERMS[language][kind].get(value, value)

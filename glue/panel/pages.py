@@ -16,6 +16,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context as JinjaContext
 
 from glue.errors import BubbleError
 from glue.limits import limits_in_force
@@ -32,6 +34,7 @@ from glue.panel.request import (
     client_address,
     cookie_session,
     panel,
+    plan_version,
     require_admin,
     require_current,
     visible_account,
@@ -58,6 +61,15 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "bubble_login_csrf"
 PAGE_SIZE = 50
+
+
+@pass_context
+def _term(page: JinjaContext, value: object, kind: str) -> str:
+    """`{{ account.state | term("account state") }}`: a state or kind in the page's language."""
+    return i18n.term(page["lang"], kind, str(value))
+
+
+templates.env.filters["term"] = _term
 
 
 def _secure(request: Request) -> bool:
@@ -97,7 +109,7 @@ def page_session(request: Request) -> auth.Session:
 
 Page = Annotated[auth.Session, Depends(page_session)]
 Csrf = Annotated[str, Form()]
-Version = Annotated[str, Form()]  # the account's version the form was shown with
+Version = Annotated[str, Form()]  # the account's (a plan's) version the form was shown with
 
 
 def checked(session: auth.Session, csrf: str) -> auth.Principal:
@@ -245,7 +257,7 @@ def _admin_form(
     require_admin(who)
     ctx = panel(request).context()
     visible_account(who, ctx.catalog(), name)
-    require_current(ctx, name, version)
+    require_current(version, account_version(ctx, name), f"account {name}")
 
 
 def _limits_form(cpu: str, memory: str, disk: str, processes: str) -> dict[str, str | int]:
@@ -362,24 +374,30 @@ def plan_preview(
     wanted = _limits_form(cpu, memory, disk, processes)
     if not wanted:
         raise BubbleError("give cpu, memory, disk or processes")
-    cost = plans.plan_cost(panel(request).reading(), name, wanted)
+    ctx = panel(request).reading()
+    cost = plans.plan_cost(ctx, name, wanted)
     now, after = _per_hour(cost.burn_now), _per_hour(cost.burn_after)
     return render(request, "plan.html", session=session, name=name, wanted=wanted, cost=cost,
-                  burn_now=now, burn_after=after)  # fmt: skip
+                  burn_now=now, burn_after=after, version=plan_version(ctx, name))  # fmt: skip
 
 
 @router.post("/admin/plans/{name}")
 def plan_set(
-    request: Request, session: Page, csrf: Csrf, name: str, tasks: BackgroundTasks,
-    cpu: Annotated[str, Form()] = "", memory: Annotated[str, Form()] = "",
-    disk: Annotated[str, Form()] = "", processes: Annotated[str, Form()] = "",
+    request: Request, session: Page, csrf: Csrf, version: Version, name: str,
+    tasks: BackgroundTasks, cpu: Annotated[str, Form()] = "",
+    memory: Annotated[str, Form()] = "", disk: Annotated[str, Form()] = "",
+    processes: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
-    who = checked(session, csrf)
-    require_admin(who)
-    wanted = _limits_form(cpu, memory, disk, processes)
-    if not wanted:
-        raise BubbleError("give cpu, memory, disk or processes")
-    change = changes.set_plan(panel(request), tasks, who, name, wanted)
+    """The change as previewed, or nothing when the plan changed since the preview."""
+    with catalog_lock(panel(request).ctx.root):  # the version checked and the change: one step
+        who = checked(session, csrf)
+        require_admin(who)
+        ctx = panel(request).context()
+        require_current(version, plan_version(ctx, name), f"plan {name}")
+        wanted = _limits_form(cpu, memory, disk, processes)
+        if not wanted:
+            raise BubbleError("give cpu, memory, disk or processes")
+        change = changes.set_plan(panel(request), tasks, who, name, wanted)
     return back("/admin/plans", f"plan {name} updated; {change.following} account(s) follow it")
 
 
@@ -426,7 +444,7 @@ def _own_form(request: Request, session: auth.Session, csrf: str, version: str) 
     that shows the account as it is now (a stale one changes nothing)."""
     checked(session, csrf)
     name = _own(session)
-    require_current(panel(request).context(), name, version)
+    require_current(version, account_version(panel(request).context(), name), f"account {name}")
     return name
 
 

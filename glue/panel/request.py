@@ -13,6 +13,7 @@ from fastapi import HTTPException, Request
 from glue.catalog import Catalog
 from glue.models import Account
 from glue.panel import auth
+from glue.services import plans
 from glue.services.context import Context
 
 SESSION_COOKIE = "bubble_session"
@@ -104,21 +105,32 @@ def visible_account(who: auth.Principal, catalog: Catalog, name: str) -> Account
 
 
 def require_admin(who: auth.Principal) -> None:
+    """An admin's page or API object, asked for by a customer, answers exactly as a path
+    that does not exist (as another account's does): nothing said about what is there."""
     if not who.admin:
-        raise HTTPException(403, "admins only")
+        raise HTTPException(404, "Not Found")
+
+
+def _version(shown: object) -> str:
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def account_version(ctx: Context, name: str) -> str:
     """What a form shows of an account, as a short hash: its catalog entry and its balance.
     A form carries it; a POST whose version is no longer current was made on a stale page."""
     account = ctx.catalog().accounts[name]
-    shown = [account.model_dump(mode="json"), ctx.ledger.balance(name)]
-    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
+    return _version([account.model_dump(mode="json"), ctx.ledger.balance(name)])
 
 
-def require_current(ctx: Context, name: str, version: str) -> None:
-    """Refuse a form made on a page older than the account's last change: nothing changes."""
-    if version != account_version(ctx, name):
+def plan_version(ctx: Context, name: str) -> str:
+    """A plan's version for its form, as `account_version` is an account's."""
+    return _version(plans.get_plan(ctx, name).model_dump(mode="json"))
+
+
+def require_current(version: str, current: str, what: str) -> None:
+    """Refuse a form made on a page older than the last change of `what` (`account alice`,
+    `plan base`), whose version is now `current`: nothing changes."""
+    if version != current:
         raise HTTPException(
-            409, f"account {name} changed since this page was shown: reload it and try again"
+            409, f"{what} changed since this page was shown: reload it and try again"
         )

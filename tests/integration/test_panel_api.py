@@ -1,9 +1,12 @@
 """The panel's API served for real (uvicorn on loopback) over a real SQLite state DB and a
 catalog in a git repository: logins, the rate limit, CSRF, the customer boundary attacked
-from inside an account, and money to the cent."""
+from inside an account, money to the cent, stale forms, and every endpoint as each caller
+(anonymous, another customer, the account's customer, an admin) gets it, with real usage
+(a real InfluxDB) and history in the answers."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import http.client
@@ -12,18 +15,27 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyotp
 import pytest
 
 from glue.catalog import load_catalog
+from glue.models import AccountState, ServerState
+from glue.services import accounts, servers
 from glue.services.context import Context
 from glue.settings import Settings
+from glue.state.boosts import apply_levels
+from scaler.agent_http import Endpoint
+from scaler.billing import bill
+from scaler.influx import InfluxClient
 from tests.support.cli import invoke
-from tests.support.panel import PASSWORD, Client, Reply, panel_root, running_panel
+from tests.support.influxd import ADMIN, ADMIN_PASSWORD, running_influxd
+from tests.support.panel import PASSWORD, Client, Reply, form_field, panel_root, running_panel
 from tests.support.panel import api_token as token
+from tests.unit.test_account_usage import DATABASE, MIB, influx_settings
+from tests.unit.test_history_and_burn import HOUR, record, tariffs
 
 pytestmark = pytest.mark.integration
 WEBHOOK_SECRET = b"webhook secret of the test provider"
@@ -117,8 +129,12 @@ def test_customer_alice_cannot_see_or_touch_bob(url: str, root: Path) -> None:
     upgrade = alice.request("POST", "/api/v1/accounts/bob/upgrades", body={"cpu": "+1GHz"},
                             headers=csrf)  # fmt: skip
     assert elastic.status == upgrade.status == 404
-    assert alice.request("GET", "/admin/accounts/bob").status == 403
-    assert alice.request("GET", "/api/v1/servers").status == 403
+    # An admin's page or API object answers as a path that does not exist.
+    bob_page, no_page = (alice.request("GET", p) for p in ("/admin/accounts/bob", "/admin/none"))
+    assert bob_page.status == no_page.status == 404 and bob_page.text == no_page.text
+    assert "bob" not in bob_page.text and 'id="balance"' not in bob_page.text
+    fleet_list, no_api = (alice.request("GET", p) for p in ("/api/v1/servers", "/api/v1/none"))
+    assert fleet_list.status == no_api.status == 404 and fleet_list.json() == no_api.json()
     assert load_catalog(root).accounts["bob"].elastic is False
     assert balance(root, "bob") == 100_00
 
@@ -167,11 +183,11 @@ def test_an_account_token_cannot_credit_its_own_wallet(url: str, root: Path) -> 
     assert alice.request("GET", "/api/v1/accounts/alice/wallet").json()["account"] == "alice"
     refused = alice.request("POST", "/api/v1/accounts/alice/wallet/credits",
                             body={"amount": "1000.00"})  # fmt: skip
-    assert refused.status == 403 and refused.json()["detail"] == "admins only"
+    assert refused.status == 404 and refused.json()["detail"] == "Not Found"
     limits = alice.request("PATCH", "/api/v1/accounts/alice/limits", body={"cpu": "8GHz"})
-    assert limits.status == 403
-    assert alice.request("PATCH", "/api/v1/plans/base", body={"cpu": "8GHz"}).status == 403
-    assert alice.request("POST", "/api/v1/servers/web1/drain").status == 403
+    assert limits.status == 404
+    assert alice.request("PATCH", "/api/v1/plans/base", body={"cpu": "8GHz"}).status == 404
+    assert alice.request("POST", "/api/v1/servers/web1/drain").status == 404
     assert alice.request("GET", "/api/v1/accounts/bob/wallet").status == 404
     bad = alice.request(
         "PUT", "/api/v1/accounts/alice/elastic", body={"on": True, "max_daily": "lots"}
@@ -275,7 +291,7 @@ def test_a_bank_transfer_credits_once_when_an_admin_confirms_it(url: str, root: 
     ref = asked.json()["reference"]
     assert asked.json()["state"] == "requested" and asked.json()["pay_to"] == BANK_TO
     assert alice.request("POST", "/api/v1/accounts/bob/topups", body={"amount": "1"}).status == 404
-    assert alice.request("POST", f"/api/v1/topups/{ref}/confirm").status == 403  # not its own
+    assert alice.request("POST", f"/api/v1/topups/{ref}/confirm").status == 404  # an admin's
     assert balance(root, "alice") == before
 
     for _ in range(2):  # confirming twice credits once
@@ -347,7 +363,16 @@ def test_the_admin_pages_change_plans_and_servers_and_show_the_audit_log(
     preview = admin.request("GET", "/admin/plans/base?processes=300").text
     assert f'id="changed">{len(catalog.accounts)}<' in preview and 'id="burn-after">' in preview
     csrf = admin.csrf()
-    done = admin.request("POST", "/admin/plans/base", form={"processes": "300", "csrf": csrf})
+    form = {"processes": "300", "csrf": csrf, "version": form_field(preview, "version")}
+    # Another admin changes the plan after this preview: the form made on it changes nothing.
+    other = Client(url, token=token(root, "--admin", "root"))
+    assert other.request("PATCH", "/api/v1/plans/base", body={"processes": 280}).status == 200
+    stale = admin.request("POST", "/admin/plans/base", form=form)
+    assert stale.status == 409 and "plan base changed since this page" in stale.text
+    assert load_catalog(root).plans["base"].base.processes == 280
+    preview = admin.request("GET", "/admin/plans/base?processes=300").text
+    form["version"] = form_field(preview, "version")
+    done = admin.request("POST", "/admin/plans/base", form=form)
     assert done.status == 303 and load_catalog(root).plans["base"].base.processes == 300
     drained = admin.request("POST", "/admin/servers/web1/state",
                             form={"state": "draining", "csrf": csrf})  # fmt: skip
@@ -382,3 +407,170 @@ def test_the_pages_speak_polish_from_the_browser_and_the_switch_is_remembered(ur
     for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         quoted = urllib.parse.quote(elsewhere)
         assert admin.request("GET", f"/language?to=pl&back={quoted}").headers["location"] == "/"
+
+
+# ----------------------------------------------------------------- every endpoint, every caller
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """A root of its own, served with an InfluxDB: alice's samples of the last minute, a
+    raise and a lower of her CPU and the elastic hours they cost, and a token per caller."""
+
+    root: Path
+    url: str
+    tokens: dict[str, str]  # caller -> bearer token ("anonymous": none)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    root = panel_root(tmp_path_factory.mktemp("fleet"))
+    ctx = Context(root=root)
+    start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - 3 * HOUR
+    apply_levels(ctx.engine, [("alice", "cpu", 1500, "busy")], start)
+    record(ctx, start, "alice", "raise", 1500, "cpu 1000->1500 MHz: busy")
+    apply_levels(ctx.engine, [("alice", "cpu", None, "calm")], start + 1.5 * HOUR)
+    record(ctx, start + 1.5 * HOUR, "alice", "lower", 1000, "cpu 1500->1000 MHz: calm")
+    bill(ctx.engine, tariffs(ctx), dt.datetime.now(dt.UTC))  # 0.02 + 0.01 (half an hour)
+    tokens = {"anonymous": "", "admin": token(root, "--admin", "root")}
+    for caller, name in (("customer", "alice"), ("other customer", "bob")):
+        tokens[caller] = token(root, "--account", name)
+    with running_influxd(tmp_path_factory.mktemp("influxd")) as influxd:
+        client = InfluxClient(Endpoint(influxd.url, DATABASE, "basic", ADMIN, ADMIN_PASSWORD))
+        client.execute(f"CREATE DATABASE {DATABASE}", database="")
+        now_ms = int(time.time()) * 1000
+        fields = {"cpu_mhz": 400, "cpu_limit_mhz": 1000, "mem_bytes": 300 * MIB,
+                  "mem_max_bytes": 2048 * MIB, "tasks": 12, "tasks_max": 256}  # fmt: skip
+        client.write("account", [({"server": "web1", "account": "alice"}, fields,
+                                  now_ms - k * 5000) for k in range(6)])  # fmt: skip
+        with running_panel(root, influx_settings(influxd.url)) as url:
+            yield Fleet(root, url, tokens)
+
+
+CALLERS = ("anonymous", "other customer", "customer", "admin")  # the customer: alice's
+# (method, path, what each of CALLERS gets): an account's object answers another customer as
+# a missing account, an admin's answers a customer as a path that does not exist.
+MATRIX = [
+    ("GET", "/api/v1/plans", (401, 200, 200, 200)),
+    ("GET", "/api/v1/servers", (401, 404, 404, 200)),
+    ("GET", "/api/v1/accounts/alice/usage", (401, 404, 200, 200)),
+    ("GET", "/api/v1/accounts/alice/history", (401, 404, 200, 200)),
+    ("POST", "/api/v1/accounts/alice/suspend", (401, 404, 404, 200)),
+    ("POST", "/api/v1/accounts/alice/resume", (401, 404, 404, 200)),
+    ("POST", "/api/v1/servers/web1/drain", (401, 404, 404, 200)),
+    ("POST", "/api/v1/servers/web1/activate", (401, 404, 404, 200)),
+]
+# A change's object (alice or web1) and its state before and after, as the catalog has it.
+CHANGES = {
+    "suspend": ("account", AccountState.ACTIVE, AccountState.SUSPENDED),
+    "resume": ("account", AccountState.SUSPENDED, AccountState.ACTIVE),
+    "drain": ("server", ServerState.ACTIVE, ServerState.DRAINING),
+    "activate": ("server", ServerState.DRAINING, ServerState.ACTIVE),
+}
+MISSING = ({"detail": "Not Found"}, {"detail": "unknown account 'alice'"})
+
+
+def catalog_state(root: Path, kind: str) -> str:
+    catalog = load_catalog(root)
+    return (catalog.accounts["alice"] if kind == "account" else catalog.servers["web1"]).state
+
+
+def put_state(root: Path, kind: str, state: str) -> None:
+    """The state a change starts from, put by the CLI's own services."""
+    if kind == "account":
+        accounts.set_state(Context(root=root), "alice", AccountState(state))
+    else:
+        servers.set_state(Context(root=root), "web1", ServerState(state))
+
+
+@pytest.mark.parametrize(("method", "path", "answers"), MATRIX, ids=[p for _, p, _ in MATRIX])
+def test_who_may_call_each_endpoint_and_a_refused_change_changes_nothing(
+    fleet: Fleet, method: str, path: str, answers: tuple[int, ...]
+) -> None:
+    change = CHANGES.get(path.rsplit("/", 1)[1])
+    if change is not None:
+        put_state(fleet.root, change[0], change[1])
+    for caller, status in zip(CALLERS, answers, strict=True):
+        reply = Client(fleet.url, token=fleet.tokens[caller]).request(method, path)
+        assert reply.status == status, (caller, reply.text)
+        if status == 404:
+            assert reply.json() in MISSING, (caller, reply.text)
+        if change is not None:
+            kind, before, after = change
+            assert catalog_state(fleet.root, kind) == (after if status == 200 else before), caller
+            assert status != 200 or reply.json() == {kind: path.split("/")[4], "state": after}
+
+
+def test_plans_usage_and_history_answer_with_what_is_there(fleet: Fleet) -> None:
+    alice = Client(fleet.url, token=fleet.tokens["customer"])
+    plans = alice.request("GET", "/api/v1/plans").json()
+    base = load_catalog(fleet.root).plans["base"]
+    assert plans == {"base": base.model_dump(mode="json")} and plans["base"]["base"]["cpu_mhz"]
+    usage = alice.request("GET", "/api/v1/accounts/alice/usage?since=600").json()
+    assert len(usage) == 6  # every 5 s, up to the fixture's start
+    assert usage[-1]["cpu"] == {"use": 400, "limit": 1000}
+    assert usage[-1]["memory"] == {"use": 300, "limit": 2048}
+    assert usage[-1]["disk"] == {"use": None, "limit": None}  # not reported: a hole, not 0
+    assert alice.request("GET", "/api/v1/accounts/alice/usage?since=0").status == 422
+    history = alice.request("GET", "/api/v1/accounts/alice/history").json()
+    assert [(h["kind"], h.get("to"), h.get("amount")) for h in history] == [
+        ("raise", 1500, None), ("lower", 1000, None), ("charge", None, "0.02"),
+        ("charge", None, "0.01"),
+    ]  # fmt: skip
+    assert history[0]["reason"] == "cpu 1000->1500 MHz: busy"
+    bob = Client(fleet.url, token=fleet.tokens["other customer"])
+    assert bob.request("GET", "/api/v1/accounts/bob/history").json() == []
+
+
+def test_the_suspend_form_is_an_admins_and_refused_when_stale(fleet: Fleet) -> None:
+    put_state(fleet.root, "account", AccountState.ACTIVE)
+    admin, alice = Client(fleet.url), Client(fleet.url)
+    admin.login("root")
+    alice.login("alice")
+    page = admin.request("GET", "/admin/accounts/alice").text
+    form = {"csrf": form_field(page, "csrf"), "version": form_field(page, "version"),
+            "state": "suspended"}  # fmt: skip
+    mine = {**form, "csrf": alice.csrf()}
+    assert alice.request("POST", "/admin/accounts/alice/state", form=mine).status == 404
+    assert Client(fleet.url).request("POST", "/admin/accounts/alice/state",
+                                     form=form).headers["location"] == "/login"  # fmt: skip
+    # Credited after the page was shown: its form is stale and changes nothing.
+    credited = admin.request("POST", "/admin/accounts/alice/credit",
+                             form={**form, "amount": "1.00"})  # fmt: skip
+    assert credited.status == 303
+    stale = admin.request("POST", "/admin/accounts/alice/state", form=form)
+    assert stale.status == 409 and "account alice changed since this page" in stale.text
+    assert catalog_state(fleet.root, "account") == AccountState.ACTIVE
+    form["version"] = form_field(admin.request("GET", "/admin/accounts/alice").text, "version")
+    done = admin.request("POST", "/admin/accounts/alice/state", form=form)
+    assert done.status == 303 and "account%20suspended" in done.headers["location"]
+    assert catalog_state(fleet.root, "account") == AccountState.SUSPENDED
+    author = subprocess.run(["git", "-C", str(fleet.root), "log", "-1", "--format=%an|%s"],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert author == "root (admin)|panel: account alice suspended"
+
+
+def test_polish_pages_name_states_and_kinds_in_polish_and_the_api_keeps_them(
+    fleet: Fleet,
+) -> None:
+    put_state(fleet.root, "account", AccountState.SUSPENDED)
+    put_state(fleet.root, "server", ServerState.DRAINING)
+    admin = Client(fleet.url)
+    admin.login("root")
+    admin.request("GET", "/language?to=pl&back=/")
+    page = admin.request("GET", "/admin/accounts/alice").text
+    assert '<span id="state">zawieszone</span>' in page
+    for kind in ("<td>podniesienie</td>", "<td>obniżenie</td>", "<td>opłata</td>",
+                 "<td>zasilenie</td>"):  # fmt: skip
+        assert kind in page, kind
+    listed = admin.request("GET", "/admin/accounts").text
+    assert "<td>zawieszone</td>" in listed and "<td>suspended</td>" not in listed
+    assert 'id="state-web1">wygaszany<' in admin.request("GET", "/admin/servers").text
+    assert "<td>zasilenie</td>" in admin.request("GET", "/admin/audit").text
+    api = Client(fleet.url, token=fleet.tokens["admin"])
+    assert api.request("GET", "/api/v1/accounts/alice").json()["state"] == "suspended"
+    assert api.request("GET", "/api/v1/accounts/alice/history").json()[0]["kind"] == "raise"
+    english = Client(fleet.url)
+    english.login("root")
+    page = english.request("GET", "/admin/accounts/alice").text
+    assert '<span id="state">suspended</span>' in page and "<td>credit</td>" in page

@@ -48,6 +48,11 @@ def panel_root(base: Path, accounts: tuple[str, ...] = ("alice", "bob")) -> Path
     return root
 
 
+def form_field(page: str, name: str) -> str:
+    """A hidden field's value as a page gives it (csrf, version)."""
+    return page.split(f'name="{name}" value="', 1)[1].split('"', 1)[0]
+
+
 def api_token(root: Path, *args: str) -> str:
     """A bearer token from `bubble panel token create ARGS` (--admin NAME | --account NAME)."""
     result = invoke("panel", "token", "create", *args, root=root, catch_exceptions=False)

@@ -81,3 +81,28 @@ def test_a_removed_account_takes_its_panel_login_with_it(root: Path) -> None:
     with ctx.engine.connect() as connection:
         assert connection.execute(select(panel_users)).all() == []
         assert connection.execute(select(panel_tokens)).all() == []
+
+
+def test_an_accounts_token_needs_its_customer_login_and_says_how_to_make_it(root: Path) -> None:
+    """A token acts as a panel login (its row names the login): an account without one is
+    told the command that makes it, and no token is kept."""
+    env = {"BUBBLE_PASSWORD": GOOD, "BUBBLE_APPLY": "0"}
+    for args in (
+        ["server", "add", "web1", "--provider", "lab", "--cores", "2", "--core-ghz", "2",
+         "--memory", "8GiB", "--disk", "100GiB"],
+        ["account", "create", "alice", "--domain", "alice.example"],
+    ):  # fmt: skip
+        assert invoke(*args, root=root, env=env).exit_code == 0
+    refused = invoke("panel", "token", "create", "--account", "alice", root=root)
+    assert (refused.exit_code, refused.stdout) == (1, "")
+    assert refused.stderr.strip() == (
+        "error: account 'alice' has no panel login yet: run `bubble panel customer-password "
+        "alice` first, then create its token"
+    )
+    ghost = invoke("panel", "token", "create", "--account", "ghost", root=root)
+    assert "unknown account 'ghost'" in ghost.stderr
+    with Context(root=root).engine.connect() as connection:
+        assert connection.execute(select(panel_tokens)).all() == []
+    assert invoke("panel", "customer-password", "alice", root=root, env=env).exit_code == 0
+    made = invoke("panel", "token", "create", "--account", "alice", root=root)
+    assert made.exit_code == 0 and made.stdout.startswith("bht_")
