@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +39,7 @@ from glue.units import format_money
 
 log = logging.getLogger("bubble.panel")
 router = APIRouter(prefix="/api/v1")
+PAGE, MAX_PAGE = 50, 500  # accounts per page of `GET /accounts`: unless asked, at most
 Who = Annotated[Principal, Depends(api_principal)]
 
 
@@ -151,10 +152,29 @@ def whoami(request: Request, who: Who) -> dict[str, Any]:
     return {"name": who.name, "role": who.role, "account": who.account, "csrf": csrf}
 
 
-@router.get("/accounts")
-def list_accounts(request: Request, who: Who) -> list[dict[str, Any]]:
-    rows = accounts.list_accounts(_ctx(request))
-    return rows if who.admin else [r for r in rows if r["name"] == who.account]
+PAGE_HEADERS = {
+    "X-Total-Count": {"description": "how many accounts match", "schema": {"type": "integer"}},
+    "Link": {"description": 'the next page, `<URL>; rel="next"`, while there is one',
+             "schema": {"type": "string"}},
+}  # fmt: skip
+
+
+@router.get("/accounts", responses={200: {"headers": PAGE_HEADERS}})
+def list_accounts(
+    request: Request, response: Response, who: Who, q: str = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Accounts by name, `limit` of them (50 unless asked, at most 500) from `offset`; with
+    `q`, only those whose name or a domain holds it (the accounts page's search). A customer
+    sees its own only. The headers say how many match and where the next page is."""
+    ctx = _ctx(request)
+    found = [n for n in accounts.find_accounts(ctx.catalog(), q) if who.admin or n == who.account]
+    response.headers["X-Total-Count"] = str(len(found))
+    if offset + limit < len(found):
+        following = request.url.include_query_params(limit=limit, offset=offset + limit)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return accounts.list_accounts(ctx, found[offset : offset + limit])
 
 
 @router.get("/accounts/{name}")
@@ -169,11 +189,16 @@ def show_wallet(request: Request, who: Who, name: str) -> dict[str, Any]:
 
 @router.get("/accounts/{name}/usage")
 def show_usage(
-    request: Request, who: Who, name: str, since: Annotated[int, Query(ge=1, le=2_592_000)] = 3600
-) -> list[dict[str, Any]]:
+    request: Request, who: Who, name: str,
+    since: Annotated[int, Query(ge=1, le=usage.RANGES["30d"])] = 3600,
+    points: Annotated[int, Query(ge=1, le=usage.MAX_POINTS)] = usage.POINTS,
+) -> dict[str, Any]:  # fmt: skip
+    """What the usage graphs draw for the last `since` seconds in about `points` intervals
+    (240 unless asked, at most 1000): per resource [time, highest use, highest limit in
+    force] per interval, the base, the scaler's raises and lowers and the charges."""
     ctx = _mine(request, who, name)
     try:
-        return usage.account_usage(ctx, name, since)
+        return usage.usage_graph(ctx, name, since, points)
     except BubbleError as exc:  # names internal hosts: for admins and the operator's log only
         log.warning("%s", exc)
         if who.admin:

@@ -211,11 +211,7 @@ def account_list(request: Request, session: Page, q: str = "", page: int = 1) ->
     require_admin(session.who)
     ctx = panel(request).reading()
     catalog = ctx.catalog()
-    needle = q.strip().lower()
-    found = [
-        name for name, account in sorted(catalog.accounts.items())
-        if needle in name or any(needle in d for d in account.domains)
-    ]  # fmt: skip
+    found = accounts.find_accounts(catalog, q)
     pages = max(1, math.ceil(len(found) / PAGE_SIZE))
     page = min(max(1, page), pages)
     shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]

@@ -327,6 +327,16 @@ def describe_account(ctx: Context, name: str) -> dict[str, Any]:
     }
 
 
+def find_accounts(catalog: Catalog, q: str = "") -> list[str]:
+    """The names, sorted, of the accounts whose name or one of whose domains holds `q`
+    (any case; empty: every account): the panel's search, on its pages and in its API."""
+    needle = q.strip().lower()
+    return [
+        name for name, account in sorted(catalog.accounts.items())
+        if needle in name or any(needle in d for d in account.domains)
+    ]  # fmt: skip
+
+
 def list_accounts(ctx: Context, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Every account's summary by name, or only those `names` (a page of them), in order."""
     catalog = ctx.catalog()

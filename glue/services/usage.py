@@ -55,10 +55,12 @@ def current_use(
 
 # The graph ranges people choose between, in seconds.
 RANGES = {"1h": 3600, "24h": 86_400, "30d": 2_592_000}
+# Intervals of a graph: the pages' width; the API's bound keeps a 30-day answer small.
+POINTS, MAX_POINTS = 240, 1000
 
 
 def usage_graph(
-    ctx: Context, name: str, since_s: int, points: int = 240, now: dt.datetime | None = None
+    ctx: Context, name: str, since_s: int, points: int = POINTS, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """What the usage graphs draw for the last `since_s` seconds in about `points` intervals
     (`scaler.metrics.peaks`): per resource (cpu, memory, disk, processes) its base (now) and

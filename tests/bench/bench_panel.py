@@ -5,9 +5,11 @@ Targets (issue 11): the admin's account list page under 300 ms (a page of 50, se
 the last page: in force and current use read for the 50 shown, never for the 10,000), one
 account's 24 h usage graph data under 200 ms (`glue.services.usage.usage_graph`: InfluxDB
 groups a day of 5 s samples into 240 intervals), and the panel process's memory. Each time
-is the median of seven requests. Baselines, measured in the same run: the login page (a
-template, no data) for the pages, the same graph data for 1 h, and the panel's RSS right
-after it started (before any request).
+is the median of seven requests. The API over HTTP against the same targets, with an admin's
+bearer token: the account list's first page (50), one account, and its 24 h usage (the same
+graph data; one account's: 200 ms). Baselines, measured in the same run: the login page (a
+template, no data) for the pages, `GET /api/v1/session` (who is asking, no data) for the API,
+the same graph data for 1 h, and the panel's RSS right after it started (before any request).
 The samples: a00001 every 5 s for 24 h; every account's last two minutes (current use).
 """
 
@@ -117,6 +119,22 @@ def _ok(client: Client, path: str, needle: str) -> Callable[[], object]:
     return get
 
 
+def api_lines(client: Client) -> list[str]:
+    """The API's answers over HTTP against the page targets, as a script would ask."""
+    session = median_s(_ok(client, "/api/v1/session", '"admin"'))
+    usage_path = "/api/v1/accounts/a00001/usage?since=86400"
+    points = len(client.request("GET", usage_path).json()["series"]["cpu"])
+    timed = [
+        ("API: accounts, first page", "/api/v1/accounts", '"a00049"', 0.3, ""),
+        ("API: one account", "/api/v1/accounts/a00001", '"in_force"', 0.2, ""),
+        ("API: 24 h usage", usage_path, '"series"', 0.2, f"  {points} points"),
+    ]
+    return [line("baseline: API session", session, session, None)] + [
+        line(name, median_s(_ok(client, path, needle)), session, target) + note
+        for name, path, needle, target, note in timed
+    ]
+
+
 def run() -> list[str]:
     load = os.getloadavg()[0]
     out = [f"panel: {ACCOUNTS} accounts on {SERVERS} servers, `bubble panel serve` over http "
@@ -157,6 +175,8 @@ def run() -> list[str]:
             out.append(line("24 h graph data (in-process)", day, hour, 0.2) + f"  {points} points")
             page = median_s(_ok(admin, "/admin/accounts/a00001?range=24h", 'id="graph-processes"'))
             out.append(line("one account's page with 24 h graphs", page, login, None))
+            script = auth.create_token(ctx.engine, auth.principal(ctx.engine, "root"))
+            out += api_lines(Client(url, token=script))
             now, high = rss_mib(process.pid)
             out.append(f"{'panel RSS: after start (baseline)':<40} {idle:8.1f} MiB")
             out.append(f"{'panel RSS: now / highest':<40} {now:8.1f} / {high:.1f} MiB "

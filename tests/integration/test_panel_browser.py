@@ -17,7 +17,7 @@ from glue.catalog import load_catalog
 from glue.services.context import Context
 from glue.units import parse_money_cents
 from tests.support.browser import chromium, log_in, needs_chromium, shots_dir, submit
-from tests.support.panel import panel_root, running_panel
+from tests.support.panel import on_loopback, panel_root, running_panel
 
 pytestmark = [pytest.mark.integration, needs_chromium]
 
@@ -37,7 +37,10 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
     browser: webdriver.Chrome, tmp_path: Path, shots: Path
 ) -> None:
     root = panel_root(tmp_path, accounts=("alice", "bob"))
+    on_loopback(root)  # the mail page asks web1 for the mailboxes: refused at once
     with running_panel(root) as url:
+        browser.get(f"{url}/login")
+        browser.save_screenshot(str(shots / "login.png"))
         log_in(browser, url, "root")
         assert browser.current_url == f"{url}/admin"
         browser.save_screenshot(str(shots / "admin-dashboard.png"))
@@ -67,7 +70,7 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         assert browser.find_element(By.ID, "following").text == "1"  # bob; alice has an override
         submit(browser, browser.find_element(By.ID, "plan-save"), "?done=")
         assert load_catalog(root).plans["base"].base.memory_mib == 3072
-        for page in ("plans", "servers", "audit"):
+        for page in ("accounts", "plans", "servers", "topups", "audit"):
             browser.get(f"{url}/admin/{page}")
             browser.save_screenshot(str(shots / f"admin-{page}.png"))
         assert "credited by root" in browser.find_element(By.ID, "money").text
@@ -100,9 +103,13 @@ def test_an_admin_credits_a_wallet_and_a_customer_switches_elastic_on(
         assert fee > 0 and Context(root=root).ledger.balance("alice") == before - fee
         browser.find_element(By.ID, "usage-graphs").click()
         browser.save_screenshot(str(shots / "customer-usage.png"))
+        browser.get(f"{url}/account/mail")
+        browser.save_screenshot(str(shots / "customer-mail.png"))
         account = load_catalog(root).accounts["alice"]
         assert account.elastic is True and account.max_daily == 300
         # Another account's page, asked for by the customer: not found, nothing of bob shown.
         browser.get(f"{url}/admin/accounts/bob")
         assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
-        assert not browser.find_elements(By.ID, "balance") and "bob" not in browser.page_source
+        # From the source: find_elements would wait out the implicit 5 s for what is not there.
+        assert 'id="balance"' not in browser.page_source and "bob" not in browser.page_source
+        browser.save_screenshot(str(shots / "customer-refused.png"))

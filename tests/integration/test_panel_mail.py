@@ -18,7 +18,7 @@ from glue.remote import RemoteError
 from glue.services.context import Context
 from glue.services.credentials import list_mailboxes
 from glue.state.schema import panel_jobs
-from tests.support.panel import Client, panel_root, running_panel
+from tests.support.panel import Client, on_loopback, panel_root, running_panel
 from tests.support.panel import api_token as token
 
 pytestmark = pytest.mark.integration
@@ -29,14 +29,8 @@ SECRET = "s3cret mailbox password"
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """web1 on this machine's loopback, where no ssh answers: each call to it fails at once."""
     made = panel_root(tmp_path_factory.mktemp("panel-mail"))
-    servers = made / "catalog" / "servers.yml"
-    text = servers.read_text()
-    servers.write_text(text.replace(f"address: {server_address(made)}", "address: 127.0.0.1"))
+    on_loopback(made)
     return made
-
-
-def server_address(root: Path) -> str | None:
-    return load_catalog(root).servers["web1"].address
 
 
 @pytest.fixture(scope="module")
