@@ -12,7 +12,8 @@ which every InfluxDB generation serves. Settings (glue/settings.py, environment)
                           the usage agents' own (write-only) credentials; `ensure_writer`
                           makes such a 1.x user
 InfluxDB 1.x: auth basic (or none with auth-enabled = false); `ensure_retention` creates the
-database, its retention policies and continuous queries.
+database, its retention policies and continuous queries (run by glue.services.influx.setup:
+`bubble scaler influx-setup`, `bubble lab up`).
 InfluxDB 2.x: create a bucket and a DBRP mapping from BUBBLE_INFLUX_DATABASE/raw to it
 (`influx v1 dbrp create --db bubblehost --rp raw --default --bucket-id ...`), an API token
 with write (agents) or read+write (control plane) on it, and set auth token. 2.x has no
@@ -56,7 +57,12 @@ def duration_seconds(text: str) -> int:
 
 
 class InfluxQueryError(Exception):
-    """A statement InfluxDB answered with an error (bad InfluxQL, unknown database...)."""
+    """A statement InfluxDB answered with an error (bad InfluxQL, unknown database...);
+    `status` is the HTTP status when it refused the request itself (401: the credentials)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -164,7 +170,7 @@ class InfluxClient:
             else:
                 _, body = self.endpoint.request("GET", "/query", params)
         except InfluxRejected as exc:
-            raise InfluxQueryError(f"{statement[:120]}: {exc}") from None
+            raise InfluxQueryError(f"{statement[:120]}: {exc}", exc.status) from None
         doc = json.loads(body)
         results: list[dict[str, Any]] = doc.get("results", [])
         for result in results:
@@ -188,7 +194,7 @@ class InfluxClient:
                 self.execute(f"CREATE USER {user} WITH PASSWORD {secret}", database="")
                 changed.append(f"user {username}")
         except InfluxQueryError as exc:  # its text holds the statement: never the password
-            raise InfluxQueryError(str(exc).replace(secret, "'...'")) from None
+            raise InfluxQueryError(str(exc).replace(secret, "'...'"), exc.status) from None
         grants = [
             (str(g.get("database")), str(g.get("privilege")))
             for g in self.query(f"SHOW GRANTS FOR {user}", database="")

@@ -52,8 +52,8 @@ def up_cmd(as_json: bool = JsonOption) -> None:
     """Create the shared pieces: bridge, lab ssh key, server image (built if missing), and
     the lab's InfluxDB (auth on, database and retention made); print what to export."""
     from glue.providers import lab
+    from glue.services.influx import setup
     from glue.settings import Settings
-    from scaler.influx import InfluxClient
 
     cfg = lab.LabConfig()
     out = Outcome(as_json)
@@ -66,13 +66,9 @@ def up_cmd(as_json: bool = JsonOption) -> None:
     settings = Settings.model_validate(
         {key.removeprefix("BUBBLE_").lower(): val for key, val in env.items()}
     )
-    client = InfluxClient.from_settings(settings)
-    changed = client.ensure_retention()
-    # The agents write with a user of their own, WRITE on the database alone.
-    agent = settings.influx_agent_environment()
-    changed += client.ensure_writer(
-        agent["BUBBLE_INFLUX_AGENT_USERNAME"], agent["BUBBLE_INFLUX_AGENT_PASSWORD"]
-    )
+    # Database, retention and the agents' own user (WRITE on the database alone), as
+    # `bubble scaler influx-setup` makes them on an operator's InfluxDB.
+    changed = setup(settings)
     made = f" ({', '.join(changed)})" if changed else ""
     out.say(f"lab InfluxDB: {url}, database {settings.influx_database}{made}", influx_url=url)
     out.say("for the control plane (scaler, usage agents), export:")

@@ -9,6 +9,7 @@ import typer
 from glue.cli.common import (
     JsonOption,
     LogJsonOption,
+    Outcome,
     UnitInstallOption,
     UnitTargetRootOption,
     UnitUserOption,
@@ -21,7 +22,9 @@ from glue.cli.common import (
 )
 from scaler.service_unit import ENV_FILE
 
-scaler_app = typer.Typer(help="The elastic scaler: run, status, unit.", no_args_is_help=True)
+scaler_app = typer.Typer(
+    help="The elastic scaler: run, status, unit, influx-setup.", no_args_is_help=True
+)
 
 
 @scaler_app.command("run")
@@ -85,3 +88,21 @@ def unit(
     _interval(interval)
     show_or_install_unit(ctx, scaler_service(interval, env_file), install, user, target_root,
                          as_json)  # fmt: skip
+
+
+@scaler_app.command("influx-setup")
+def influx_setup(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Make the InfluxDB 1.x of the BUBBLE_INFLUX_* settings ready: the database, retention
+    policies (raw 48 h, 5-minute means 30 days, hourly 13 months) and continuous queries, and
+    the agents' write-only user when BUBBLE_INFLUX_AGENT_USERNAME is set; run again, it
+    changes nothing. 2.x/3.x (auth token): refused, see the README."""
+    from glue.services.influx import setup
+
+    settings = context(ctx).settings
+    out = Outcome(as_json)
+    changed = setup(settings)
+    where = f"InfluxDB {settings.influx_url}, database {settings.influx_database}"
+    done = f"made {', '.join(changed)}" if changed else "already set up, nothing changed"
+    out.say(f"{where}: {done}", url=settings.influx_url, database=settings.influx_database,
+            changed=changed)  # fmt: skip
+    out.end()

@@ -10,12 +10,14 @@ each is a process of its own with its own engine, killed with os.kill(pid, SIGKI
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import random
+import select
 import signal
 import time
+from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -42,6 +44,10 @@ RICH = [f"rich{n}" for n in range(6)]
 POOR = "poor"
 POOR_CREDIT = 600  # covers a part of its hours: the rest must wait, never go below zero
 KILL_POINTS = 100
+# A run that ends before its kill point is a tick, not a kill: tried again, not counted.
+MAX_ATTEMPTS = 3 * KILL_POINTS
+# The kill test's clock moves an hour a run, so that every run has hours of its own to charge.
+KILL_END = START + dt.timedelta(hours=MAX_ATTEMPTS + 1, minutes=7)
 
 
 @pytest.fixture(scope="module")
@@ -57,29 +63,32 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     return fresh_database(request.getfixturevalue("postgres_server"))
 
 
-def _recorded_days(seed: int) -> dict[str, list[tuple[str, int, dt.datetime, dt.datetime | None]]]:
-    """Two days of boosts per account (value in force, from, until), changing at any second."""
+def _recorded_days(
+    seed: int, end: dt.datetime
+) -> dict[str, list[tuple[str, int, dt.datetime, dt.datetime | None]]]:
+    """Boosts per account from START to `end` (value in force, from, until), changing at any
+    second."""
     rng = random.Random(seed)
     days: dict[str, list[tuple[str, int, dt.datetime, dt.datetime | None]]] = {}
     for account in [*RICH, POOR]:
         rows = []
         for resource, base, step in (("cpu", 1000, 500), ("memory", 1024, 512)):
             moment = START + dt.timedelta(seconds=rng.randrange(3600))
-            while moment < NOW:
+            while moment < end:
                 length = dt.timedelta(seconds=rng.randrange(60, 6 * 3600))
                 until = moment + length
                 value = base + step * rng.randrange(0, 6) + rng.randrange(0, step)
-                rows.append((resource, value, moment, None if until >= NOW else until))
+                rows.append((resource, value, moment, None if until >= end else until))
                 moment = until + dt.timedelta(seconds=rng.randrange(0, 1800))
         days[account] = rows
     return days
 
 
-def _seed(engine: Engine, seed: int) -> dict[str, dict[dt.datetime, int]]:
-    """Record the days and the wallets; returns what each account owes per hour."""
+def _seed(engine: Engine, seed: int, end: dt.datetime = NOW) -> dict[str, dict[dt.datetime, int]]:
+    """Record the boosts and the wallets; returns what each account owes per hour at `end`."""
     ledger = Ledger(engine)
     owed: dict[str, dict[dt.datetime, int]] = {}
-    for account, rows in _recorded_days(seed).items():
+    for account, rows in _recorded_days(seed, end).items():
         with engine.begin() as connection:
             for resource, value, since, until in rows:
                 connection.execute(
@@ -94,7 +103,7 @@ def _seed(engine: Engine, seed: int) -> dict[str, dict[dt.datetime, int]]:
             Interval(resource, value - BASE.get(resource), since, until)
             for resource, value, since, until in rows
         ]
-        owed[account] = hourly_charges(intervals, RULES, NOW)
+        owed[account] = hourly_charges(intervals, RULES, end)
     assert sum(owed[POOR].values()) > POOR_CREDIT, "the poor account must run out"
     return owed
 
@@ -102,13 +111,13 @@ def _seed(engine: Engine, seed: int) -> dict[str, dict[dt.datetime, int]]:
 TARIFFS = {account: Tariff(BASE, RULES) for account in [*RICH, POOR]}
 
 
-def _fork_biller(db_url: str) -> int:
+def _fork_biller(db_url: str, now: dt.datetime = NOW) -> int:
     """A biller process of its own (own engine, own connections); exit 0 when its run ends."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         code = 1
         try:
-            bill(open_engine(db_url), TARIFFS, NOW)
+            bill(open_engine(db_url), TARIFFS, now)
             code = 0
         finally:
             os._exit(code)
@@ -150,43 +159,51 @@ def chunks_of_two(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("scaler.billing.CHUNK", 2)
 
 
-def _replay_seconds(
-    db_url: str, request: pytest.FixtureRequest, tmp_path: Path, seed: int
-) -> float:
-    """How long a run that charges nothing takes here (fork, engine, meter, look-ups), timed
-    on a twin of the seeded database after a run that charged it all."""
-    if db_url.startswith("sqlite"):
-        twin = f"sqlite:///{tmp_path / 'twin.sqlite'}"
-    else:
-        twin = fresh_database(request.getfixturevalue("postgres_server"))
-    _seed(open_engine(twin), seed)
-    assert _exit_code(_fork_biller(twin)) == 0
+def _run(db_url: str, now: dt.datetime, kill_at: float = math.inf) -> float | None:
+    """A biller billing at `now`, SIGKILLed `kill_at` seconds after its fork: None when the
+    kill landed inside its run, else how long the run took (it ended first)."""
     started = time.monotonic()
-    assert _exit_code(_fork_biller(twin)) == 0
-    return time.monotonic() - started
+    pid = _fork_biller(db_url, now)
+    pidfd = os.pidfd_open(pid)  # readable when the biller ends: no sleep past its end
+    try:
+        wait = None if math.isinf(kill_at) else max(0.0, kill_at - (time.monotonic() - started))
+        ended = select.select([pidfd], [], [], wait)[0]
+    finally:
+        os.close(pidfd)
+    took = time.monotonic() - started
+    if not ended:
+        os.kill(pid, signal.SIGKILL)
+    code = _exit_code(pid)
+    if code is None:
+        return None
+    assert code == 0, f"a biller failed (exit {code})"
+    return took
 
 
-def test_a_biller_killed_at_random_points_charges_each_hour_once(
-    db_url: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+def test_a_biller_killed_at_random_points_charges_each_hour_once(db_url: str) -> None:
+    """100 SIGKILLs, each inside a run that has an hour of its own to charge and each
+    followed by a restart: every hour is charged once, to the cent."""
     engine = open_engine(db_url)
-    owed = _seed(engine, seed=10)
-    # A run that charges takes about twice a replay: most kills land before a run would end
-    # (inside its look-ups or between its transactions), the rest after it (restarts).
-    window = 1.5 * _replay_seconds(db_url, request, tmp_path, seed=10)
+    owed = _seed(engine, seed=10, end=KILL_END)
     rng = random.Random(db_url)
+    whole: deque[float] = deque(maxlen=3)  # how long the last whole runs took here
     interrupted = attempts = 0
     started = time.monotonic()
-    # A loaded machine slows some runs past the window: kill on until 30 landed inside one.
-    while attempts < KILL_POINTS or (interrupted < 30 and attempts < 3 * KILL_POINTS):
+    while interrupted < KILL_POINTS and attempts < MAX_ATTEMPTS:
         attempts += 1
-        pid = _fork_biller(db_url)
-        time.sleep(rng.uniform(0, window))
-        os.kill(pid, signal.SIGKILL)
-        interrupted += _exit_code(pid) is None
-    assert _exit_code(_fork_biller(db_url)) == 0  # the restart that finishes the run
+        now = START + dt.timedelta(hours=attempts, minutes=7)  # an hour of its own to charge
+        # A point within as long as the last whole runs took, measured as the load is now
+        # (the first run only measures): a run that ends before it is not counted.
+        kill_at = rng.uniform(0, max(whole)) if whole else math.inf
+        took = _run(db_url, now, kill_at)
+        if took is None:
+            interrupted += 1
+            took = _run(db_url, now)  # the restart, which finishes what the kill left
+        assert took is not None
+        whole.append(took)
+    assert interrupted == KILL_POINTS, f"only {interrupted} of {attempts} kills landed in a run"
+    assert _exit_code(_fork_biller(db_url, KILL_END)) == 0  # the hours after the last kill
     _assert_each_hour_charged_once(engine, owed)
-    assert interrupted >= 30, f"only {interrupted} of {attempts} kills landed inside a run"
     assert time.monotonic() - started < 300
 
 
