@@ -16,6 +16,7 @@ from glue.panel import background
 from glue.panel.audit import commit_catalog
 from glue.panel.auth import Principal
 from glue.panel.request import Panel
+from glue.placement import server_loads
 from glue.services import moves
 from glue.services.context import Context
 from glue.state.moves import open_move
@@ -24,12 +25,13 @@ from glue.state.moves import open_move
 def targets(ctx: Context, name: str) -> list[str]:
     """The servers the move service would take the account to now (its own check)."""
     catalog = ctx.catalog()
+    loads = server_loads(catalog, ctx.today)  # once: each is a pass over every account
     found = []
     for server, spec in sorted(catalog.servers.items()):
         if spec.role is not ServerRole.WEB:
             continue
         try:
-            moves.check_target(ctx, catalog, name, server)
+            moves.check_target(ctx, catalog, name, server, loads)
         except BubbleError:
             continue
         found.append(server)

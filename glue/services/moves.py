@@ -24,7 +24,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from glue.errors import BubbleError
 from glue.limits import effective_base, limits_in_force
 from glue.models import AccountState, ServerRole, ServerState
 from glue.paths import private_dir, state_dir
-from glue.placement import server_loads
+from glue.placement import ServerLoad, server_loads
 from glue.remote import last_line, require_address, ssh_argv
 from glue.services.accounts import account_home, require_account
 from glue.services.context import Context
@@ -82,8 +82,15 @@ def address(ctx: Context, catalog: Catalog, name: str) -> str:
     return require_address(ctx, name, catalog.servers[name])
 
 
-def check_target(ctx: Context, catalog: Catalog, name: str, target: str) -> None:
-    """The target is an active web server other than the account's, with room for its base."""
+def check_target(
+    ctx: Context,
+    catalog: Catalog,
+    name: str,
+    target: str,
+    loads: Mapping[str, ServerLoad] | None = None,
+) -> None:
+    """The target is an active web server other than the account's, with room for its base.
+    `loads`: the fleet's (server_loads), from a caller that checks many targets at once."""
     account = catalog.accounts[name]
     if target not in catalog.servers:
         raise BubbleError(f"unknown server {target!r}")
@@ -95,7 +102,8 @@ def check_target(ctx: Context, catalog: Catalog, name: str, target: str) -> None
     if target == account.server:
         raise BubbleError(f"account {name!r} is on {target} already")
     base = effective_base(catalog.plans[account.plan], account, ctx.today)
-    if not server_loads(catalog, ctx.today)[target].fits(base):
+    loads = server_loads(catalog, ctx.today) if loads is None else loads
+    if not loads[target].fits(base):
         raise BubbleError(f"server {target!r} has no room for {name}'s base")
 
 

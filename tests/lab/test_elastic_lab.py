@@ -260,12 +260,14 @@ def _slice_mib(server: LabServer, name: str) -> int:
 
 def test_the_scaler_raises_a_busy_elastic_account_and_only_that_one(elastic: Elastic) -> None:
     bubble, server = elastic.bubble, elastic.server
-    put_file(server, "rich", "/srv/rich/www/memhog.py", MEMORY_HOG)
     server.ssh("sync; echo 1 > /proc/sys/vm/drop_caches", check=False)
-    used = _slice_mib(server, "rich")
-    # 93% of the base in all (threshold 80%): the interpreter's own ~10 MiB on top.
-    first = int(BASE_MEM_MIB * 0.93) - used - 10
-    second = BASE_MEM_MIB + 30 - used  # under 80% of the raised 448 MiB: one raise only
+    # The same hogs in every account; only rich's memory hog is ever told to grow further.
+    first: dict[str, int] = {}
+    for name in ACCOUNTS:
+        put_file(server, name, f"/srv/{name}/www/memhog.py", MEMORY_HOG)
+        # 93% of the base in all (threshold 80%): the interpreter's own ~10 MiB on top.
+        first[name] = int(BASE_MEM_MIB * 0.93) - _slice_mib(server, name) - 10
+    second = BASE_MEM_MIB + 30 - _slice_mib(server, "rich")  # under 80% of 448 MiB: one raise
     oom_before = _oom_kills(server, "rich")
     log = (bubble.root.parent / "scaler.log").open("w")
     scaler = start("scaler", "run", "--interval", "2s", env=bubble.env, output=log,
@@ -275,8 +277,11 @@ def test_the_scaler_raises_a_busy_elastic_account_and_only_that_one(elastic: Ela
         load_start = time.monotonic()
         cpu = {name: _hog(server, name, "sh -c 'while :; do :; done'", "cpu") for name in ACCOUNTS}
         hogs += cpu.values()
-        memhog = _hog(server, "rich", f"python3 memhog.py {first} {second}", "mem")
-        hogs.append(memhog)
+        mem = {
+            name: _hog(server, name, f"python3 memhog.py {first[name]} {second}", "mem")
+            for name in ACCOUNTS
+        }
+        hogs += mem.values()
         usage = {
             name: slice_cgroup(server, "unified", f"{unit}.service") for name, unit in cpu.items()
         }
@@ -310,10 +315,11 @@ def test_the_scaler_raises_a_busy_elastic_account_and_only_that_one(elastic: Ela
         wait_for("the memory hog past the old limit", lambda: server.ssh(
             "test -f /srv/rich/www/grown", check=False).returncode == 0, 60)  # fmt: skip
         assert _slice_mib(server, "rich") > BASE_MEM_MIB
-        active = server.ssh(f"systemctl is-active {memhog}.service", check=False).stdout.strip()
-        assert active == "active", active
+        active = server.ssh(f"systemctl is-active {mem['rich']}.service", check=False).stdout
+        assert active.strip() == "active", active
         assert _oom_kills(server, "rich") == oom_before
-        for name in ("stiff", "broke"):
+        for name in ("stiff", "broke"):  # as hot as rich was, all along: held at base
+            assert _slice_mib(server, name) >= BASE_MEM_MIB * 0.8, name
             assert _memory_max_mib(server, name) == BASE_MEM_MIB, name
         # Calm again: back to base, CPU and memory.
         for unit in hogs:
