@@ -507,10 +507,10 @@ def test_plans_usage_and_history_answer_with_what_is_there(fleet: Fleet) -> None
     base = load_catalog(fleet.root).plans["base"]
     assert plans == {"base": base.model_dump(mode="json")} and plans["base"]["base"]["cpu_mhz"]
     usage = alice.request("GET", "/api/v1/accounts/alice/usage?since=600").json()
-    assert len(usage) == 6  # every 5 s, up to the fixture's start
-    assert usage[-1]["cpu"] == {"use": 400, "limit": 1000}
-    assert usage[-1]["memory"] == {"use": 300, "limit": 2048}
-    assert usage[-1]["disk"] == {"use": None, "limit": None}  # not reported: a hole, not 0
+    series = usage["series"]  # [time, use, limit] per interval of 3 s (600 s in 240 points)
+    assert len(series["cpu"]) == 6  # a sample every 5 s, up to the fixture's start
+    assert series["cpu"][-1][1:] == [400, 1000] and series["memory"][-1][1:] == [300, 2048]
+    assert [point[1:] for point in series["disk"]] == [[None, None]] * 6  # a hole, not 0
     assert alice.request("GET", "/api/v1/accounts/alice/usage?since=0").status == 422
     history = alice.request("GET", "/api/v1/accounts/alice/history").json()
     assert [(h["kind"], h.get("to"), h.get("amount")) for h in history] == [
