@@ -13,6 +13,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from glue.panel.i18n import term, translator
+
 WIDTH, HEIGHT = 720, 190
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 24
 UNITS = {"cpu": "MHz", "memory": "MiB", "disk": "MiB", "processes": "tasks"}
@@ -121,9 +123,11 @@ def chart_svg(
     return Markup("".join(out))  # noqa: S704 - built above from numbers and escaped text
 
 
-def usage_svg(data: dict[str, Any], resource: str) -> Markup:
+def usage_svg(data: dict[str, Any], resource: str, lang: str = "en") -> Markup:
     """One resource of `glue.services.usage.usage_graph`'s data: use (blue), the limit in
-    force (red), the base (dashed), raises and lowers (lines) and charges (dots)."""
+    force (red), the base (dashed), raises and lowers (lines) and charges (dots); the hover
+    texts in `lang` (the scaler's reasons stay as it wrote them)."""
+    _ = translator(lang)
     series = data["series"][resource]
     base = data["base"][resource]
     unit = UNITS.get(resource, "")
@@ -133,20 +137,22 @@ def usage_svg(data: dict[str, Any], resource: str) -> Markup:
 
     marks = [
         Mark(float(m["t"]), f"mark {m['kind']}",
-             f"{m['at']} {m['kind']} {m['from']} → {m['to']} {unit}: {m['reason']}")
+             f"{m['at']} {term(lang, 'history', m['kind'])} {m['from']} → {m['to']} {unit}: "
+             f"{m['reason']}")
         for m in data["marks"][resource]
     ] + [
-        Mark(float(c["t"]), "charge", f"{c['at']} charged {c['amount']}", dot=True)
+        Mark(float(c["t"]), "charge", f"{c['at']} {term(lang, 'history', 'charge')} "
+             f"{c['amount']}", dot=True)
         for c in data["marks"]["charge"]
     ]  # fmt: skip
     return chart_svg(
         resource,
-        f"{resource} use against base and limit in force, {unit}",
+        _("{resource} use against base and limit in force, {unit}", resource=resource, unit=unit),
         unit,
         (float(data["start"]), float(data["end"])),
         float(data["step"]) * 1.5,
         [Line("limit", "#b42323", 1.5, column(2)), Line("use", "#1f5e99", 2, column(1))],
-        reference=(float(base), f"base {base} {unit}"),
+        reference=(float(base), f"{_('base')} {base} {unit}"),
         marks=marks,
         highest=max([0.0, *(float(m["to"]) for m in data["marks"][resource])]),
     )

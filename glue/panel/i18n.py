@@ -294,6 +294,8 @@ POLISH = {
     "with the reference shown: your wallet is credited when the transfer arrives.":
         "z podanym tytułem: portfel zostanie zasilony, gdy przelew dotrze.",
     "your mailbox's password": "hasło Twojej skrzynki",
+    "{resource} use against base and limit in force, {unit}":
+        "{resource}: użycie wobec bazy i limitu w mocy, {unit}",
     "{count} account(s) on it,": "kont na nim: {count},",
     "{count} account(s) on the plan,": "kont na planie: {count},",
     "{upgrade} until {expires}:": "{upgrade} do {expires}:",

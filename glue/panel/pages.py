@@ -78,12 +78,16 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+def _language(request: Request) -> str:
+    return i18n.chosen(request.cookies.get(i18n.LANGUAGE_COOKIE),
+                       request.headers.get("accept-language", ""))  # fmt: skip
+
+
 def render(request: Request, template: str, status: int = 200, **data: Any) -> Response:
     found = cookie_session(request) if "session" not in data else data["session"]
     data.setdefault("session", found)
     data.setdefault("done", request.query_params.get("done", ""))
-    lang = i18n.chosen(request.cookies.get(i18n.LANGUAGE_COOKIE),
-                       request.headers.get("accept-language", ""))  # fmt: skip
+    lang = _language(request)
     data.update(lang=lang, _=i18n.translator(lang), languages=i18n.LANGUAGES.items())
     # The switch comes back to this page; an error page's path is not echoed (it may name
     # an object the asker may not see): home.
@@ -233,7 +237,7 @@ def admin_account(request: Request, session: Page, name: str, range: str = "24h"
     require_admin(session.who)
     ctx = panel(request).reading()
     visible_account(session.who, ctx.catalog(), name)
-    graphs, note = _usage_graphs(ctx, name, range)
+    graphs, note = _usage_graphs(request, ctx, name, range)
     return render(request, "account.html", session=session,
                   account=accounts.describe_account(ctx, name),
                   version=account_version(ctx, name),
@@ -469,8 +473,11 @@ def own_account(request: Request, session: Page) -> Response:
                   alerts=monitoring.firing_alerts(ctx, account=name))  # fmt: skip
 
 
-def _usage_graphs(ctx: Context, name: str, range: str) -> tuple[list[tuple[str, Any]], str]:
-    """The account's graphs (CPU, memory, disk, processes) for the range chosen, or why not."""
+def _usage_graphs(
+    request: Request, ctx: Context, name: str, range: str
+) -> tuple[list[tuple[str, Any]], str]:
+    """The account's graphs (CPU, memory, disk, processes) for the range chosen, or why not;
+    their texts in the page's language."""
     if range not in usage.RANGES:
         raise BubbleError(f"range: {range!r} is not one of {', '.join(usage.RANGES)}")
     try:
@@ -478,7 +485,8 @@ def _usage_graphs(ctx: Context, name: str, range: str) -> tuple[list[tuple[str, 
     except BubbleError as exc:  # the detail names internal hosts: the operator's log only
         log.warning("%s", exc)
         return [], "not available right now"
-    return [(r, usage_svg(data, r)) for r in data["series"]], ""
+    lang = _language(request)
+    return [(r, usage_svg(data, r, lang)) for r in data["series"]], ""
 
 
 @router.get("/account/usage")
@@ -488,7 +496,7 @@ def own_usage(request: Request, session: Page, range: str = "1h") -> Response:
     name = _own(session)
     ctx = panel(request).reading()
     visible_account(session.who, ctx.catalog(), name)
-    graphs, note = _usage_graphs(ctx, name, range)
+    graphs, note = _usage_graphs(request, ctx, name, range)
     return render(request, "usage.html", session=session, graphs=graphs, note=note,
                   chosen=range, ranges=usage.RANGES)  # fmt: skip
 

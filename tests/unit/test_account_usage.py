@@ -147,6 +147,11 @@ def test_the_usage_graph_draws_use_limit_base_and_the_raises_in_its_window(
     svg = str(usage_svg(data, "cpu"))
     assert svg.count("<polyline") == 2 and 'class="mark raise"' in svg
     assert "busy &lt;script&gt;" in svg and "<script>" not in svg
+    assert " raise 1000 → 1500 MHz: " in svg and "base 1000 MHz" in svg
+    # A Polish page's hover texts are Polish (the scaler's reason stays as it wrote it).
+    polish = str(usage_svg(data, "cpu", "pl"))
+    assert " podniesienie 1000 → 1500 MHz: busy" in polish and "baza 1000 MHz" in polish
+    assert " raise " not in polish and "użycie wobec bazy" in polish
     processes = str(usage_svg(data, "processes"))
     assert processes.count("<polyline") == 2 and "base 256 tasks" in processes
 
