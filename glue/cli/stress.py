@@ -45,8 +45,16 @@ def stress(
     neighbour: str | None = typer.Option(
         None,
         "--neighbour",
-        help="A site on the same server: run quiet, then again with a "
-        "CPU/memory/process hog in its account, and report the p99 ratio.",
+        help="A site on the same server: run quiet and with a CPU/memory/process hog in "
+        "its account, in alternating blocks, and report the p99 ratio.",
+    ),
+    rounds: int = typer.Option(
+        3,
+        "--rounds",
+        min=1,
+        max=20,
+        help="With --neighbour: this many quiet and busy blocks, alternating "
+        "(each --duration / --rounds long).",
     ),
     path: str = typer.Option("/", "--path", help="The path to GET."),
     concurrency: int = typer.Option(
@@ -77,7 +85,9 @@ def stress(
     rates = [first * SWEEP_FACTOR**k for k in range(steps if sweep else 1)]
     seconds = duration_option("--duration", duration, "30s or 2m")
     wait = duration_option("--timeout", timeout, "10s")
-    load = Load(rates, float(seconds), concurrency, float(wait), path)
+    if neighbour and seconds / rounds < 1:
+        raise BubbleError(f"--rounds {rounds}: blocks under 1 s (--duration / --rounds)")
+    load = Load(rates, float(seconds), concurrency, float(wait), path, rounds)
     c = context(ctx)
     with progress() as report:
         result = run_stress(c, domain, load, neighbour, report)

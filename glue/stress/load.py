@@ -110,5 +110,17 @@ async def drive(
     return run
 
 
+def joined(runs: list[Run]) -> Run:
+    """Runs at one rate as one run: each after the one before on its own time axis (due
+    times shifted by the durations before it), from the first one's start."""
+    first = runs[0]
+    out = Run(first.rate, 0.0, first.start, first.start_monotonic)
+    for run in runs:
+        out.samples += [Sample(s.due + out.duration, s.latency, s.outcome) for s in run.samples]
+        out.dropped += [due + out.duration for due in run.dropped]
+        out.duration += run.duration
+    return out
+
+
 def run_load(target: Target, rate: float, duration: float, concurrency: int, timeout: float) -> Run:
     return asyncio.run(drive(target, rate, duration, concurrency, timeout))

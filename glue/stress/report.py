@@ -114,8 +114,13 @@ def html(result: dict[str, Any]) -> str:
             f"<h2>Noisy neighbour</h2><p>With a CPU, memory and process hog in "
             f"{escape(neighbour['account'])} ({escape(neighbour['domain'])}): p99 "
             f"{_cell(neighbour['busy_p99_ms'])} ms against {_cell(neighbour['quiet_p99_ms'])} "
-            f"ms quiet, a ratio of <b id=ratio>{_cell(neighbour['ratio'])}</b>.</p>"
-        )
+            f"ms quiet, a ratio of <b id=ratio>{_cell(neighbour['ratio'])}</b>, over "
+            f"{len(neighbour['rounds'])} rounds of a quiet block then a busy one (p99 ms, "
+            "quiet / busy: "
+            + ", ".join(f"{_cell(r['quiet_p99_ms'])} / {_cell(r['busy_p99_ms'])}"
+                        for r in neighbour["rounds"])
+            + ").</p>"
+        )  # fmt: skip
     parts.append("<h2>Latency over time</h2>" + _key(["p50", "p99", "max"]))
     for index, run in enumerate(result["runs"]):
         parts += [f"<h3>{escape(run['label'])}</h3>", _over_time(run, index)]

@@ -1,7 +1,7 @@
 """One `bubble stress`: find the site (its account, its server's address), drive the load
 (`load`), add what the agent saw of the account during it (`glue.services.usage`) and what
 the scaler did and charged in that window (`glue.services.history`); with a neighbour, the
-same load quiet and then beside a hog in the neighbour's bubble."""
+same load in blocks that alternate between quiet and beside a hog in the neighbour's bubble."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from typing import Any
 from glue.errors import BubbleError
 from glue.services.context import Context
 from glue.stress import stats
-from glue.stress.load import Run, Target, run_load
+from glue.stress.load import Run, Target, joined, run_load
 
 # What one site may be asked for at most: a run of 60 s at 2,000/s.
 MAX_REQUESTS = 120_000
 # The neighbour's hog: busy loops (more than it may use), memory it touches, idle processes;
-# it starts this long before the loud run and ends on its own after it (RuntimeMaxSec too).
+# it starts this long before each busy block and ends on its own timer this long after it
+# (RuntimeMaxSec too); a hog not over this long after its timer is an error.
 HOG_CPU_WORKERS, HOG_MEMORY_MIB, HOG_PROCESSES = 4, 128, 32
-HOG_WARMUP_S = 2.0
+HOG_WARMUP_S, HOG_TAIL_S, HOG_END_S = 2.0, 1.0, 30.0
 # The agent's samples in the run's window: a little before, so a short run has one.
 USAGE_MARGIN_S = 10
 
@@ -34,6 +35,7 @@ class Load:
     concurrency: int
     timeout: float
     path: str = "/"
+    rounds: int = 3  # with a neighbour: quiet and busy blocks, alternating (`_alternating`)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ def stress(
 ) -> dict[str, Any]:
     """Every figure of the run (the report's JSON): `runs` (one summary a rate, each with its
     per-second latency), `climb` for a sweep, `usage` and `elastic` of the run's window, and
-    with a neighbour `neighbour` (quiet and loud p99, their ratio)."""
+    with a neighbour `neighbour` (quiet and busy p99 over all their blocks, their ratio, and
+    each round's pair)."""
     target = site(ctx, domain, load.path)
     if any(rate * load.duration > MAX_REQUESTS for rate in load.rates):
         raise BubbleError(f"--rate x --duration: more than {MAX_REQUESTS} requests in one run")
@@ -151,10 +154,8 @@ def stress(
                 f"--neighbour {neighbour}: on server {other.server}, not {target.server}"
             )
 
-    def one(rate: float, label: str) -> tuple[Run, dict[str, Any]]:
-        report(f"{label}: {rate:g}/s for {load.duration:g} s against {domain}")
-        run = run_load(target.target, rate, load.duration, load.concurrency, load.timeout)
-        return run, {**stats.summary(run), "label": label, "per_second": stats.per_second(run)}
+    def figures(run: Run, label: str) -> dict[str, Any]:
+        return {**stats.summary(run), "label": label, "per_second": stats.per_second(run)}
 
     started = time.time()
     runs: list[dict[str, Any]] = []
@@ -165,32 +166,25 @@ def stress(
     }  # fmt: skip
     if other is None:
         for rate in load.rates:
-            runs.append(one(rate, f"{rate:g}/s")[1])
+            report(f"{rate:g}/s for {load.duration:g} s against {domain}")
+            run = run_load(target.target, rate, load.duration, load.concurrency, load.timeout)
+            runs.append(figures(run, f"{rate:g}/s"))
             if len(load.rates) > 1 and stats.climb(runs):
                 break  # past the knee only the site's visitors pay for more
         result["sweep"] = len(load.rates) > 1
         result["climb"] = stats.climb(runs) if result["sweep"] else None
     else:
-        rate = load.rates[0]
-        runs.append(one(rate, "quiet")[1])
-        report(f"hog in {other.account}'s bubble ({other.domain})")
-        hog = _hog(ctx, other, math.ceil(HOG_WARMUP_S + load.duration + load.timeout + 5))
-        try:
-            time.sleep(HOG_WARMUP_S)
-            if hog.poll() is not None:
-                raise BubbleError(f"the hog in {other.account} ended at once: {_said(hog)}")
-            loud_run, loud = one(rate, "neighbour busy")
-            runs.append(loud)
-        finally:
-            if hog.poll() is None:
-                hog.terminate()  # the ssh client; the remote hog ends on its own timer
-            hog.wait(30)
-        quiet_p99, loud_p99 = runs[0]["latency_ms"]["p99"], loud["latency_ms"]["p99"]
+        quiet, busy, hog_from = _alternating(ctx, target, other, load, report)
+        runs += [figures(joined(quiet), "quiet"), figures(joined(busy), "neighbour busy")]
         result["neighbour"] = {
             "domain": other.domain, "account": other.account,
-            "quiet_p99_ms": quiet_p99, "busy_p99_ms": loud_p99,
-            "ratio": round(loud_p99 / quiet_p99, 3) if quiet_p99 and loud_p99 else None,
-            "usage": _usage(ctx, other.account, loud_run.start, time.time()),
+            **_ratio(runs[0]["latency_ms"]["p99"], runs[1]["latency_ms"]["p99"]),
+            # Each round's pair: how far the quiet blocks alone stray is the noise floor.
+            "rounds": [
+                _ratio(stats.summary(q)["latency_ms"]["p99"], stats.summary(b)["latency_ms"]["p99"])
+                for q, b in zip(quiet, busy, strict=True)
+            ],
+            "usage": _usage(ctx, other.account, hog_from, time.time()),
         }  # fmt: skip
     ended = time.time()
     result.update(
@@ -199,6 +193,49 @@ def stress(
         elastic=_elastic(ctx, target.account, started, ended),
     )  # fmt: skip
     return result
+
+
+def _ratio(quiet_p99: float | None, busy_p99: float | None) -> dict[str, Any]:
+    return {
+        "quiet_p99_ms": quiet_p99, "busy_p99_ms": busy_p99,
+        "ratio": round(busy_p99 / quiet_p99, 3) if quiet_p99 and busy_p99 else None,
+    }  # fmt: skip
+
+
+def _alternating(
+    ctx: Context, target: Site, other: Site, load: Load, report: Callable[[str], None]
+) -> tuple[list[Run], list[Run], float]:
+    """`load.rounds` quiet blocks and as many beside the hog, alternating, quiet first; each
+    block a `rounds`th of the duration. A server whose latency drifts over the minutes (the
+    host's other work) then drifts alike under both: one quiet run followed by one busy run
+    has shown ratios from 0.7x to 1.3x with no hog at all. The hog starts before each busy
+    block and ends on its own timer just after it; the next quiet block waits for that.
+    Returns the quiet blocks, the busy blocks, and when the first hog started."""
+    rate, block = load.rates[0], load.duration / load.rounds
+    quiet: list[Run] = []
+    busy: list[Run] = []
+    hog_from = 0.0
+    for n in range(1, load.rounds + 1):
+        report(
+            f"round {n}/{load.rounds}: quiet, {rate:g}/s for {block:g} s against {target.domain}"
+        )
+        quiet.append(run_load(target.target, rate, block, load.concurrency, load.timeout))
+        report(f"round {n}/{load.rounds}: the same beside a hog in {other.account}'s bubble")
+        hog_from = hog_from or time.time()
+        hog = _hog(ctx, other, math.ceil(HOG_WARMUP_S + block + HOG_TAIL_S))
+        try:
+            time.sleep(HOG_WARMUP_S)
+            if hog.poll() is not None:
+                raise BubbleError(f"the hog in {other.account} ended at once: {_said(hog)}")
+            busy.append(run_load(target.target, rate, block, load.concurrency, load.timeout))
+            hog.wait(HOG_WARMUP_S + block + HOG_END_S)  # over when its timer ends
+        except subprocess.TimeoutExpired:
+            raise BubbleError(f"the hog in {other.account} did not end on its timer") from None
+        finally:
+            if hog.poll() is None:
+                hog.terminate()  # the ssh client; the remote hog ends on its own timer
+                hog.wait(30)
+    return quiet, busy, hog_from
 
 
 def _said(process: subprocess.Popen[str]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from glue.stress import report, stats
-from glue.stress.load import TIMEOUT, Run, Sample
+from glue.stress.load import TIMEOUT, Run, Sample, joined
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,32 @@ def test_summary_counts_every_outcome_and_the_report_escapes_what_it_shows(
     assert "<script" not in page and "&lt;script&gt;" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert page.count("<svg") == 1 and "raise cpu 500 → 1000" in page
+    # A neighbour run: the pooled ratio and each round's pair.
+    result["neighbour"] = {
+        "domain": "bob.example", "account": "bob", "quiet_p99_ms": 8.0, "busy_p99_ms": 9.0,
+        "ratio": 1.125, "rounds": [{"quiet_p99_ms": 7.5, "busy_p99_ms": 9.0, "ratio": 1.2},
+                                   {"quiet_p99_ms": 8.0, "busy_p99_ms": 8.5, "ratio": 1.062}],
+        "usage": {"account": "bob", "unavailable": hostile},
+    }  # fmt: skip
+    page = report.html(result)
+    assert "<b id=ratio>1.125</b>, over 2 rounds" in page and "7.5 / 9.0, 8.0 / 8.5" in page
+    assert "<script" not in page
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["stress.html", "stress.json"]
+
+
+def test_blocks_join_into_one_run_each_after_the_one_before() -> None:
+    # A neighbour run's quiet (or busy) blocks: their percentiles are over every block's
+    # answers, and the plot over time has them one after another.
+    first, second = Run(10, 2.0, 1_700_000_000.0, 0.0), Run(10, 2.0, 1_700_000_010.0, 5.0)
+    first.samples = [Sample(i / 10, 0.001 * (i + 1), "200") for i in range(20)]
+    second.samples = [Sample(i / 10, 0.100, "200") for i in range(19)]
+    second.dropped = [1.9]
+    run = joined([first, second])
+    assert (run.rate, run.duration, run.start, run.scheduled) == (10, 4.0, first.start, 40)
+    assert run.samples[20].due == 2.0 and run.dropped == [3.9]
+    figures = stats.summary(run)
+    assert figures["latency_ms"]["p50"] == 20.0 and figures["latency_ms"]["p99"] == 100.0
+    assert figures["dropped"] == 1 and len(stats.per_second(run)) == 4
 
 
 def test_bad_stress_requests_fail_in_one_line_naming_the_wrong_thing(
@@ -100,8 +125,10 @@ def test_bad_stress_requests_fail_in_one_line_naming_the_wrong_thing(
         ("alice.example", "--sweep", "--neighbour", "bob.example"): "error: --sweep and --nei",
         ("alice.example", "--neighbour", "alice.example"): "the same account as alice.example",
         ("alice.example", "--neighbour", "bob.example"): "on server web2, not web1",
+        ("alice.example", "--neighbour", "bob.example", "--duration", "2s", "--rounds", "3"):
+            "--rounds 3: blocks under 1 s",
         ("alice.example", "--rate", "5000/s"): "more than 120000 requests in one run",
-    }
+    }  # fmt: skip
     for args, message in cases.items():
         code, out, err = bubble("stress", *args)
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1, (args, err)
