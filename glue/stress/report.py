@@ -75,6 +75,15 @@ def _per_step(result: dict[str, Any]) -> str:
     ))  # fmt: skip
 
 
+def _priority(runs: list[dict[str, Any]]) -> str:
+    if all(run["realtime"] for run in runs):
+        return "The generator ran at real-time priority."
+    return (
+        "The generator ran at normal priority (it needs root or CAP_SYS_NICE for real-time): "
+        "its own waits for a CPU count in the latency."
+    )
+
+
 def html(result: dict[str, Any]) -> str:
     """The page: what ran, the figures table, the plots, neighbour, usage, elastic events."""
     title = f"Stress report: {result['domain']}"
@@ -85,7 +94,7 @@ def html(result: dict[str, Any]) -> str:
         f"({escape(result['address'])}), path {escape(result['path'])}; from "
         f"{_utc(result['start'])} to {_utc(result['end'])}. Constant arrival rate: latency "
         "counts from each request's scheduled time; at most "
-        f"{result['concurrency']} in flight, the rest dropped.</p>",
+        f"{result['concurrency']} in flight, the rest dropped. {_priority(result['runs'])}</p>",
         "<table><tr><th>run</th><th>rate/s</th><th>sent</th><th>ok</th><th>dropped</th>"
         "<th>errors</th><th>throughput/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th>"
         "<th>max ms</th></tr>",

@@ -58,6 +58,7 @@ def summary(run: Run) -> dict[str, Any]:
         "errors": dict(sorted(errors.items())),
         "error_share": round(failed / run.scheduled, 6) if run.scheduled else 0.0,
         "throughput_rps": round(len(answered) / elapsed, 3),
+        "realtime": run.realtime,
         "latency_ms": {
             "p50": _ms(percentile(answered, 50)),
             "p95": _ms(percentile(answered, 95)),

@@ -5,8 +5,9 @@ a 10 s block beside the hog (alternating, so the server's drift over minutes fal
 alike: back-to-back 30 s runs with no hog at all differed by 0.7x-1.3x), PAIRS times on the
 same server. Each is printed with its rounds and the periods in which the quiet site was
 throttled by its own CPU quota (read from the host: a few such periods alone move its p99 by
-10 ms), then the median ratio beside the goal. Runs in the bench's isolated lab, taken down
-at the end."""
+10 ms) and the load generator's priority (real-time unless it may not), then the median
+ratio beside the goal. What serves the site runs with the short CPU slice of roles/web
+(`web_serving_slice_us`). Runs in the bench's isolated lab, taken down at the end."""
 
 from __future__ import annotations
 
@@ -54,13 +55,15 @@ def run() -> list[str]:
                 result = bubble.json("stress", SITE, "--rate", "50/s", "--duration", "60s",
                                      "--rounds", "6", "--neighbour", NEIGHBOUR)  # fmt: skip
                 assert isinstance(result, dict)
-                pairs.append((result["neighbour"], throttled() - before))
+                realtime = all(run["realtime"] for run in result["runs"])
+                pairs.append(({**result["neighbour"], "realtime": realtime}, throttled() - before))
         finally:
             bubble("lab", "down", "--yes")
     lines = [
         f"{f'noisy neighbour: run {index}':<40} {n['quiet_p99_ms']:7.1f} ms quiet, "
         f"{n['busy_p99_ms']:.1f} ms beside the hog: {n['ratio']:.2f}x; the quiet site "
-        f"throttled by its own quota in {own} periods; rounds (quiet/busy ms): "
+        f"throttled by its own quota in {own} periods; the generator at "
+        f"{'real-time' if n['realtime'] else 'NORMAL'} priority; rounds (quiet/busy ms): "
         + ", ".join(f"{r['quiet_p99_ms']}/{r['busy_p99_ms']}" for r in n["rounds"])
         for index, (n, own) in enumerate(pairs, 1)
         if n["ratio"] is not None

@@ -126,6 +126,21 @@ def slice_cgroup(server: LabServer, hierarchy: str, unit: str) -> Path:
     return found[0]
 
 
+def cpu_slices(server: LabServer, unit: str) -> dict[str, int]:
+    """The scheduler's slice (ns, /proc/PID/sched's se.slice) of each process of the unit, by
+    "PID COMMAND", from the host."""
+    slices: dict[str, int] = {}
+    for pid in (slice_cgroup(server, "unified", unit) / "cgroup.procs").read_text().split():
+        try:
+            sched = Path(f"/proc/{pid}/sched").read_text()
+            command = Path(f"/proc/{pid}/comm").read_text().strip()
+        except FileNotFoundError:
+            continue  # it ended meanwhile
+        line = next(x for x in sched.splitlines() if x.startswith("se.slice "))
+        slices[f"{pid} {command}"] = int(line.split(":")[1])
+    return slices
+
+
 def cpu_stat(cgroup: Path, key: str) -> str:
     """One value of the group's cpu.stat."""
     for line in (cgroup / "cpu.stat").read_text().splitlines():

@@ -1,10 +1,14 @@
 """`bubble stress`'s load generator against a deliberately slow HTTP server on loopback: the
 server stalls for 1 s once; the requests due during the stall carry the wait in their
 latency (measured from their DUE time: no coordinated omission), the timetable goes on
-through it, and what the concurrency bound holds back is counted as dropped."""
+through it, and what the concurrency bound holds back is counted as dropped. The generator
+drives at real-time priority when it may and hands that to nothing it starts."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +18,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from glue.stress import stats
-from glue.stress.load import REFUSED, Target, run_load
+from glue.stress.load import REFUSED, Target, _realtime, run_load
 from tests.support.http_site import Quiet, serving
 
 STALL_AFTER_S, STALL_S = 0.5, 1.0
@@ -99,3 +103,41 @@ def test_a_closed_port_is_an_error_not_a_hang() -> None:
     run = run_load(Target("127.0.0.1", "x.example", port), 50, 0.5, concurrency=8, timeout=2)
     assert stats.summary(run)["errors"] == {REFUSED: 25}
     assert stats.summary(run)["latency_ms"]["p99"] is None
+
+
+def _policy() -> int:
+    return os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK
+
+
+def test_the_generator_drives_at_real_time_priority_and_hands_it_to_nothing_it_starts() -> None:
+    assert os.geteuid() == 0, "the lab's tests run as root"
+    assert _policy() == os.SCHED_OTHER
+    seen: list[int] = []
+    with _realtime() as realtime:
+        assert realtime and _policy() == os.SCHED_FIFO and os.sched_getparam(0).sched_priority == 1
+        thread = threading.Thread(target=lambda: seen.append(_policy()))
+        thread.start()
+        thread.join()
+        child = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    assert seen == [os.SCHED_OTHER] and int(child.stdout) == os.SCHED_OTHER
+    assert _policy() == os.SCHED_OTHER  # the thread's own policy is back
+    run = run_load(Target("127.0.0.1", "x.example", 9), 10, 0.1, concurrency=2, timeout=1)
+    assert run.realtime and stats.summary(run)["realtime"] is True
+
+
+def test_without_the_right_to_real_time_the_generator_drives_at_normal_priority() -> None:
+    probe = (
+        "from glue.stress.load import _realtime\n"
+        "import os\n"
+        "with _realtime() as realtime:\n"
+        "    print(realtime, os.sched_getscheduler(0))\n"
+    )
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+    out = subprocess.run(
+        [*nobody, sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        cwd=os.getcwd(),
+    )  # fmt: skip
+    assert out.stdout.split() == ["False", str(os.SCHED_OTHER)]

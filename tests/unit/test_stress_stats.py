@@ -63,6 +63,7 @@ def test_summary_counts_every_outcome_and_the_report_escapes_what_it_shows(
     # Answers only (a timeout has no latency of an answer): 8 of them, the 503's the highest.
     assert figures["latency_ms"] == {"p50": 13.0, "p95": 200.0, "p99": 200.0, "max": 200.0}
     assert figures["answered"] == 8 and figures["throughput_rps"] == round(8 / 2.8, 3)
+    assert figures["realtime"] is False
     hostile = "<script>alert(1)</script>"
     result = {
         "domain": "site.example", "account": "alice", "server": "web1",
@@ -82,6 +83,7 @@ def test_summary_counts_every_outcome_and_the_report_escapes_what_it_shows(
     assert "<script" not in page and "&lt;script&gt;" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert page.count("<svg") == 1 and "raise cpu 500 → 1000" in page
+    assert "The generator ran at normal priority" in page
     # A neighbour run: the pooled ratio and each round's pair.
     result["neighbour"] = {
         "domain": "bob.example", "account": "bob", "quiet_p99_ms": 8.0, "busy_p99_ms": 9.0,
