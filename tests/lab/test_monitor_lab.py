@@ -30,7 +30,7 @@ from glue.providers import lab
 from glue.remote import public_key
 from tests.support.cli import Bubble, fresh_bubble, start
 from tests.support.lab_env import isolated_lab, lab_env
-from tests.support.lab_server import LabServer, cpu_slices
+from tests.support.lab_server import LabServer, cpu_slices, se_slice
 from tests.support.stress import BASE_CPU_MHZ, DISK_GIB, NEIGHBOUR, SITE, two_sites
 from tests.support.timings import step_timings
 from tests.support.webhook import Receiver, receiving
@@ -115,7 +115,7 @@ def test_what_serves_a_site_runs_with_a_short_cpu_slice_and_a_tenants_own_work_d
         "account", "exec", "noisy", "--", "sh", "-c", "grep se.slice /proc/self/sched"
     )
     assert shell.returncode == 0, shell.stderr
-    assert int(shell.stdout.split(":")[1]) > 100_000, shell.stdout
+    assert se_slice(shell.stdout) > 100_000, shell.stdout
 
 
 @dataclass

@@ -126,9 +126,14 @@ def slice_cgroup(server: LabServer, hierarchy: str, unit: str) -> Path:
     return found[0]
 
 
+def se_slice(sched: str) -> int:
+    """The scheduler's slice (ns) in /proc/PID/sched's text (or its se.slice line alone)."""
+    line = next(x for x in sched.splitlines() if x.startswith("se.slice "))
+    return int(line.split(":")[1])
+
+
 def cpu_slices(server: LabServer, unit: str) -> dict[str, int]:
-    """The scheduler's slice (ns, /proc/PID/sched's se.slice) of each process of the unit, by
-    "PID COMMAND", from the host."""
+    """The slice (`se_slice`) of each process of the unit, by "PID COMMAND", from the host."""
     slices: dict[str, int] = {}
     for pid in (slice_cgroup(server, "unified", unit) / "cgroup.procs").read_text().split():
         try:
@@ -136,8 +141,7 @@ def cpu_slices(server: LabServer, unit: str) -> dict[str, int]:
             command = Path(f"/proc/{pid}/comm").read_text().strip()
         except FileNotFoundError:
             continue  # it ended meanwhile
-        line = next(x for x in sched.splitlines() if x.startswith("se.slice "))
-        slices[f"{pid} {command}"] = int(line.split(":")[1])
+        slices[f"{pid} {command}"] = se_slice(sched)
     return slices
 
 

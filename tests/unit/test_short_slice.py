@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.support.lab_server import se_slice
+
 WRAPPER = Path(__file__).parents[2] / "roles/web/files/bubble-short-slice"
 # The command's own slice, then its child's.
 BOTH = "grep se.slice /proc/self/sched; sh -c 'grep se.slice /proc/self/sched'"
@@ -17,14 +19,11 @@ def slices(*wrapper_args: str) -> list[int]:
         [str(WRAPPER), *wrapper_args, "/bin/sh", "-c", BOTH],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return [int(line.split(":")[1]) for line in out.stdout.splitlines()]
+    return [se_slice(line) for line in out.stdout.splitlines()]
 
 
 def test_the_command_and_what_it_starts_get_the_short_slice() -> None:
-    default = int(
-        next(x for x in Path("/proc/self/sched").read_text().splitlines() if "se.slice" in x)
-        .split(":")[1]
-    )  # fmt: skip
+    default = se_slice(Path("/proc/self/sched").read_text())
     assert default > 100_000, "the kernel's own slice is longer than the short one"
     assert slices("100") == [100_000, 100_000]
     assert slices("300") == [300_000, 300_000]
