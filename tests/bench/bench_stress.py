@@ -5,9 +5,11 @@ a 10 s block beside the hog (alternating, so the server's drift over minutes fal
 alike: back-to-back 30 s runs with no hog at all differed by 0.7x-1.3x), PAIRS times on the
 same server. Each is printed with its rounds and the periods in which the quiet site was
 throttled by its own CPU quota (read from the host: a few such periods alone move its p99 by
-10 ms) and the load generator's priority (real-time unless it may not), then the median
-ratio beside the goal. What serves the site runs with the short CPU slice of roles/web
-(`web_serving_slice_us`). Runs in the bench's isolated lab, taken down at the end."""
+10 ms) and the load generator's priority (real-time unless it may not), and where nginx and
+PHP-FPM waited 1 ms or more for a CPU in the run and what held it then (the kernel's scheduler
+events, `tests.support.wakeups`), then the median ratio beside the goal. What serves the
+site runs with the short CPU slice of roles/web (`web_serving_slice_us`). Runs in the
+bench's isolated lab, taken down at the end."""
 
 from __future__ import annotations
 
@@ -21,9 +23,12 @@ from tests.support.cli import Bubble
 from tests.support.lab_env import lab_available
 from tests.support.lab_server import LabServer, cpu_stat, slice_cgroup
 from tests.support.stress import NEIGHBOUR, SITE, two_sites
+from tests.support.wakeups import longest, traced, waits
 
 GOAL = 1.2
 PAIRS = 3
+SERVING = ("nginx", "php-fpm")  # the processes that answer the quiet site
+LONG_WAIT_US = 1000
 SERVER = "bench1"
 
 
@@ -43,7 +48,7 @@ def throttled_periods(account: str) -> Callable[[], int]:
 def run() -> list[str]:
     if not lab_available():
         return ["stress benchmark skipped: needs root and systemd-nspawn"]
-    pairs: list[tuple[dict[str, float], int]] = []
+    pairs: list[tuple[dict[str, float], int, str]] = []
     with tempfile.TemporaryDirectory(prefix="bubble-bench-") as tmp:
         bubble = Bubble(Path(tmp) / "ops", LAB_ENV)
         bubble.init()
@@ -52,11 +57,17 @@ def run() -> list[str]:
             throttled = throttled_periods(SITE.split(".")[0])
             for _ in range(PAIRS):
                 before = throttled()
-                result = bubble.json("stress", SITE, "--rate", "50/s", "--duration", "60s",
-                                     "--rounds", "6", "--neighbour", NEIGHBOUR)  # fmt: skip
+                with traced() as trace:
+                    result = bubble.json("stress", SITE, "--rate", "50/s", "--duration", "60s",
+                                         "--rounds", "6", "--neighbour", NEIGHBOUR)  # fmt: skip
                 assert isinstance(result, dict)
                 realtime = all(run["realtime"] for run in result["runs"])
-                pairs.append(({**result["neighbour"], "realtime": realtime}, throttled() - before))
+                waited = (
+                    longest(waits(trace(), SERVING), LONG_WAIT_US) if trace else "no tracefs here"
+                )
+                pairs.append(
+                    ({**result["neighbour"], "realtime": realtime}, throttled() - before, waited)
+                )
         finally:
             bubble("lab", "down", "--yes")
     lines = [
@@ -65,10 +76,11 @@ def run() -> list[str]:
         f"throttled by its own quota in {own} periods; the generator at "
         f"{'real-time' if n['realtime'] else 'NORMAL'} priority; rounds (quiet/busy ms): "
         + ", ".join(f"{r['quiet_p99_ms']}/{r['busy_p99_ms']}" for r in n["rounds"])
-        for index, (n, own) in enumerate(pairs, 1)
+        + f"; nginx and PHP-FPM: {waited}"
+        for index, (n, own, waited) in enumerate(pairs, 1)
         if n["ratio"] is not None
     ]
-    ratios = [n["ratio"] for n, _ in pairs if n["ratio"] is not None]
+    ratios = [n["ratio"] for n, _, _ in pairs if n["ratio"] is not None]
     if not ratios:
         return [*lines, f"noisy neighbour: no p99 to compare ({pairs})"]
     median = statistics.median(ratios)
