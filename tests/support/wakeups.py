@@ -86,8 +86,9 @@ def waits(trace: str, prefixes: Iterable[str]) -> list[Wait]:
     return out
 
 
-def longest(found: list[Wait], over_us: float) -> str:
-    """The waits over `over_us` by what held the CPU, most first: "sh 3 (1.9 ms), ..."."""
+def longest(found: list[Wait], over_us: float, most: int = 8) -> str:
+    """The waits over `over_us` by what held the CPU, the `most` frequent holders first:
+    "sh 3 (1.9 ms), ..." (their count and mean wait)."""
     long = [w for w in found if w.us >= over_us]
     by_holder: dict[str, list[float]] = defaultdict(list)
     for wait in long:
@@ -95,7 +96,7 @@ def longest(found: list[Wait], over_us: float) -> str:
     counts = Counter({holder: len(us) for holder, us in by_holder.items()})
     held = ", ".join(
         f"{holder} {n} ({sum(by_holder[holder]) / n / 1000:.1f} ms)"
-        for holder, n in counts.most_common()
+        for holder, n in counts.most_common(most)
     )
     return f"{len(long)} of {len(found)} wake-ups waited >= {over_us / 1000:g} ms" + (
         f"; the CPU held by: {held}" if held else ""
