@@ -24,7 +24,8 @@ _FIELD = re.compile(r"(\w+)=(\S+)")
 
 @dataclass(frozen=True)
 class Wait:
-    comm: str  # the woken task
+    pid: str  # the woken task (as this machine numbers it)
+    comm: str
     us: float  # from its wake-up to running
     holder: str  # the task the CPU switched from when it ran (what it waited behind)
 
@@ -82,7 +83,9 @@ def waits(trace: str, prefixes: Iterable[str]) -> list[Wait]:
                 woken[fields["pid"]] = (float(seconds), fields["comm"])
         elif (ran := woken.pop(fields.get("next_pid", ""), None)) is not None:
             when, comm = ran
-            out.append(Wait(comm, (float(seconds) - when) * 1e6, fields["prev_comm"]))
+            out.append(
+                Wait(fields["next_pid"], comm, (float(seconds) - when) * 1e6, fields["prev_comm"])
+            )
     return out
 
 

@@ -25,8 +25,8 @@ TRACE = """\
 
 def test_each_wake_up_waits_until_its_task_runs_and_names_what_held_the_cpu() -> None:
     found = waits(TRACE, ("php-fpm", "nginx"))
-    assert [(w.comm, w.holder) for w in found] == [
-        ("php-fpm8.2", "nginx"), ("nginx", "sh"), ("php-fpm8.2", "sh")
+    assert [(w.pid, w.comm, w.holder) for w in found] == [
+        ("5829", "php-fpm8.2", "nginx"), ("6004", "nginx", "sh"), ("7076", "php-fpm8.2", "sh")
     ]  # fmt: skip
     assert [w.us for w in found] == pytest.approx([26, 9, 206], abs=0.5)
 
