@@ -61,12 +61,6 @@ def verdict(name: str, figure: float, unit: str, target: str, ratio: float, ok: 
             f"{'PASS' if ok else 'MISS'}")  # fmt: skip
 
 
-def address(bubble: Bubble, server: str) -> str:
-    rows = bubble.json("server", "list")
-    assert isinstance(rows, list)
-    return str(next(row["address"] for row in rows if row["name"] == server))
-
-
 def clock(action: object) -> float:
     start = time.perf_counter()
     action()  # type: ignore[operator]
@@ -140,7 +134,7 @@ def restore(bubble: Bubble) -> list[str]:
 
 
 def move(bubble: Bubble) -> list[str]:
-    poller = Poller(address(bubble, "bb-web"), DOMAIN, "/host.php")
+    poller = Poller(bubble.address("bb-web"), DOMAIN, "/host.php")
     poller.start()
     try:
         moved = bubble.json("account", "move", ACCOUNT, "--to", "bb-web2")
@@ -176,7 +170,7 @@ def prepare_baseline(bubble: Bubble, names: tuple[str, ...]) -> dict[str, str]:
     )  # fmt: skip
     bubble("server", "ssh", "bb-store", "--", "sh", "-c",
            "cat >> /root/.ssh/authorized_keys", stdin=public)  # fmt: skip
-    store = address(bubble, "bb-store")
+    store = bubble.address("bb-store")
     repos = {name: f"ssh://root@{store}{BASELINE_REPOS}/{name}" for name in names}
     for repo in repos.values():
         bubble.on_server("bb-web", f"{BASELINE_ENV} borg init --encryption=repokey-blake2 "

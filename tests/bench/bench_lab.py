@@ -108,10 +108,7 @@ def reaction(bubble: Bubble, log_path: Path) -> list[str]:
     bubble("wallet", "credit", "site1", "100.00")
     bubble("account", "elastic", "site1", "on")
     quota = "systemctl show acct-site1.slice -p CPUQuotaPerSecUSec --value"
-    rows = bubble.json("server", "list")
-    assert isinstance(rows, list)
-    address = next(row["address"] for row in rows if row["name"] == "bench1")
-    server = LabServer("bench1", str(address), LAB)
+    server = LabServer("bench1", bubble.address("bench1"), LAB)
     log = log_path.open("w")
     scaler = start("scaler", "run", "--interval", "2s", "--json", env=bubble.env, output=log,
                    own_bubble_env=False)  # fmt: skip

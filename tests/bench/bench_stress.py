@@ -22,7 +22,7 @@ from pathlib import Path
 from tests.bench.bench_lab import LAB, LAB_ENV
 from tests.support.cli import Bubble
 from tests.support.lab_env import lab_available
-from tests.support.lab_server import LabServer, cpu_stat, slice_cgroup
+from tests.support.lab_server import LabServer, cpu_stat, slice_cgroup, unit_pids
 from tests.support.stress import NEIGHBOUR, SITE, two_sites
 from tests.support.wakeups import longest, traced, waits
 
@@ -49,9 +49,7 @@ def throttled_periods(account: str) -> Callable[[], int]:
 def fpm_master(account: str) -> str:
     """The host's PID of the account's PHP-FPM master: the one process of its unit whose
     parent is outside it (the workers are its children)."""
-    unit = f"php-fpm-acct@{account}.service"
-    procs = (slice_cgroup(LabServer(SERVER, "", LAB), "unified", unit) / "cgroup.procs").read_text()
-    pids = procs.split()
+    pids = unit_pids(LabServer(SERVER, "", LAB), f"php-fpm-acct@{account}.service")
     return next(p for p in pids if _parent(p) not in pids)
 
 
@@ -68,8 +66,8 @@ def run() -> list[str]:
         bubble.init()
         try:
             two_sites(bubble, SERVER)
-            throttled = throttled_periods(SITE.split(".")[0])
-            master = fpm_master(SITE.split(".")[0])
+            account = SITE.split(".")[0]
+            throttled, master = throttled_periods(account), fpm_master(account)
             for _ in range(PAIRS):
                 before = throttled()
                 with traced() as trace:

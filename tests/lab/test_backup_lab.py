@@ -163,18 +163,12 @@ MESSAGES = (
 ROWS = "mariadb -N -B -e 'SELECT COUNT(*) FROM alice_shop.items'"
 
 
-def _address(bubble: Bubble, server: str) -> str:
-    rows = bubble.json("server", "list")
-    assert isinstance(rows, list)
-    return str(next(row["address"] for row in rows if row["name"] == server))
-
-
 def test_account_moved_live_with_identical_data_and_nothing_from_outside_its_home(
     bubble: Bubble,
 ) -> None:
     bubble.as_account("alice", HOSTILE)
     before = [bubble.as_account("alice", c) for c in (FILES, MESSAGES, ROWS, CHECKSUM)]
-    old, new = _address(bubble, "bak-web"), _address(bubble, "bak-web2")
+    old, new = bubble.address("bak-web"), bubble.address("bak-web2")
     poller = Poller(old, "alice.example", "/host.php")
     poller.start()
     try:
@@ -235,7 +229,7 @@ def test_a_server_evacuated_live_to_two_others_sites_answering_data_identical(
     # Placement: the fewest accounts first (bak-web3 had none, bak-web2 alice), then by name.
     assert landed == {"bob": "bak-web3", "carol": "bak-web2"}, rows
     for name, server in landed.items():
-        reply = http_get(_address(bubble, server), f"{name}.example", "/index.html")
+        reply = http_get(bubble.address(server), f"{name}.example", "/index.html")
         assert reply == (200, f"{name} on its way\n"), (name, reply)
         assert bubble.as_account(name, FILES) == before[name]
     # bak-web drained: placement skips it from now on.
@@ -267,7 +261,7 @@ def test_dead_server_evacuated_from_backup_its_site_answering_elsewhere(
     ((row),) = rows
     assert (row["account"], row["ok"], row["to"]) == ("bob", True, "bak-web2"), row
     assert 0 <= row["lost_seconds"] < 3600
-    status, body = http_get(_address(bubble, "bak-web2"), "bob.example", "/index.html")
+    status, body = http_get(bubble.address("bak-web2"), "bob.example", "/index.html")
     assert (status, body) == (200, "bob before the fire\n")
     # The mailbox login restored with the mail (its hash, from root's side of the dead server).
     assert row["mail_logins"] == 1, row

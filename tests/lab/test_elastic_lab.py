@@ -109,9 +109,7 @@ def elastic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Elastic]:
             bubble("wallet", "credit", name, "500.00")
         for name in ("rich", "broke"):
             bubble("account", "elastic", name, "on")
-        rows = bubble.json("server", "list")
-        assert isinstance(rows, list)
-        address = str(next(row["address"] for row in rows if row["name"] == SERVER))
+        address = bubble.address(SERVER)
         settings_ = Settings.model_validate(
             {k.removeprefix("BUBBLE_").lower(): v for k, v in INFLUX_ENV.items()}
         )

@@ -126,9 +126,7 @@ def test_php_workers_are_not_replaced_every_thousand_requests(built: Bubble) -> 
     # account_php_max_requests) two of them served exactly 1000 each and were gone.
     built.as_account("calm", "printf '<?php echo getmypid();' > www/pid.php")
     built.on_server(SERVER, "systemctl restart php-fpm-acct@calm.service")
-    rows = built.json("server", "list")
-    assert isinstance(rows, list)
-    address = str(next(row["address"] for row in rows if row["name"] == SERVER))
+    address = built.address(SERVER)
     answers = Counter(http_get(address, SITE, "/pid.php") for _ in range(3000))
     assert {status for status, _ in answers} == {200}, answers
     alive = set(built.on_server(SERVER, "pgrep -u calm php-fpm").split())
@@ -157,9 +155,7 @@ def _monitor(bubble: Bubble, hook: Receiver) -> Iterator[Monitored]:
             bubble("alerts", "rule", "set", rule, *knobs)
         bubble("alerts", "grouping", "set", "--wait", "0s", "--interval", "0s")
         bubble("alerts", "channel", "add", "lab", "--webhook", "-", stdin=hook.url + "\n")
-        rows = bubble.json("server", "list")
-        assert isinstance(rows, list)
-        address = str(next(row["address"] for row in rows if row["name"] == SERVER))
+        address = bubble.address(SERVER)
         log = (bubble.root / "monitor.log").open("w")
         monitor = start(
             "monitor",

@@ -144,6 +144,12 @@ class Bubble:
         """A shell command as root on `server`."""
         return self("server", "ssh", server, "--", "sh", "-c", command)
 
+    def address(self, server: str) -> str:
+        """`server`'s address, as `server list` gives it."""
+        rows = self.json("server", "list")
+        assert isinstance(rows, list)
+        return str(next(row["address"] for row in rows if row["name"] == server))
+
     def as_account(self, account: str, command: str) -> str:
         """A shell command as `account`, in its home and slice."""
         return self("account", "exec", account, "--", "sh", "-c", command)

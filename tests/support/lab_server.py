@@ -132,10 +132,15 @@ def se_slice(sched: str) -> int:
     return int(line.split(":")[1])
 
 
+def unit_pids(server: LabServer, unit: str) -> list[str]:
+    """The unit's processes, as the host numbers them."""
+    return (slice_cgroup(server, "unified", unit) / "cgroup.procs").read_text().split()
+
+
 def cpu_slices(server: LabServer, unit: str) -> dict[str, int]:
     """The slice (`se_slice`) of each process of the unit, by "PID COMMAND", from the host."""
     slices: dict[str, int] = {}
-    for pid in (slice_cgroup(server, "unified", unit) / "cgroup.procs").read_text().split():
+    for pid in unit_pids(server, unit):
         try:
             sched = Path(f"/proc/{pid}/sched").read_text()
             command = Path(f"/proc/{pid}/comm").read_text().strip()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,10 +96,9 @@ def longest(found: list[Wait], over_us: float, most: int = 8) -> str:
     by_holder: dict[str, list[float]] = defaultdict(list)
     for wait in long:
         by_holder[wait.holder].append(wait.us)
-    counts = Counter({holder: len(us) for holder, us in by_holder.items()})
+    frequent = sorted(by_holder.items(), key=lambda item: len(item[1]), reverse=True)[:most]
     held = ", ".join(
-        f"{holder} {n} ({sum(by_holder[holder]) / n / 1000:.1f} ms)"
-        for holder, n in counts.most_common(most)
+        f"{holder} {len(us)} ({sum(us) / len(us) / 1000:.1f} ms)" for holder, us in frequent
     )
     return f"{len(long)} of {len(found)} wake-ups waited >= {over_us / 1000:g} ms" + (
         f"; the CPU held by: {held}" if held else ""
