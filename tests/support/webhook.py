@@ -34,11 +34,14 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
-    def wait(self, what: str, match: Callable[[str], bool], timeout: float) -> float:
-        """Seconds until a text matching `match` arrived (counted from now: earlier ones do
-        not count); fails naming `what` after `timeout`."""
+    def wait(
+        self, what: str, match: Callable[[str], bool], timeout: float, *, after: int | None = None
+    ) -> float:
+        """Seconds until a text matching `match` arrived, counted from now; only texts after
+        the first `after` count (by default, those here now: earlier ones do not count). Fails
+        naming `what` after `timeout`."""
         started = time.monotonic()
-        seen = len(self.texts)
+        seen = len(self.texts) if after is None else after
         while time.monotonic() - started < timeout:
             for at, text in self.texts[seen:]:
                 if match(text):
