@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.support.panel import PASSWORD
@@ -63,5 +63,20 @@ def submit(
     the next one and the test would read elements of a page being replaced."""
     old_page = browser.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(browser, wait).until(staleness_of(old_page))
+    WebDriverWait(browser, wait).until(lambda _: gone(old_page))
     WebDriverWait(browser, wait).until(lambda d: (part in d.current_url) != away)
+
+
+def gone(element: WebElement) -> bool:
+    """Whether the element has left the document. Selenium's `staleness_of` knows only the stale
+    reference error; while chromium swaps the page it can also answer "Node with given id does not
+    belong to the document" (CI, stop 25), which says the same thing."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in (error.msg or ""):
+            return True
+        raise
+    return False
