@@ -110,6 +110,21 @@ def rule_set(
     severity: str | None = typer.Option(None, "--severity", help="warning or critical."),
     repeat: str | None = typer.Option(None, "--repeat", help="Notify again every ... firing."),
     enabled: bool | None = typer.Option(None, "--enabled/--disabled", help="On or off."),
+    full_within: str | None = typer.Option(
+        None, "--full-within", help="disk-low: predicted full within this: a warning."
+    ),
+    full_within_under: float | None = typer.Option(
+        None, "--full-within-under", help="disk-low: ... counted while under this % free."
+    ),
+    full_within_critical: str | None = typer.Option(
+        None, "--full-within-critical", help="disk-low: predicted full within this: critical."
+    ),
+    full_within_critical_under: float | None = typer.Option(
+        None, "--full-within-critical-under", help="disk-low: ... while under this % free."
+    ),
+    min_free_mib: int | None = typer.Option(
+        None, "--min-free-mib", help="disk-low: fewer MiB free than this: a warning."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Change a rule's knobs (validated, then written to catalog/alerts.yml)."""
@@ -119,6 +134,9 @@ def rule_set(
     given = {
         "for": for_, "clear_for": clear_for, "fire": fire, "clear": clear,
         "critical": critical, "severity": severity, "repeat": repeat, "enabled": enabled,
+        "full_within": full_within, "full_within_under": full_within_under,
+        "full_within_critical": full_within_critical,
+        "full_within_critical_under": full_within_critical_under, "min_free_mib": min_free_mib,
     }  # fmt: skip
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:

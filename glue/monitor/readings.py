@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from glue.catalog import Catalog
 from glue.models import AccountState
 from glue.monitor.evaluate import Reading, time_to_full
-from glue.monitor.health import Health
+from glue.monitor.health import Disk, Health
 from glue.monitor.rules import AlertsConfig, Rule
 from glue.state.schema import scaler_events, wallets
 from scaler.agent_http import InfluxUnavailable
@@ -70,16 +70,27 @@ def _disk_reading(h: Health, rule: Rule) -> Reading:
     notes = [f"{worst.path} {worst.free_percent:.1f} % free"]
     for disk in h.disks:
         left = time_to_full(disk.trend)
-        if left is not None and rule.full_within_s is not None and left <= rule.full_within_s:
-            warn = True
-            notes.append(f"{disk.path} full in {left / 3600:.1f} h")
-            if rule.full_within_critical_s is not None and left <= rule.full_within_critical_s:
-                crit = True
+        if left is not None:
+            fills = _fills(disk, left, rule.full_within_s, rule.full_within_under)
+            fills_soon = _fills(
+                disk, left, rule.full_within_critical_s, rule.full_within_critical_under
+            )
+            if fills or fills_soon:
+                notes.append(f"{disk.path} full in {left / 3600:.1f} h")
+            warn, crit = warn or fills, crit or fills_soon
         if rule.min_free_mib is not None and disk.free_bytes < rule.min_free_mib * 1024 * 1024:
             warn = True
             notes.append(f"{disk.path} under {rule.min_free_mib} MiB free")
     return Reading(
         "disk-low", h.server, worst.free_percent, summary="; ".join(notes), warn=warn, crit=crit
+    )
+
+
+def _fills(disk: Disk, left_s: float, within_s: int | None, under: float | None) -> bool:
+    """node_exporter's NodeFilesystemSpaceFillingUp: predicted full within `within_s`, while
+    under `under` % free."""
+    return (
+        within_s is not None and left_s <= within_s and (under is None or disk.free_percent < under)
     )
 
 

@@ -75,9 +75,13 @@ class Rule(Strict):
     critical: float | None = None
     repeat_s: Seconds | None = Field(None, alias="repeat")
     enabled: bool = True
-    # disk-low only: "full within" predictions from the trend (node_exporter's 24 h / 4 h).
+    # disk-low only: "full within" predictions from the trend (node_exporter's 24 h / 4 h),
+    # each counted only while the disk has under `..._under` % free (its 40 % / 20 %): a disk
+    # filled and emptied again keeps a falling trend for a while, yet is not about to fill.
     full_within_s: Seconds | None = Field(None, alias="full_within")
     full_within_critical_s: Seconds | None = Field(None, alias="full_within_critical")
+    full_within_under: float | None = Field(None, gt=0, le=100)
+    full_within_critical_under: float | None = Field(None, gt=0, le=100)
     min_free_mib: int | None = Field(None, alias="min_free_mib", ge=0)
 
     model_config = Strict.model_config | {"populate_by_name": True}
@@ -95,6 +99,8 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "critical": 3,
         "full_within": "24h",
         "full_within_critical": "4h",
+        "full_within_under": 40,
+        "full_within_critical_under": 20,
     },
     "account-at-limit": {"severity": "warning", "for": "10m", "fire": 1, "clear": 1},
     "elastic-deferred": {"severity": "warning", "for": "0s", "fire": 1, "clear": 1},
@@ -220,6 +226,9 @@ def _rule_data(name: str, rule: Rule) -> dict[str, Any]:
         value = getattr(rule, f"{key}_s")
         if value is not None:
             out[key] = format_duration(value)
+        under = getattr(rule, f"{key}_under")
+        if under is not None:
+            out[f"{key}_under"] = _number(under)
     if rule.min_free_mib is not None:
         out["min_free_mib"] = rule.min_free_mib
     return out

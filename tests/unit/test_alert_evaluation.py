@@ -19,6 +19,8 @@ from glue.monitor.evaluate import (
     step,
     time_to_full,
 )
+from glue.monitor.health import Disk, Health
+from glue.monitor.readings import server_readings
 from glue.monitor.rules import AlertsConfig, alerts_path, load_alerts, save_alerts, with_rule
 
 
@@ -194,6 +196,46 @@ def test_time_to_full_from_a_linear_trend() -> None:
     assert time_to_full([(t, t * 10.0) for t in range(10)]) is None  # growing free space
 
 
+GIB = 1024**3
+
+
+def srv(free_gib: float, trend: list[tuple[float, float]]) -> list[Reading]:
+    """disk-low's reading of a 100 GiB /srv with `free_gib` free now and the agent's trend."""
+    health = Health("web1", "198.18.0.1", ssh=True, heartbeat_age_s=5,
+                    disks=[Disk("/srv", int(free_gib * GIB), 100 * GIB, trend=trend)])  # fmt: skip
+    return [r for r in server_readings([health], AlertsConfig()) if r.rule == "disk-low"]
+
+
+def test_a_predicted_fill_counts_only_while_the_disk_is_under_its_free_threshold() -> None:
+    """node_exporter's NodeFilesystemSpaceFillingUp: 24 h under 40 % free is a warning, 4 h
+    under 20 % critical; with most of the disk free a falling trend is not an alert."""
+    losing = [(t, (70 - t / 3600) * GIB) for t in range(0, 7201, 300)]  # 68 GiB, 1 GiB/h
+    assert time_to_full(losing) == pytest.approx(68 * 3600)  # > 24 h: nothing to say
+    (quiet,) = srv(68, losing)
+    assert (quiet.warn, quiet.crit, quiet.summary) == (False, False, "/srv 68.0 % free")
+    fast = [(t, (60 - 20 * t / 3600) * GIB) for t in range(0, 7201, 300)]  # 20 GiB, -20 GiB/h
+    for free, warn, crit in ((60, False, False), (39, True, False), (19, True, True)):
+        (reading,) = srv(free, fast)
+        assert (reading.warn, reading.crit) == (warn, crit), free
+    (soon,) = srv(19, fast)
+    assert soon.summary == "/srv 19.0 % free; /srv full in 1.0 h"
+
+
+def test_a_disk_filled_and_emptied_again_resolves_at_once() -> None:
+    """The agent's trend is 5-min means over 6 h: the fill is still in the newest one after
+    `rm`, so the line falls for minutes more. Without the free-% gate the freed disk stayed
+    "full in 0.3 h" (critical) until the bucket rolled over (the lab's disk-low test, stop 25)."""
+    cfg = config(**{"disk-low": {"for": "0s", "clear_for": "0s"}})
+    filled = [(t, 60 * GIB) for t in range(0, 3600, 300)] + [(3600, 5 * GIB)]
+    assert time_to_full(filled) is not None and time_to_full(filled) < 4 * 3600
+    sent, alerts = replay(cfg, [srv(5, filled), srv(60, filled)])
+    assert [(t, names(n)) for t, n in sent] == [
+        (1000.0, (["disk-low"], [])),
+        (1010.0, ([], ["disk-low"])),
+    ]
+    assert alerts[("disk-low", "web1", "")].state != "firing"
+
+
 def test_rules_in_the_catalog_are_validated_naming_rule_and_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
     alerts_path(tmp_path).parent.mkdir(parents=True)
     alerts_path(tmp_path).write_text("rules:\n  disk-low:\n    for: soon\n", encoding="utf-8")
@@ -208,3 +250,10 @@ def test_rules_in_the_catalog_are_validated_naming_rule_and_field(tmp_path) -> N
     # a knob set to 0 stays 0 once written (not the default again)
     save_alerts(tmp_path, with_rule(AlertsConfig(), "disk-low", {"clear_for": "0s"}))
     assert load_alerts(tmp_path).rules["disk-low"].clear_for_s == 0
+    # the prediction's free-% gates: written out, read back, and a percent
+    assert "full_within_critical_under: 20" in alerts_path(tmp_path).read_text(encoding="utf-8")
+    edited = with_rule(load_alerts(tmp_path), "disk-low", {"full_within_under": 25.5})
+    save_alerts(tmp_path, edited)
+    assert load_alerts(tmp_path).rules["disk-low"].full_within_under == 25.5
+    with pytest.raises(BubbleError, match=r"rules\.disk-low\.full_within_under: .*100"):
+        with_rule(AlertsConfig(), "disk-low", {"full_within_under": 140})

@@ -1,5 +1,5 @@
-"""`bubble alerts grouping set/show`: the grouping's waits written through the catalog like
-`alerts rule set`; a bad duration is one line naming it and nothing is written."""
+"""`bubble alerts grouping set/show` and `bubble alerts rule set`: written through the
+catalog; a bad value is one line naming it and nothing is written."""
 
 from __future__ import annotations
 
@@ -32,3 +32,25 @@ def test_grouping_set_writes_the_catalog_and_refuses_a_bad_duration(
     assert alerts_path(root).read_bytes() == before  # nothing half-written: group_wait kept
     code, _, err = bubble("alerts", "grouping", "set")
     assert code != 0 and "nothing to change" in err
+
+
+def test_rule_set_changes_the_disk_predictions_knobs(
+    root: Path, bubble: Callable[..., CliResult]
+) -> None:
+    code, out, err = bubble(
+        "alerts", "rule", "set", "disk-low", "--full-within", "12h", "--full-within-under", "30"
+    )
+    assert code == 0, err
+    assert "rule disk-low: full_within 12h, full_within_under 30" in out
+    disk = load_alerts(root).rules["disk-low"]
+    assert (disk.full_within_s, disk.full_within_under) == (12 * 3600, 30)
+    assert (disk.full_within_critical_s, disk.full_within_critical_under) == (4 * 3600, 20)
+
+    before = alerts_path(root).read_bytes()
+    code, _, err = bubble("alerts", "rule", "set", "disk-low", "--full-within-critical-under", "0")
+    assert code != 0
+    assert err.strip().splitlines() == [
+        "error: catalog/alerts.yml: rules.disk-low.full_within_critical_under: Input should be"
+        " greater than 0 (got 0.0)"
+    ]
+    assert alerts_path(root).read_bytes() == before
