@@ -10,6 +10,7 @@ root, and only the `bubble` CLI.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -84,6 +85,32 @@ def test_only_another_toolkit_or_full_gets_the_full_converge(bubble: Bubble) -> 
     assert bubble.on_server("ops-1", f"test -f {BASELINE_FILE} || echo missing") == "missing\n"
     assert FULL_CONVERGE in bubble("apply", "--full")
     bubble.on_server("ops-1", f"test -f {BASELINE_FILE}")
+
+
+GUARDS = ("bubble-btrfs-guard", "bubble-db-guard")
+OLD_TIMER = "[Timer]\\nOnUnitActiveSec=5s\\n[Install]\\nWantedBy=timers.target\\n"
+
+
+def test_a_full_converge_retires_the_guards_old_timers(bubble: Bubble) -> None:
+    """Servers set up before the two disk guards became services ran them from timers every
+    5 s (a python started each time): the converge stops and removes the timers, and each
+    guard is one process that stays."""
+    plant = [f"printf '{OLD_TIMER}' > /etc/systemd/system/{g}.timer" for g in GUARDS]
+    plant += ["systemctl daemon-reload", "systemctl enable --now " + " ".join(
+        f"{g}.timer" for g in GUARDS
+    ), f"printf '{STALE_MARK}\\n' > {MARK}"]  # fmt: skip
+    bubble.on_server("ops-1", " && ".join(plant))
+    assert bubble.on_server("ops-1", "systemctl is-active bubble-db-guard.timer") == "active\n"
+    assert "ops-1: full converge" in bubble("apply")
+    left = bubble.on_server("ops-1", "ls /etc/systemd/system | grep -c 'guard.timer' || true")
+    assert left == "0\n"
+    timers = " ".join(f"{g}.timer" for g in GUARDS)
+    assert bubble.on_server("ops-1", f"systemctl is-active {timers} || true") == "inactive\n" * 2
+    pids = f"systemctl show -P MainPID {' '.join(GUARDS)}"
+    first = bubble.on_server("ops-1", pids).split()
+    time.sleep(12)  # two of the guards' rounds
+    assert bubble.on_server("ops-1", pids).split() == first
+    assert "0" not in first, first
 
 
 def test_replacing_a_server_that_holds_accounts_is_refused(bubble: Bubble) -> None:
